@@ -1,4 +1,4 @@
-"""Direct N-d correlation and sliding window sums (rank 1 to 3, as 3-D views).
+"""Direct correlation and window normalisation (rank 1 to 3, as 3-D views).
 
 Correlation of ``x`` with a kernel ``w`` over a window of the full output::
 
@@ -9,7 +9,8 @@ the window (``o = -(kernel size - 1)`` gives the 'full' output's origin).
 Lower-rank inputs are passed as 3-D views with leading axes of length one.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport sqrt
 
 
 # Output elements per task along the last axis: a chunk of this many
@@ -26,6 +27,21 @@ cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a < b else b
 
 
+cdef extern from "_rowkernels.h":
+    void row_taps_f "pyconvnet_row_taps_f"(float *out, const float *x, const float *w,
+                                           Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil
+    void row_taps_d "pyconvnet_row_taps_d"(double *out, const double *x, const double *w,
+                                           Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil
+
+
+cdef inline void row_taps(floating *out, const floating *x, const floating *w,
+                          Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        row_taps_f(out, x, w, ntaps, n)
+    else:
+        row_taps_d(out, x, w, ntaps, n)
+
+
 def correlate3d(const floating[:, :, ::1] x,      # IN
                 const floating[:, :, ::1] w,      # IN
                 floating[:, :, ::1] out,          # OUT, zero-filled
@@ -37,9 +53,9 @@ def correlate3d(const floating[:, :, ::1] x,      # IN
         Py_ssize_t O0 = out.shape[0], O1 = out.shape[1], O2 = out.shape[2]
         Py_ssize_t n_chunks = (O2 + CHUNK - 1) // CHUNK
         Py_ssize_t n_tasks = O0 * O1 * n_chunks
-        Py_ssize_t task, row, i, j, a, b, c, k, k0, k1, lo, hi, xi, xj, shift
-        floating weight
+        Py_ssize_t task, row, i, j, a, b, c, k, k0, k1, lo, hi, xi, xj
         const floating *xrow
+        const floating *wrow
         floating *orow
 
     with nogil:
@@ -50,6 +66,9 @@ def correlate3d(const floating[:, :, ::1] x,      # IN
             i = row // O1
             j = row % O1
             orow = &out[i, j, 0]
+            # out[k] reads x[k + c + o2]: every tap is in bounds for lo <= k < hi
+            lo = _min(_max(k0, -o2), k1)
+            hi = _max(_min(k1, X2 - (K2 - 1) - o2), lo)
             for a in range(K0):
                 xi = i + a + o0
                 if xi < 0 or xi >= X0:
@@ -59,49 +78,94 @@ def correlate3d(const floating[:, :, ::1] x,      # IN
                     if xj < 0 or xj >= X1:
                         continue
                     xrow = &x[xi, xj, 0]
-                    for c in range(K2):
-                        weight = w[a, b, c]
-                        shift = c + o2
-                        # out[k] reads x[k + shift]: keep 0 <= k + shift < X2
-                        lo = _max(k0, -shift)
-                        hi = _min(k1, X2 - shift)
-                        for k in range(lo, hi):
-                            orow[k] += weight * xrow[k + shift]
+                    wrow = &w[a, b, 0]
+                    if hi > lo:
+                        row_taps(orow + lo, xrow + lo + o2, wrow, K2, hi - lo)
+                    # the edges, where some taps fall outside x
+                    for k in range(k0, lo):
+                        for c in range(_max(0, -(k + o2)), _min(K2, X2 - k - o2)):
+                            orow[k] += wrow[c] * xrow[k + c + o2]
+                    for k in range(hi, k1):
+                        for c in range(_max(0, -(k + o2)), _min(K2, X2 - k - o2)):
+                            orow[k] += wrow[c] * xrow[k + c + o2]
 
 
-def sliding_sum(const double[:, :, ::1] x,   # IN  (outer, length, inner)
-                Py_ssize_t width,
-                double[:, :, ::1] out,       # OUT (outer, length - width + 1, inner)
-                int n_threads):
-    """Sum over windows of ``width`` consecutive elements along axis 1.
+def normalize_by_window_norms(
+        const floating[:, :, ::1] x,      # IN  (D, H, W) values under the windows
+        Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
+        floating[:, :, ::1] score,        # IN/OUT correlation -> similarity
+        double template_norm, bint centered, double flat_tolerance,
+        double[:, ::1] work,              # scratch, (n_threads, 2 * W of x)
+        int n_threads):
+    """Divide each correlation by the norm of its window and the template's.
 
-    A running sum updated by one addition and one subtraction per step,
-    recomputed from scratch every ``REFRESH`` steps so that rounding errors
-    cannot build up along long axes.
+    ``score[i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``.
+    The window's sum s1 and sum of squares s2 come from running sums, kept in
+    double precision: down the rows in a buffer of column sums, then along
+    each row. Both are recomputed from scratch at the start of every band of
+    rows and every ``REFRESH`` columns, so rounding cannot build up. The
+    window's spread is s2 (or s2 - s1**2 / n when centred); windows whose
+    spread is at most ``flat_tolerance * s2`` score 0.
     """
     cdef:
-        Py_ssize_t n_outer = x.shape[0], n_inner = x.shape[2]
-        Py_ssize_t n_out = out.shape[1]
-        Py_ssize_t block = 256
-        Py_ssize_t n_blocks = (n_inner + block - 1) // block
-        Py_ssize_t REFRESH = 512
-        Py_ssize_t task, o, m0, m1, m, t, a
-        double s
+        Py_ssize_t D = score.shape[0], H = score.shape[1], W = score.shape[2]
+        Py_ssize_t X2 = x.shape[2]
+        Py_ssize_t band = 32, REFRESH = 256
+        Py_ssize_t n_bands = (H + band - 1) // band
+        Py_ssize_t task, i, j, j0, j1, k, a, b
+        double n = <double>(kd * kh * kw)
+        double s1, s2, spread, v, value
+        double *col1
+        double *col2
 
-    with nogil:
-        for task in prange(n_outer * n_blocks, num_threads=n_threads,
-                           schedule="static"):
-            o = task // n_blocks
-            m0 = (task % n_blocks) * block
-            m1 = _min(m0 + block, n_inner)
-            for t in range(n_out):
-                if t % REFRESH == 0:
-                    for m in range(m0, m1):
-                        out[o, t, m] = 0
-                    for a in range(width):
-                        for m in range(m0, m1):
-                            out[o, t, m] += x[o, t + a, m]
+    with nogil, parallel(num_threads=n_threads):
+        col1 = &work[threadid(), 0]
+        col2 = col1 + X2
+        for task in prange(D * n_bands, schedule="static"):
+            i = task // n_bands
+            j0 = (task % n_bands) * band
+            j1 = _min(j0 + band, H)
+            for j in range(j0, j1):
+                if j == j0:
+                    for k in range(X2):
+                        col1[k] = 0
+                        col2[k] = 0
+                    for a in range(kd):
+                        for b in range(kh):
+                            for k in range(X2):
+                                v = x[i + a, j + b, k]
+                                col1[k] += v
+                                col2[k] += v * v
                 else:
-                    for m in range(m0, m1):
-                        out[o, t, m] = (out[o, t - 1, m] + x[o, t + width - 1, m]
-                                        - x[o, t - 1, m])
+                    # slide the column sums down one row
+                    for a in range(kd):
+                        for k in range(X2):
+                            v = x[i + a, j + kh - 1, k]
+                            col1[k] += v
+                            col2[k] += v * v
+                            v = x[i + a, j - 1, k]
+                            col1[k] -= v
+                            col2[k] -= v * v
+                s1 = 0
+                s2 = 0
+                for k in range(W):
+                    if k % REFRESH == 0:
+                        s1 = 0
+                        s2 = 0
+                        for b in range(k, k + kw):
+                            s1 = s1 + col1[b]
+                            s2 = s2 + col2[b]
+                    else:
+                        s1 = s1 + col1[k + kw - 1] - col1[k - 1]
+                        s2 = s2 + col2[k + kw - 1] - col2[k - 1]
+                    spread = s2 - s1 * s1 / n if centered else s2
+                    if spread <= flat_tolerance * s2:
+                        score[i, j, k] = 0
+                    else:
+                        # clip rounding excess; NaN fails both tests and stays
+                        value = score[i, j, k] / (sqrt(spread) * template_norm)
+                        if value > 1.0:
+                            value = 1.0
+                        elif value < -1.0:
+                            value = -1.0
+                        score[i, j, k] = value
