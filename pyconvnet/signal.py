@@ -420,9 +420,9 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     >>> from pyconvnet.signal import similarity_map
     >>> a = np.array([0.0, 1.0, 2.0, 1.0, 0.0, 2.0, 4.0, 2.0])
     >>> similarity_map(a, [1.0, 2.0, 1.0]).round(3)
-    array([0.913, 1.   , 0.913, 0.365, 0.913, 1.   ])
+    array([0.73 , 1.   , 0.73 , 0.548, 0.73 , 1.   ])
     >>> similarity_map(a, [1.0, 2.0, 1.0], centered=True).round(3)
-    array([ 0. ,  1. , -0.5,  0. ,  0.5,  1. ])
+    array([ 0.   ,  1.   ,  0.   , -0.866,  0.   ,  1.   ])
     """
     check_choice(method, "method", METHODS)
     n_threads = check_n_threads(n_threads)
