@@ -1,0 +1,101 @@
+"""pyconvnet.dask: chunked results equal the in-memory ones, seams included."""
+import numpy as np
+import pytest
+
+from conftest import import_oracle, tolerance
+from pyconvnet import signal
+
+da = import_oracle("dask.array")
+pdask = pytest.importorskip("pyconvnet.dask", reason="needs dask, checked just above")
+
+RNG = np.random.default_rng(7)
+CHUNKINGS = [
+    ((5, 10, 3, 19), (8, 8, 25)),      # uneven, some smaller than the kernel
+    ((37,), (41,)),                    # one chunk
+    ((2,) * 18 + (1,), (1,) * 41),      # every chunk smaller than the kernel
+    ((20, 17), (13, 14, 14)),
+]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS, ids=range(len(CHUNKINGS)))
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_correlate_convolve_similarity_equal_in_memory(chunks, mode, method, dtype):
+    x = RNG.standard_normal((37, 41)).astype(dtype)
+    k = RNG.standard_normal((7, 4)).astype(dtype)
+    lazy = da.from_array(x, chunks=chunks)
+    tol = tolerance(dtype)
+    for ours, reference in ((pdask.correlate, signal.correlate),
+                            (pdask.convolve, signal.convolve)):
+        got = ours(lazy, k, mode, method).compute(scheduler="threads")
+        expected = reference(x, k, mode, method)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, **tol)
+    for centered in (False, True):
+        got = pdask.similarity_map(lazy, k, centered=centered, mode=mode,
+                                   method=method).compute(scheduler="threads")
+        expected = signal.similarity_map(x, k, centered=centered, mode=mode, method=method)
+        np.testing.assert_allclose(got, expected, **tol)
+
+
+def test_valid_direct_is_bit_for_bit():
+    x = RNG.standard_normal((60, 50))
+    k = RNG.standard_normal((9, 9))
+    got = pdask.correlate(da.from_array(x, chunks=(16, 13)), k, "valid", "direct").compute()
+    np.testing.assert_array_equal(got, signal.correlate(x, k, "valid", "direct"))
+
+
+@pytest.mark.parametrize("shape, kshape, chunks", [
+    ((1000,), (31,), 97), ((12, 9, 10), (3, 2, 4), (5, 4, 3)),
+])
+def test_other_ranks(shape, kshape, chunks):
+    x, k = RNG.standard_normal(shape), RNG.standard_normal(kshape)
+    lazy = da.from_array(x, chunks=chunks)
+    for mode in ("full", "same", "valid"):
+        np.testing.assert_allclose(pdask.correlate(lazy, k, mode).compute(),
+                                   signal.correlate(x, k, mode), atol=1e-10)
+        np.testing.assert_allclose(pdask.similarity_map(lazy, k, centered=True, mode=mode).compute(),
+                                   signal.similarity_map(x, k, centered=True, mode=mode), atol=1e-10)
+
+
+def test_template_spanning_several_chunks_is_found():
+    image = RNG.random((120, 130))
+    template = image[40:90, 50:110]
+    lazy = pdask.similarity_map(da.from_array(image, chunks=(16, 16)), template, centered=True)
+    peak = np.unravel_index(int(lazy.argmax().compute()), lazy.shape)
+    assert peak == (40, 50)
+
+
+def test_on_a_local_cluster_of_processes():
+    distributed = import_oracle("distributed")
+    x = RNG.standard_normal((200, 180))
+    k = RNG.standard_normal((11, 11))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        lazy = pdask.similarity_map(da.from_array(x, chunks=(64, 64)), k, centered=True)
+        got = client.compute(lazy).result()
+    np.testing.assert_allclose(got, signal.similarity_map(x, k, centered=True), atol=1e-12)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: pdask.correlate(np.ones(5), np.ones(2)), TypeError, "in1 must be a dask"),
+    (lambda: pdask.correlate(da.ones(5, chunks=2), da.ones(2, chunks=1)), TypeError,
+     "in2 must be an in-memory array"),
+    (lambda: pdask.convolve(da.ones(5, chunks=2), da.ones(2, chunks=1)), TypeError, "in-memory"),
+    (lambda: pdask.correlate(da.ones(5, chunks=2), np.ones(2, complex)), TypeError, "in2"),
+    (lambda: pdask.correlate(da.ones((5, 5), chunks=2), np.ones(2)), ValueError, "same number"),
+    (lambda: pdask.correlate(da.ones(5, chunks=2), np.ones(2), mode="middle"), ValueError, "mode"),
+    (lambda: pdask.similarity_map(da.ones(5, chunks=2), np.ones(6)), ValueError, "no larger"),
+    (lambda: pdask.correlate(da.ones(5, chunks=2), np.ones(2), n_threads=0), ValueError, "n_threads"),
+])
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_dtypes_follow_the_in_memory_rules():
+    x = da.from_array(np.arange(30, dtype=np.int32), chunks=7)
+    assert pdask.correlate(x, np.ones(3, np.int32)).dtype == np.float64
+    x32 = da.from_array(np.ones(30, np.float32), chunks=7)
+    assert pdask.correlate(x32, np.ones(3, np.float32)).compute().dtype == np.float32

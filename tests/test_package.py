@@ -1,0 +1,118 @@
+"""The package itself: version, configuration, thread counts, docstring examples."""
+import doctest
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import pyconvnet
+from conftest import import_oracle
+from pyconvnet._validation import as_float_array, check_n_threads, ntuple, result_dtype
+
+
+def test_version_and_config():
+    assert isinstance(pyconvnet.__version__, str) and pyconvnet.__version__.count(".") >= 2
+    cfg = pyconvnet.show_config(mode="dicts")
+    assert cfg["version"] == pyconvnet.__version__
+    assert cfg["openmp"] is True, "the default build compiles OpenMP in"
+    assert cfg["default_n_threads"] >= 1
+    assert cfg["blas"]
+
+
+def test_show_config_prints(capsys):
+    assert pyconvnet.show_config() is None
+    out = capsys.readouterr().out
+    assert "openmp" in out and "default_n_threads" in out and "blas" in out
+    with pytest.raises(ValueError, match="mode"):
+        pyconvnet.show_config(mode="yaml")
+
+
+def test_thread_count_rules():
+    cores = os.cpu_count()
+    assert check_n_threads(1) == 1
+    assert check_n_threads(3) == 3
+    assert check_n_threads(-1) == cores
+    assert check_n_threads(-cores - 5) == 1
+    with pytest.raises(ValueError, match="must not be 0"):
+        check_n_threads(0)
+    with pytest.raises(TypeError, match="n_threads"):
+        check_n_threads(True)
+    with pytest.raises(TypeError, match="n_threads"):
+        check_n_threads("2")
+
+
+def _run(code, **env):
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full_env, check=True).stdout.strip()
+
+
+def test_omp_num_threads_sets_the_default():
+    code = "from pyconvnet._validation import check_n_threads; print(check_n_threads(None))"
+    assert _run(code, OMP_NUM_THREADS="1") == "1"
+    assert _run(code, OMP_NUM_THREADS="3") == "3"
+
+
+def test_threadpoolctl_sees_and_limits_the_openmp_pool():
+    threadpoolctl = import_oracle("threadpoolctl")
+    from pyconvnet._validation import check_n_threads as resolve
+    pools = threadpoolctl.threadpool_info()
+    assert any(p["user_api"] == "openmp" for p in pools), pools
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert resolve(None) == 1
+
+
+@pytest.mark.parametrize("dtypes, expected", [
+    ((np.float32,), np.float32), ((np.float64,), np.float64), ((np.float16,), np.float32),
+    ((np.int8,), np.float64), ((np.uint64,), np.float64), ((np.bool_,), np.float64),
+    ((np.float32, np.float64), np.float64), ((np.float32, np.int16), np.float64),
+])
+def test_result_dtype(dtypes, expected):
+    assert result_dtype(*dtypes) == expected
+
+
+@pytest.mark.parametrize("bad", [np.complex64, np.complex128, object, "U3", np.longdouble])
+def test_non_real_dtypes_are_refused(bad):
+    if np.dtype(bad) == np.float64:
+        pytest.fail("longdouble is float64 on this platform; the case tests nothing")
+    with pytest.raises(TypeError, match="x"):
+        as_float_array(np.zeros(3, dtype=bad), "x")
+
+
+def test_as_float_array_never_aliases_a_converted_input():
+    x = np.arange(6).reshape(2, 3)[:, ::2]
+    y = as_float_array(x, "x")
+    assert y.flags.c_contiguous and y.dtype == np.float64
+    assert not np.shares_memory(x, y)
+
+
+def test_ntuple():
+    assert ntuple(2, 3, "stride") == (2, 2, 2)
+    assert ntuple((1, 2), 2, "stride") == (1, 2)
+    with pytest.raises(ValueError, match="stride must be an int or a sequence of 2"):
+        ntuple((1, 2, 3), 2, "stride")
+    with pytest.raises(TypeError, match="stride must be an int, got float"):
+        ntuple(1.5, 2, "stride")
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        ntuple(0, 2, "stride", minimum=1)
+
+
+def _public_modules():
+    names = []
+    for info in pkgutil.walk_packages(pyconvnet.__path__, "pyconvnet."):
+        if "._ext" not in info.name and info.name != "pyconvnet.__main__":
+            names.append(info.name)
+    return names
+
+
+@pytest.mark.parametrize("name", _public_modules())
+def test_docstring_examples(name):
+    if name == "pyconvnet.dask":
+        import_oracle("dask")
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.failed == 0
