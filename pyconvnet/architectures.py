@@ -1,0 +1,569 @@
+"""Built-in network specs for :func:`pyconvnet.shapes.summary`.
+
+Each architecture is a small builder function that returns a
+:class:`~pyconvnet.shapes.Layer` tree. The classification models reproduce
+torchvision's definitions layer for layer, so their parameter counts equal
+torchvision's published ``num_params`` exactly, and their multiply-accumulate
+counts (convolutions and linear layers, bias excluded: the ``"torchvision"``
+convention of :mod:`pyconvnet.shapes`) agree with torchvision's published
+GFLOPS to within 1% at 3x224x224 (mostly to the printed two decimals).
+Row names follow torchvision's module names where that is practical
+(``features.0``, ``layer1.0.conv1``, ``inception3a.branch2.0.conv``).
+
+Two details of torchvision that matter for the counts are kept on purpose:
+GoogLeNet's "5x5" Inception branch uses a 3x3 convolution, and ResNet-50 and
+deeper put the stride in the 3x3 convolution of the bottleneck (ResNet v1.5).
+GoogLeNet is built without its auxiliary classifiers, as its published count
+is.
+
+LeNet-5 comes in two versions. ``"lenet5"`` is the one most courses and
+frameworks build: C3 connected to all six S2 maps, plain 2x2 average pooling
+for S2/S4, a linear output layer; 61,706 parameters on a 1x32x32 input.
+``"lenet5_1998"`` follows LeCun et al. (1998): C3 reads the sparse connection
+table of the paper (60 of the 96 map pairs), S2 and S4 are trainable
+subsampling layers (a coefficient and a bias per map), and the output layer
+is made of Euclidean RBF units whose 840 parameters are fixed, giving the
+paper's 60,000 trainable parameters. The activations are ``tanh`` in both
+(the paper scales it: 1.7159 tanh(2a/3)).
+
+Examples
+--------
+>>> from pyconvnet.shapes import summary
+>>> summary("vgg16").total_params
+138357544
+>>> s = summary("lenet5_1998")
+>>> s.trainable_params, s.total_params
+(60000, 60840)
+>>> list_architectures()[:3]
+['alexnet', 'densenet121', 'densenet161']
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from .shapes import (activation, adaptive_avg_pool, avg_pool, batch_norm,
+                     concat, conv, dense_block, dropout, flatten, linear,
+                     max_pool, rbf, relu, residual, sequential, subsampling)
+
+__all__ = [
+    "ArchitectureInfo",
+    "alexnet",
+    "architecture_info",
+    "canonical_name",
+    "default_input_shape",
+    "densenet",
+    "get_architecture",
+    "googlenet",
+    "lenet5",
+    "list_architectures",
+    "mobilenet_v2",
+    "resnet",
+    "vgg",
+]
+
+
+def _conv_bn_act(out_channels, kernel_size, stride=1, padding=0, groups=1,
+                 act="relu", name=None):
+    """conv (no bias) -> batch norm -> activation, named conv/bn/act."""
+    return sequential(
+        conv(out_channels, kernel_size, stride, padding, groups=groups,
+             bias=False, name="conv"),
+        batch_norm(name="bn"), activation(act, name=act), name=name)
+
+
+# LeNet-5 ----------------------------------------------------------------
+
+#: For each C3 map, the S2 maps it reads (LeCun et al. 1998, Table I).
+LENET5_C3_TABLE = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5),
+    (0, 1, 2, 5), (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)
+
+
+def lenet5(num_classes=10, *, c3="full", pooling="avg", output="linear",
+           act="tanh"):
+    """LeNet-5: C1-S2-C3-S4-C5-F6-output on a 1x32x32 input.
+
+    Parameters
+    ----------
+    num_classes : int
+    c3 : {'full', 'sparse'}
+        C3 connected to all six S2 maps (2,416 parameters) or through the
+        paper's connection table (1,516).
+    pooling : {'avg', 'trainable'}
+        Plain 2x2 average pooling, or the paper's subsampling with a
+        trainable coefficient and bias per map (followed by the activation).
+    output : {'linear', 'rbf'}
+        A linear layer with bias, or the paper's fixed Euclidean RBF units.
+    act : str
+        Activation after C1, C3, C5, F6 (and S2/S4 when trainable).
+
+    Returns
+    -------
+    Layer
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(lenet5(), (1, 32, 32)).total_params
+    61706
+    >>> summary(lenet5(c3="sparse", pooling="trainable", output="rbf"),
+    ...         (1, 32, 32)).trainable_params
+    60000
+    """
+    for arg, value, allowed in (("c3", c3, ("full", "sparse")),
+                                ("pooling", pooling, ("avg", "trainable")),
+                                ("output", output, ("linear", "rbf"))):
+        if value not in allowed:
+            raise ValueError(f"{arg} must be one of {', '.join(allowed)}, "
+                             f"got {value!r}")
+
+    def pool(name):
+        if pooling == "avg":
+            return [avg_pool(2, name=name)]
+        return [subsampling(2, name=name), activation(act, name=name + ".act")]
+
+    table = LENET5_C3_TABLE if c3 == "sparse" else None
+    out = (rbf(num_classes, trainable=False, name="output") if output == "rbf"
+           else linear(num_classes, name="output"))
+    return sequential(
+        conv(6, 5, name="C1"), activation(act, name="C1.act"), *pool("S2"),
+        conv(16, 5, connections=table, name="C3"), activation(act, name="C3.act"),
+        *pool("S4"),
+        conv(120, 5, name="C5"), activation(act, name="C5.act"),
+        flatten(name="flatten"),
+        linear(84, name="F6"), activation(act, name="F6.act"), out,
+        name="lenet5")
+
+
+# AlexNet and VGG ------------------------------------------------------------
+
+
+def _classifier(num_classes, dropout_first):
+    """The 4096-4096-classes head shared by AlexNet and VGG."""
+    block = ([dropout(), linear(4096), relu()] if dropout_first
+             else [linear(4096), relu(), dropout()])
+    return sequential(*block, *block, linear(num_classes), name="classifier")
+
+
+def alexnet(num_classes=1000):
+    """AlexNet as in torchvision (the one-GPU variant of Krizhevsky's 2014 note).
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(alexnet(), (3, 224, 224)).total_params
+    61100840
+    """
+    features = sequential(
+        conv(64, 11, 4, 2), relu(), max_pool(3, 2),
+        conv(192, 5, padding=2), relu(), max_pool(3, 2),
+        conv(384, 3, padding=1), relu(),
+        conv(256, 3, padding=1), relu(),
+        conv(256, 3, padding=1), relu(), max_pool(3, 2), name="features")
+    return sequential(features, adaptive_avg_pool(6, name="avgpool"),
+                      flatten(name="flatten"),
+                      _classifier(num_classes, dropout_first=True),
+                      name="alexnet")
+
+
+_VGG_STAGES = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3),
+               19: (2, 2, 4, 4, 4)}
+
+
+def vgg(depth=16, batch_norm_layers=False, num_classes=1000):
+    """VGG-11/13/16/19 (configurations A, B, D, E), optionally with batch norm.
+
+    Parameters
+    ----------
+    depth : {11, 13, 16, 19}
+    batch_norm_layers : bool
+        Insert batch normalisation after every convolution (``vgg16_bn``).
+    num_classes : int
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(vgg(11), (3, 224, 224)).total_params
+    132863336
+    """
+    if depth not in _VGG_STAGES:
+        raise ValueError(f"depth must be one of {sorted(_VGG_STAGES)}, got {depth!r}")
+    layers = []
+    for n, width in zip(_VGG_STAGES[depth], (64, 128, 256, 512, 512)):
+        for _ in range(n):
+            layers.append(conv(width, 3, padding=1))
+            if batch_norm_layers:
+                layers.append(batch_norm())
+            layers.append(relu())
+        layers.append(max_pool(2, 2))
+    name = f"vgg{depth}" + ("_bn" if batch_norm_layers else "")
+    return sequential(sequential(*layers, name="features"),
+                      adaptive_avg_pool(7, name="avgpool"), flatten(name="flatten"),
+                      _classifier(num_classes, dropout_first=False),
+                      name=name)
+
+
+# GoogLeNet -------------------------------------------------------------------
+
+
+def _inception(c1, c3_reduce, c3, c5_reduce, c5, pool_proj, name):
+    # torchvision's "5x5" branch uses a 3x3 kernel; its published weights and
+    # parameter count depend on it.
+    return concat(
+        _conv_bn_act(c1, 1, name="branch1"),
+        sequential(_conv_bn_act(c3_reduce, 1), _conv_bn_act(c3, 3, padding=1),
+                   name="branch2"),
+        sequential(_conv_bn_act(c5_reduce, 1), _conv_bn_act(c5, 3, padding=1),
+                   name="branch3"),
+        sequential(max_pool(3, 1, 1, ceil_mode=True), _conv_bn_act(pool_proj, 1),
+                   name="branch4"),
+        name=name)
+
+
+_INCEPTIONS = {
+    "3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64), "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128), "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def googlenet(num_classes=1000):
+    """GoogLeNet (Inception v1) as in torchvision, without auxiliary heads.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(googlenet(), (3, 224, 224)).total_params
+    6624904
+    """
+    def stage(keys):
+        return [_inception(*_INCEPTIONS[k], name="inception" + k) for k in keys]
+
+    return sequential(
+        _conv_bn_act(64, 7, 2, 3, name="conv1"),
+        max_pool(3, 2, ceil_mode=True, name="maxpool1"),
+        _conv_bn_act(64, 1, name="conv2"),
+        _conv_bn_act(192, 3, padding=1, name="conv3"),
+        max_pool(3, 2, ceil_mode=True, name="maxpool2"),
+        *stage(["3a", "3b"]), max_pool(3, 2, ceil_mode=True, name="maxpool3"),
+        *stage(["4a", "4b", "4c", "4d", "4e"]),
+        max_pool(2, 2, ceil_mode=True, name="maxpool4"),
+        *stage(["5a", "5b"]),
+        adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+        dropout(0.2, name="dropout"), linear(num_classes, name="fc"),
+        name="googlenet")
+
+
+# ResNet, ResNeXt, Wide ResNet -------------------------------------------------
+
+_RESNET_BLOCKS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
+                  50: ("bottleneck", (3, 4, 6, 3)),
+                  101: ("bottleneck", (3, 4, 23, 3)),
+                  152: ("bottleneck", (3, 8, 36, 3))}
+
+
+def _resnet_block(kind, in_channels, planes, stride, groups, width_per_group,
+                  name):
+    if kind == "basic":
+        out = planes
+        body = [conv(planes, 3, stride, 1, bias=False, name="conv1"),
+                batch_norm(name="bn1"), relu(name="relu1"),
+                conv(planes, 3, 1, 1, bias=False, name="conv2"),
+                batch_norm(name="bn2")]
+    else:
+        out = planes * 4
+        width = int(planes * (width_per_group / 64.0)) * groups
+        body = [conv(width, 1, bias=False, name="conv1"), batch_norm(name="bn1"),
+                relu(name="relu1"),
+                conv(width, 3, stride, 1, groups=groups, bias=False, name="conv2"),
+                batch_norm(name="bn2"), relu(name="relu2"),
+                conv(out, 1, bias=False, name="conv3"), batch_norm(name="bn3")]
+    shortcut = None
+    if stride != 1 or in_channels != out:
+        shortcut = sequential(conv(out, 1, stride, bias=False), batch_norm(),
+                              name="downsample")
+    return residual(body, shortcut, activation=relu(name="relu"), name=name), out
+
+
+def resnet(depth=50, *, groups=1, width_per_group=64, num_classes=1000):
+    """ResNet-18/34/50/101/152 and their ResNeXt and wide variants.
+
+    Parameters
+    ----------
+    depth : {18, 34, 50, 101, 152}
+    groups : int
+        Cardinality of the 3x3 convolutions (ResNeXt: 32).
+    width_per_group : int
+        Bottleneck width per group: 64 is ResNet, 4 with 32 groups is
+        ResNeXt 32x4d, 128 is Wide ResNet-2.
+    num_classes : int
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(resnet(18), (3, 224, 224)).total_params
+    11689512
+    """
+    if depth not in _RESNET_BLOCKS:
+        raise ValueError(f"depth must be one of {sorted(_RESNET_BLOCKS)}, "
+                         f"got {depth!r}")
+    kind, counts = _RESNET_BLOCKS[depth]
+    layers = [conv(64, 7, 2, 3, bias=False, name="conv1"), batch_norm(name="bn1"),
+              relu(name="relu"), max_pool(3, 2, 1, name="maxpool")]
+    channels = 64
+    for stage, (planes, n) in enumerate(zip((64, 128, 256, 512), counts)):
+        blocks = []
+        for i in range(n):
+            stride = 2 if stage > 0 and i == 0 else 1
+            block, channels = _resnet_block(kind, channels, planes, stride,
+                                            groups, width_per_group, str(i))
+            blocks.append(block)
+        layers.append(sequential(*blocks, name=f"layer{stage + 1}"))
+    layers += [adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+               linear(num_classes, name="fc")]
+    return sequential(*layers, name=f"resnet{depth}")
+
+
+# DenseNet ---------------------------------------------------------------------
+
+_DENSENETS = {121: (32, (6, 12, 24, 16), 64), 161: (48, (6, 12, 36, 24), 96),
+              169: (32, (6, 12, 32, 32), 64), 201: (32, (6, 12, 48, 32), 64)}
+
+
+def densenet(depth=121, num_classes=1000, *, bn_size=4):
+    """DenseNet-121/161/169/201 (BN-ReLU-conv layers, compression 0.5).
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(densenet(121), (3, 224, 224)).total_params
+    7978856
+    """
+    if depth not in _DENSENETS:
+        raise ValueError(f"depth must be one of {sorted(_DENSENETS)}, got {depth!r}")
+    growth, blocks, channels = _DENSENETS[depth]
+    features = [conv(channels, 7, 2, 3, bias=False, name="conv0"),
+                batch_norm(name="norm0"), relu(name="relu0"),
+                max_pool(3, 2, 1, name="pool0")]
+    for b, n in enumerate(blocks):
+        features.append(dense_block(*[
+            sequential(batch_norm(name="norm1"), relu(name="relu1"),
+                       conv(bn_size * growth, 1, bias=False, name="conv1"),
+                       batch_norm(name="norm2"), relu(name="relu2"),
+                       conv(growth, 3, padding=1, bias=False, name="conv2"),
+                       name=f"denselayer{i + 1}") for i in range(n)],
+            name=f"denseblock{b + 1}"))
+        channels += n * growth
+        if b != len(blocks) - 1:
+            channels //= 2
+            features.append(sequential(
+                batch_norm(name="norm"), relu(name="relu"),
+                conv(channels, 1, bias=False, name="conv"),
+                avg_pool(2, 2, name="pool"), name=f"transition{b + 1}"))
+    features.append(batch_norm(name="norm5"))
+    return sequential(sequential(*features, name="features"), relu(name="relu"),
+                      adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+                      linear(num_classes, name="classifier"),
+                      name=f"densenet{depth}")
+
+
+# MobileNet v2 -------------------------------------------------------------------
+
+_MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                 (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _make_divisible(value, divisor=8):
+    """Round a channel count to a multiple of ``divisor``, losing at most 10%."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new
+
+
+def mobilenet_v2(width_mult=1.0, num_classes=1000):
+    """MobileNet v2: inverted residuals with linear bottlenecks.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(mobilenet_v2(), (3, 224, 224)).total_params
+    3504872
+    """
+    channels = _make_divisible(32 * width_mult)
+    last = _make_divisible(1280 * max(1.0, width_mult))
+    features = [_conv_bn_act(channels, 3, 2, 1, act="relu6")]
+    for t, c, n, s in _MOBILENET_V2:
+        out = _make_divisible(c * width_mult)
+        for i in range(n):
+            stride = s if i == 0 else 1
+            hidden = int(round(channels * t))
+            layers = [_conv_bn_act(hidden, 1, act="relu6")] if t != 1 else []
+            layers += [_conv_bn_act(hidden, 3, stride, 1, groups=hidden,
+                                    act="relu6"),
+                       conv(out, 1, bias=False), batch_norm()]
+            body = sequential(*layers, name="conv")
+            name = str(len(features))
+            features.append(residual(body, name=name)
+                            if stride == 1 and channels == out
+                            else sequential(body, name=name))
+            channels = out
+    features.append(_conv_bn_act(last, 1, act="relu6"))
+    return sequential(sequential(*features, name="features"),
+                      adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+                      sequential(dropout(0.2), linear(num_classes),
+                                 name="classifier"),
+                      name="mobilenet_v2")
+
+
+# registry -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchitectureInfo:
+    """A built-in architecture: its name, default input and builder."""
+
+    name: str
+    description: str
+    input_shape: tuple
+    build: Callable
+
+
+_IMAGENET = (3, 224, 224)
+_REGISTRY = {}
+
+
+def _register(name, description, build, input_shape=_IMAGENET):
+    _REGISTRY[name] = ArchitectureInfo(name, description, input_shape, build)
+
+
+_register("lenet5", "LeNet-5, full C3, average pooling, linear output "
+          "(LeCun et al. 1998 as commonly built)", lenet5, (1, 32, 32))
+_register("lenet5_1998", "LeNet-5 as published: sparse C3, trainable "
+          "subsampling, fixed RBF output",
+          lambda **kw: lenet5(c3="sparse", pooling="trainable", output="rbf", **kw),
+          (1, 32, 32))
+_register("alexnet", "AlexNet (Krizhevsky 2014 one-GPU variant)", alexnet)
+for _d in (11, 13, 16, 19):
+    _register(f"vgg{_d}", f"VGG-{_d} (Simonyan & Zisserman 2014)",
+              lambda _d=_d, **kw: vgg(_d, **kw))
+    _register(f"vgg{_d}_bn", f"VGG-{_d} with batch normalisation",
+              lambda _d=_d, **kw: vgg(_d, batch_norm_layers=True, **kw))
+_register("googlenet", "GoogLeNet / Inception v1 (Szegedy et al. 2014), "
+          "no auxiliary heads", googlenet)
+for _d in (18, 34, 50, 101, 152):
+    _register(f"resnet{_d}", f"ResNet-{_d} (He et al. 2015)",
+              lambda _d=_d, **kw: resnet(_d, **kw))
+_register("resnext50_32x4d", "ResNeXt-50 32x4d (Xie et al. 2016)",
+          lambda **kw: resnet(50, groups=32, width_per_group=4, **kw))
+_register("resnext101_32x8d", "ResNeXt-101 32x8d",
+          lambda **kw: resnet(101, groups=32, width_per_group=8, **kw))
+_register("resnext101_64x4d", "ResNeXt-101 64x4d",
+          lambda **kw: resnet(101, groups=64, width_per_group=4, **kw))
+_register("wide_resnet50_2", "Wide ResNet-50-2 (Zagoruyko & Komodakis 2016)",
+          lambda **kw: resnet(50, width_per_group=128, **kw))
+_register("wide_resnet101_2", "Wide ResNet-101-2",
+          lambda **kw: resnet(101, width_per_group=128, **kw))
+for _d in (121, 161, 169, 201):
+    _register(f"densenet{_d}", f"DenseNet-{_d} (Huang et al. 2016)",
+              lambda _d=_d, **kw: densenet(_d, **kw))
+_register("mobilenet_v2", "MobileNet v2 (Sandler et al. 2018)", mobilenet_v2)
+del _d
+
+_ALIASES = {"lenet": "lenet5", "inceptionv1": "googlenet",
+            "resnext50": "resnext50_32x4d", "wideresnet502": "wide_resnet50_2",
+            "wrn502": "wide_resnet50_2", "wideresnet1012": "wide_resnet101_2",
+            "wrn1012": "wide_resnet101_2", "lenet51998": "lenet5_1998"}
+
+
+def _key(name):
+    return re.sub(r"[\s_\-.]", "", name.lower())
+
+
+def list_architectures():
+    """Names of the built-in architectures, sorted.
+
+    Examples
+    --------
+    >>> "resnet50" in list_architectures()
+    True
+    """
+    return sorted(_REGISTRY)
+
+
+def canonical_name(name):
+    """The registered name for a spelling such as ``"ResNet-50"``.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
+    ValueError
+        If no architecture matches; the message lists the known ones.
+
+    Examples
+    --------
+    >>> canonical_name("ResNet-50"), canonical_name("MobileNet v2")
+    ('resnet50', 'mobilenet_v2')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"architecture name must be a str, got "
+                        f"{type(name).__name__}")
+    keys = {_key(n): n for n in _REGISTRY}
+    key = _key(name)
+    if key in keys:
+        return keys[key]
+    if key in _ALIASES:
+        return _ALIASES[key]
+    close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"unknown architecture {name!r}{hint}; known architectures: "
+                     + ", ".join(list_architectures()))
+
+
+def architecture_info(name):
+    """The :class:`ArchitectureInfo` of a built-in architecture."""
+    return _REGISTRY[canonical_name(name)]
+
+
+def default_input_shape(name):
+    """Default input shape, ``(3, 224, 224)`` or ``(1, 32, 32)`` for LeNet-5.
+
+    Examples
+    --------
+    >>> default_input_shape("lenet5")
+    (1, 32, 32)
+    """
+    return architecture_info(name).input_shape
+
+
+def get_architecture(name, **options):
+    """Build the spec of a built-in architecture.
+
+    Parameters
+    ----------
+    name : str
+        Any spelling :func:`canonical_name` accepts.
+    **options
+        Passed to the builder, e.g. ``num_classes=10``.
+
+    Returns
+    -------
+    Layer
+
+    Examples
+    --------
+    >>> get_architecture("resnet18").name
+    'resnet18'
+    """
+    info = architecture_info(name)
+    layer = info.build(**options)
+    if layer.name != info.name:
+        layer = sequential(*layer.children, name=info.name)
+    return layer

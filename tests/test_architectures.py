@@ -1,0 +1,294 @@
+"""Tests for pyconvnet.architectures against torchvision's published figures."""
+import pytest
+from conftest import import_oracle
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyconvnet.architectures import (
+    LENET5_C3_TABLE, canonical_name, default_input_shape, get_architecture,
+    lenet5, list_architectures, resnet)
+from pyconvnet.shapes import (
+    as_layer, batch_norm, concat, conv, dense_block, flatten, global_avg_pool, linear,
+    max_pool, receptive_field, relu, residual, summary)
+
+# torchvision's published num_params and GFLOPS (multiply-adds) at 3x224x224
+PUBLISHED = {
+    "alexnet": (61_100_840, 0.71),
+    "vgg11": (132_863_336, 7.61),
+    "vgg13": (133_047_848, 11.31),
+    "vgg16": (138_357_544, 15.47),
+    "vgg19": (143_667_240, 19.63),
+    "googlenet": (6_624_904, 1.50),
+    "resnet18": (11_689_512, 1.81),
+    "resnet34": (21_797_672, 3.66),
+    "resnet50": (25_557_032, 4.09),
+    "resnet101": (44_549_160, 7.80),
+    "resnet152": (60_192_808, 11.51),
+    "resnext50_32x4d": (25_028_904, 4.23),
+    "wide_resnet50_2": (68_883_240, 11.40),
+    "densenet121": (7_978_856, 2.83),
+    "mobilenet_v2": (3_504_872, 0.30),
+}
+
+# further torchvision models that the same builders produce
+PUBLISHED_EXTRA = {
+    "vgg11_bn": (132_868_840, 7.61),
+    "vgg13_bn": (133_053_736, 11.31),
+    "vgg16_bn": (138_365_992, 15.47),
+    "vgg19_bn": (143_678_248, 19.63),
+    "resnext101_32x8d": (88_791_336, 16.41),
+    "resnext101_64x4d": (83_455_272, 15.46),
+    "wide_resnet101_2": (126_886_696, 22.75),
+    "densenet161": (28_681_000, 7.73),
+    "densenet169": (14_149_480, 3.36),
+    "densenet201": (20_013_928, 4.29),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED) + sorted(PUBLISHED_EXTRA))
+def test_published_params_and_gflops(name):
+    params, gmacs = {**PUBLISHED, **PUBLISHED_EXTRA}[name]
+    s = summary(name, (3, 224, 224))
+    assert s.total_params == params
+    assert s.trainable_params == params
+    assert s.total_macs == pytest.approx(gmacs * 1e9, rel=0.01)
+    assert s.total_flops == 2 * s.total_macs
+    assert s.output_shape == (1000,)
+    assert sum(r.params for r in s.rows) == s.total_params
+
+
+def test_receptive_fields_of_alexnet_and_vgg16():
+    assert summary("alexnet").receptive_field == 195
+    assert summary("vgg16").receptive_field == 212
+    assert receptive_field("alexnet").size == 195
+    assert receptive_field("vgg16").jump == 32
+
+
+def test_resnet_receptive_field_is_that_of_the_last_stage():
+    s = summary("resnet50")
+    layer4 = [r for r in s.rows if r.name.startswith("layer4")][-1]
+    assert s.receptive_field == layer4.receptive_field == 427
+
+
+def test_lenet5_default_is_the_full_connection_version():
+    s = summary("lenet5")
+    assert s.input_shape == (1, 32, 32)
+    assert s.total_params == 61_706
+    shapes = {r.name: r.output_shape for r in s.rows}
+    assert shapes["C1"] == (6, 28, 28)
+    assert shapes["S2"] == (6, 14, 14)
+    assert shapes["C3"] == (16, 10, 10)
+    assert shapes["S4"] == (16, 5, 5)
+    assert shapes["C5"] == (120, 1, 1)
+    assert shapes["F6"] == (84,)
+    params = {r.name: r.params for r in s.rows}
+    assert (params["C1"], params["C3"], params["C5"], params["F6"], params["output"]) \
+        == (156, 2416, 48_120, 10_164, 850)
+    assert s.receptive_field == 32
+
+
+def test_lenet5_as_published_in_1998():
+    s = summary("lenet5_1998")
+    params = {r.name: r.params for r in s.rows}
+    assert (params["C1"], params["S2"], params["C3"], params["S4"], params["C5"],
+            params["F6"]) == (156, 12, 1516, 32, 48_120, 10_164)
+    assert s.trainable_params == 60_000
+    assert s.total_params == 60_840          # the RBF output's 84 x 10 are fixed
+    assert sum(len(row) for row in LENET5_C3_TABLE) == 60
+    variant = summary(lenet5(pooling="trainable"), (1, 32, 32))
+    assert variant.total_params == 61_706 + 12 + 32
+
+
+def test_names_defaults_and_options():
+    names = list_architectures()
+    for name in PUBLISHED:
+        assert name in names
+    assert names == sorted(names)
+    assert canonical_name("ResNet-50") == "resnet50"
+    assert canonical_name("LeNet-5") == "lenet5"
+    assert canonical_name("MobileNet v2") == "mobilenet_v2"
+    assert canonical_name("ResNeXt-50 32x4d") == "resnext50_32x4d"
+    assert canonical_name("Inception v1") == "googlenet"
+    assert default_input_shape("alexnet") == (3, 224, 224)
+    s = summary(get_architecture("resnet18", num_classes=10), (3, 32, 32))
+    assert s.output_shape == (10,)
+    assert s.total_params == 11_689_512 - 513 * 990
+    assert get_architecture("vgg16").name == "vgg16"
+
+
+def test_unknown_architecture_lists_the_known_ones():
+    with pytest.raises(ValueError, match="did you mean 'resnet50'") as info:
+        canonical_name("resnet5")
+    for name in list_architectures():
+        assert name in str(info.value)
+    with pytest.raises(TypeError, match="must be a str"):
+        canonical_name(50)
+    with pytest.raises(ValueError, match="depth must be one of"):
+        resnet(42)
+    with pytest.raises(ValueError, match="c3 must be one of full, sparse"):
+        lenet5(c3="dense")
+
+
+def test_small_inputs():
+    # ResNet adapts to 32x32 through its adaptive pooling
+    assert summary("resnet18", (3, 32, 32)).output_shape == (1000,)
+    with pytest.raises(ValueError, match="vanishes at layer 'features.12'"):
+        summary("alexnet", (3, 32, 32))
+    with pytest.raises(ValueError, match="vanishes at layer 'C5'"):
+        summary("lenet5", (1, 28, 28))
+
+
+# ---------------------------------------------------------------------------
+# PyTorch (on the meta device, no weights allocated) as an independent oracle
+# ---------------------------------------------------------------------------
+
+def torch_model(layer, nd, torch):
+    """The PyTorch module a spec describes, with lazy input sizes.
+
+    ``nd`` is the number of spatial dimensions; channel counts are inferred
+    by PyTorch's lazy modules on the first forward pass.
+    """
+    nn = torch.nn
+
+    class Residual(nn.Module):
+        def __init__(self, body, shortcut, act):
+            super().__init__()
+            self.body, self.shortcut, self.act = body, shortcut, act
+
+        def forward(self, x):
+            y = self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+            return y if self.act is None else self.act(y)
+
+    class Concat(nn.Module):
+        def __init__(self, branches):
+            super().__init__()
+            self.branches = nn.ModuleList(branches)
+
+        def forward(self, x):
+            return torch.cat([b(x) for b in self.branches], 1)
+
+    class Dense(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.layers = nn.ModuleList(layers)
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = torch.cat([x, layer(x)], 1)
+            return x
+
+    def build(layer):
+        kind, cfg = layer.kind, layer.config
+        children = [None if c is None else build(c) for c in layer.children]
+        if kind == "sequential":
+            return nn.Sequential(*children)
+        if kind == "residual":
+            act = cfg.get("activation")
+            return Residual(children[0], children[1],
+                            None if act is None else build(act))
+        if kind == "concat":
+            return Concat(children)
+        if kind == "dense_block":
+            return Dense(children)
+        if kind == "conv":
+            return getattr(nn, f"LazyConv{nd}d")(
+                cfg["out_channels"], cfg["kernel_size"], cfg["stride"],
+                cfg["padding"], cfg["dilation"], cfg["groups"], cfg["bias"])
+        if kind == "linear":
+            return nn.LazyLinear(cfg["out_features"], cfg["bias"])
+        if kind == "batch_norm":
+            return getattr(nn, f"LazyBatchNorm{nd}d")(affine=cfg["affine"])
+        if kind == "max_pool":
+            return getattr(nn, f"MaxPool{nd}d")(
+                cfg["kernel_size"], cfg["stride"], cfg["padding"], cfg["dilation"],
+                ceil_mode=cfg["ceil_mode"])
+        if kind == "avg_pool":
+            return getattr(nn, f"AvgPool{nd}d")(
+                cfg["kernel_size"], cfg["stride"], cfg["padding"],
+                ceil_mode=cfg["ceil_mode"])
+        if kind == "adaptive_avg_pool":
+            return getattr(nn, f"AdaptiveAvgPool{nd}d")(cfg["output_size"])
+        return {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh,
+                "dropout": nn.Dropout, "flatten": nn.Flatten,
+                "identity": nn.Identity}[kind]()
+
+    with torch.device("meta"):
+        return build(layer)
+
+
+def torch_counts(spec, shape, torch):
+    """(parameters, FLOPs, output shape) that PyTorch finds for a spec."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.device("meta"):
+        model = torch_model(spec, len(shape) - 1, torch)
+        x = torch.zeros(1, *shape)
+        with FlopCounterMode(display=False) as counter:
+            y = model(x)
+    params = sum(p.numel() for p in model.parameters())
+    return params, counter.get_total_flops(), tuple(y.shape[1:])
+
+
+# one model per builder and block type (meta-device forwards are slow, and
+# the other models share these builders)
+ORACLE_MODELS = ["lenet5", "alexnet", "vgg11_bn", "googlenet", "resnet18",
+                 "resnext50_32x4d", "densenet121", "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("name", ORACLE_MODELS)
+def test_architectures_agree_with_pytorch(name):
+    torch = import_oracle("torch")
+    spec = get_architecture(name)
+    shape = default_input_shape(name)
+    params, flops, out = torch_counts(spec, shape, torch)
+    s = summary(spec, shape)
+    assert s.total_params == params
+    assert s.output_shape == out
+    # FlopCounterMode counts 2 FLOPs per multiply-add of convolutions and
+    # matrix products, exactly the "torchvision" MAC convention
+    assert s.total_flops == flops
+
+
+@st.composite
+def random_specs(draw):
+    """Small networks with every kind of block."""
+    def block():
+        kind = draw(st.sampled_from(["conv", "pool", "bn", "res", "cat", "dense"]))
+        c = draw(st.integers(1, 4))
+        if kind == "conv":
+            k = draw(st.integers(1, 4))
+            return [conv(draw(st.integers(1, 4)) * 2, k, draw(st.integers(1, 2)),
+                         draw(st.integers(0, k // 2 + 1)), draw(st.integers(1, 2)),
+                         bias=draw(st.booleans())), relu()]
+        if kind == "pool":
+            k = draw(st.integers(1, 3))
+            return [max_pool(k, draw(st.integers(1, 2)), draw(st.integers(0, k // 2)),
+                             ceil_mode=draw(st.booleans()))]
+        if kind == "bn":
+            return [batch_norm()]
+        if kind == "res":
+            return [conv(c, 1), residual([conv(c, 3, padding=1), relu(),
+                                          conv(c, 3, padding=1)], activation="relu")]
+        if kind == "cat":
+            return [concat([conv(c, 1)], [conv(c, 3, padding=1)],
+                           [max_pool(3, 1, 1)])]
+        return [dense_block(*[[batch_norm(), relu(), conv(c, 3, padding=1)]]
+                            * draw(st.integers(1, 3)))]
+
+    spec = [x for _ in range(draw(st.integers(1, 5))) for x in block()]
+    if draw(st.booleans()):
+        spec += [global_avg_pool(), flatten(), linear(draw(st.integers(1, 5)))]
+    return spec
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=random_specs(), channels=st.integers(1, 3), size=st.integers(4, 20))
+def test_random_specs_agree_with_pytorch(spec, channels, size):
+    torch = import_oracle("torch")
+    shape = (channels, size, size)
+    try:
+        s = summary(spec, shape)
+    except ValueError as exc:
+        assert "vanishes at layer" in str(exc)
+        return
+    params, flops, out = torch_counts(as_layer(spec), shape, torch)
+    assert (s.total_params, s.total_flops, s.output_shape) == (params, flops, out)

@@ -1,0 +1,191 @@
+"""Tests for the summary, shape and list subcommands of ``python -m pyconvnet``."""
+import argparse
+import csv
+import io
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from pyconvnet._cli_shapes import add_subcommands
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def cli(argv, capsys):
+    """Run a subcommand in-process; returns (exit status, stdout, stderr)."""
+    parser = argparse.ArgumentParser(prog="python -m pyconvnet")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+    add_subcommands(sub)
+    try:
+        args = parser.parse_args(argv)
+        status = args.func(args)
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def run_module(*argv):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "pyconvnet", *argv], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+# --- summary ------------------------------------------------------------------
+
+def test_summary_table(capsys):
+    status, out, _ = cli(["summary", "resnet50", "--input", "3x224x224"], capsys)
+    assert status == 0
+    assert "Total params:         25,557,032" in out
+    assert "(4.09 G)" in out
+    assert "layer4.2.conv3" in out
+    assert "Receptive field:      427" in out
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv", "json"])
+def test_summary_formats(fmt, capsys):
+    status, out, _ = cli(["summary", "lenet5", "--format", fmt], capsys)
+    assert status == 0
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["total_params"] == 61_706
+        assert data["input_shape"] == [1, 32, 32]
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert sum(int(r["params"]) for r in rows) == 61_706
+    else:
+        assert out.startswith("**lenet5")
+        assert "| C1 | conv | 6x28x28 | 156 |" in out
+
+
+def test_summary_options(capsys):
+    status, out, _ = cli(["summary", "vgg16", "-f", "json", "--convention", "full",
+                          "--dtype", "float16", "--batch-size", "2"], capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert (data["convention"], data["dtype"], data["batch_size"]) == \
+        ("full", "float16", 2)
+    assert data["receptive_field"] == 212
+
+
+def test_summary_of_a_json_spec_file(tmp_path, capsys):
+    spec = [{"kind": "conv", "out_channels": 10, "kernel_size": 5, "padding": 2},
+            {"kind": "relu"},
+            {"kind": "residual", "body": [{"kind": "conv", "out_channels": 10,
+                                           "kernel_size": 3, "padding": 1}]},
+            {"kind": "concat", "branches": [[], [{"kind": "max_pool",
+                                                  "kernel_size": 3, "stride": 1,
+                                                  "padding": 1}]]}]
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(spec))
+    status, out, _ = cli(["summary", str(path), "--input", "3x32x32", "-f", "json"],
+                         capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert data["output_shape"] == [20, 32, 32]
+    assert data["total_params"] == 760 + 910
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["summary", "resnet5"], "unknown architecture 'resnet5'"),
+    (["summary", "alexnet", "--input", "3x32x32"], "vanishes at layer 'features.12'"),
+    (["summary", "alexnet", "--input", "3xax2"], "must look like '3x224x224'"),
+    (["summary", "alexnet", "--format", "yaml"], "invalid choice: 'yaml'"),
+    (["summary", "alexnet", "--batch-size", "0"], "expected a positive integer"),
+    (["summary", "alexnet", "--dtype", "float128"], "unknown dtype"),
+    (["summary", "missing.json", "--input", "3x8x8"], "cannot read the spec file"),
+    (["shape", "32"], "the following arguments are required: --kernel"),
+    (["shape", "3", "--kernel", "5"], "larger than the padded input"),
+    (["shape", "3.5", "--kernel", "3"], "expected a positive integer"),
+    (["shape", "32", "--kernel", "3", "--stride", "0"], "argument --stride/-s"),
+    (["shape", "32", "-k", "3", "-p", "-1"], "argument --padding/-p"),
+    (["shape", "7", "-k", "3", "-s", "3", "--strict"], "does not tile"),
+    (["shape", "8", "-k", "3", "-p", "2", "--pool"], "at most half the kernel"),
+    (["shape", "4", "-k", "3", "-s", "2", "--transposed", "--output-padding", "2"],
+     "output_padding must be smaller"),
+    (["shape", "32", "-k", "3", "--in-channels", "3"], "go together"),
+    (["shape", "32", "-k", "3", "--in-channels", "3", "--out-channels", "4",
+      "--groups", "2"], "not divisible by groups=2"),
+    (["nonsense"], "invalid choice: 'nonsense'"),
+])
+def test_bad_arguments_exit_with_status_2(argv, message, capsys):
+    status, out, err = cli(argv, capsys)
+    assert status == 2
+    assert message in err
+    assert "usage:" in err
+
+
+def test_unknown_architecture_lists_the_known_ones(capsys):
+    _, _, err = cli(["summary", "resnet5"], capsys)
+    assert "known architectures:" in err
+    assert "mobilenet_v2" in err and "densenet121" in err
+
+
+# --- shape --------------------------------------------------------------------
+
+def test_shape_prints_the_worked_arithmetic(capsys):
+    status, out, _ = cli(["shape", "32", "--kernel", "5", "--stride", "1",
+                          "--padding", "2"], capsys)
+    assert status == 0
+    assert out == "(32 + 2*2 - 5)/1 + 1 = 32\n"
+
+
+def test_shape_with_channels_gives_parameters(capsys):
+    status, out, _ = cli(["shape", "32", "-k", "5", "-p", "2", "--in-channels", "3",
+                          "--out-channels", "10"], capsys)
+    assert status == 0
+    assert "output shape: 10x32x32" in out
+    assert "parameters: 760" in out
+    assert "MACs: 768,000" in out
+
+
+def test_shape_reports_a_stride_that_does_not_fit(capsys):
+    status, out, _ = cli(["shape", "7", "-k", "3", "-s", "3"], capsys)
+    assert status == 0
+    assert "stride 3 does not fit" in out
+    assert "padding that fits: 1 (output 3)" in out
+
+
+def test_shape_variants(capsys):
+    _, out, _ = cli(["shape", "224x224", "-k", "7", "-s", "2", "-p", "3"], capsys)
+    assert out.rstrip().endswith("output: 112x112")
+    _, out, _ = cli(["shape", "5", "-k", "2", "-s", "3", "-p", "1", "--pool",
+                     "--ceil-mode"], capsys)
+    assert "dropped: 2" in out
+    _, out, _ = cli(["shape", "16", "-k", "4", "-s", "2", "-p", "1", "--transposed"],
+                    capsys)
+    assert out.strip().endswith("= 32")
+    _, out, _ = cli(["shape", "32", "-k", "3", "-d", "2", "-p", "same"], capsys)
+    assert out.strip().endswith("= 32")
+    _, out, _ = cli(["shape", "28", "-k", "2", "--pool"], capsys)
+    assert out.strip() == "(28 + 2*0 - 2)/2 + 1 = 14"
+
+
+# --- list ---------------------------------------------------------------------
+
+def test_list(capsys):
+    status, out, _ = cli(["list"], capsys)
+    assert status == 0
+    assert "resnet50" in out and "3x224x224" in out
+    assert "lenet5" in out and "1x32x32" in out
+    _, names, _ = cli(["list", "--names"], capsys)
+    assert "alexnet\n" in names and "vgg16\n" in names
+
+
+# --- through python -m pyconvnet ------------------------------------------------
+
+def test_module_entry_point():
+    done = run_module("summary", "resnet50", "--input", "3x224x224")
+    assert done.returncode == 0, done.stderr
+    assert "25,557,032" in done.stdout
+    done = run_module("shape", "32", "--kernel", "5", "--stride", "1", "--padding", "2")
+    assert done.returncode == 0 and "= 32" in done.stdout
+    done = run_module("summary", "nope")
+    assert done.returncode == 2
+    assert "python -m pyconvnet summary: error: unknown architecture" in done.stderr

@@ -1,0 +1,610 @@
+"""Tests for pyconvnet.shapes: single-layer calculators, specs, summaries, receptive fields."""
+import csv
+import io
+import json
+import math
+
+import pytest
+from conftest import import_oracle
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from pyconvnet import shapes
+from pyconvnet.shapes import (
+    InputTooSmallError, Layer, activation_memory, as_layer, batch_norm,
+    compare_bottleneck, compare_depthwise_separable, compare_grouped,
+    compare_stacked, concat, conv, conv_flops, conv_macs, conv_output_size,
+    conv_params, conv_transpose, conv_transpose_output_size, dense_block,
+    dtype_size, flatten, linear, linear_macs, linear_params, max_pool,
+    parse_shape, pool_output_size, receptive_field, relu, residual,
+    same_padding, summary)
+
+
+# ---------------------------------------------------------------------------
+# independent oracles
+# ---------------------------------------------------------------------------
+
+def brute_force_windows(n, k, s, p, d, ceil_mode=False, pool=False):
+    """Count window positions by walking them over the padded input."""
+    length, extent = n + 2 * p, d * (k - 1) + 1
+    count, start = 0, 0
+    while start + extent <= length:          # windows fully inside
+        count += 1
+        start += s
+    covered_to = (start - s) + extent         # one past the last covered position
+    if ceil_mode and covered_to < length:     # positions left: one partial window
+        if not pool or start < n + p:         # pools drop one starting in the right padding
+            count += 1
+    return count
+
+
+def brute_force_field(windows):
+    """Receptive field of output unit 0 by mapping index intervals back to the input.
+
+    ``windows`` are (kernel, stride, padding, dilation); returns (size, centre).
+    """
+    lo, hi = 0, 0
+    for k, s, p, d in reversed(windows):
+        lo, hi = lo * s - p, hi * s - p + d * (k - 1)
+    return hi - lo + 1, (lo + hi) / 2
+
+
+# ---------------------------------------------------------------------------
+# output sizes: known answers from the notes
+# ---------------------------------------------------------------------------
+
+def test_cs231n_ten_5x5_filters_example():
+    # 32x32x3 input, ten 5x5 filters, stride 1, pad 2 -> 32x32x10 and 760 params
+    assert conv_output_size(32, 5, stride=1, padding=2) == 32
+    assert conv_params(3, 10, 5) == 760
+    s = summary([conv(10, 5, 1, 2)], (3, 32, 32))
+    assert s.output_shape == (10, 32, 32)
+    assert s.total_params == 760
+
+
+@pytest.mark.parametrize("stride, expected", [(1, 5), (2, 3)])
+def test_5x5_input_3x3_kernel_padding_1(stride, expected):
+    # the notes give 3x3 for stride 1 in one place and 2x2 for stride 2: both wrong
+    assert conv_output_size(5, 3, stride=stride, padding=1) == expected
+    assert conv_output_size((5, 5), 3, stride, 1) == (expected, expected)
+
+
+@pytest.mark.parametrize("w, f, p, s, expected", [
+    (7, 3, 0, 1, 5),          # cs231n: 7x7 input, 3x3 filter
+    (7, 3, 0, 2, 3),
+    (32, 5, 0, 1, 28),        # LeNet C1
+    (227, 11, 0, 4, 55),      # AlexNet as in the paper's arithmetic
+    (224, 11, 2, 4, 55),      # AlexNet in torchvision
+    (224, 7, 3, 2, 112),      # ResNet stem
+    (28, 2, 0, 2, 14),        # 2x2 pooling
+    (10, 3, 1, 1, 10),        # 'same' 3x3
+])
+def test_w_minus_f_plus_2p_over_s_plus_1(w, f, p, s, expected):
+    assert conv_output_size(w, f, stride=s, padding=p) == expected
+    assert conv_output_size(w, f, stride=s, padding=p) == (w - f + 2 * p) // s + 1
+
+
+def test_explain_gives_the_worked_arithmetic():
+    res = conv_output_size(32, 5, padding=2, explain=True)
+    assert res.output == 32 and res.fits
+    assert str(res) == "(32 + 2*2 - 5)/1 + 1 = 32"
+
+
+def test_explain_with_dilation_shows_the_effective_kernel():
+    res = conv_output_size(32, 3, dilation=2, explain=True)
+    assert res.steps[0] == "effective kernel = 2*(3 - 1) + 1 = 5"
+    assert res.output == 28
+
+
+def test_stride_that_does_not_fit_is_reported_with_paddings_that_would():
+    # cs231n: 7x7 input, 3x3 filter, stride 3 doesn't fit
+    res = conv_output_size(7, 3, stride=3, explain=True)
+    assert res.output == 2 and not res.fits
+    text = str(res)
+    assert "does not fit" in text
+    assert "padding that fits: 1 (output 3)" in text
+    assert conv_output_size(7, 3, stride=3, padding=1) == 3
+    with pytest.raises(ValueError, match="strict=True.*does not tile"):
+        conv_output_size(7, 3, stride=3, strict=True)
+    assert conv_output_size(7, 3, stride=2, strict=True) == 3
+
+
+def test_no_symmetric_padding_case_suggests_total_padding():
+    res = conv_output_size(8, 3, stride=2, explain=True)
+    assert "no symmetric padding fits" in str(res)
+    assert "total padding of 1" in str(res)
+
+
+def test_tuple_inputs_2d_and_3d():
+    assert conv_output_size((224, 200), 7, 2, 3) == (112, 100)
+    assert conv_output_size((16, 32, 32), (3, 5, 5), 1, (1, 2, 2)) == (16, 32, 32)
+    res = conv_output_size((224, 200), 7, 2, 3, explain=True)
+    assert res.output == (112, 100)
+    assert any(line.startswith("H: ") for line in res.steps)
+    assert any(line.startswith("W: ") for line in res.steps)
+
+
+def test_ceil_mode_rounds_up():
+    assert conv_output_size(8, 3, stride=2) == 3
+    assert conv_output_size(8, 3, stride=2, ceil_mode=True) == 4
+
+
+def test_same_and_valid_padding_strings():
+    assert conv_output_size(17, 4, padding="same") == 17
+    assert conv_output_size(17, 4, padding="valid") == 14
+    assert conv_output_size((9, 9), (3, 5), padding="same", dilation=2) == (9, 9)
+
+
+def test_same_padding_split_like_pytorch():
+    assert same_padding(3) == (1, 1)
+    assert same_padding(4) == (1, 2)
+    assert same_padding(5, dilation=2) == (4, 4)
+    assert same_padding((2, 3)) == ((0, 1), (1, 1))
+
+
+def test_pool_output_sizes():
+    assert pool_output_size(112, 3, 2, ceil_mode=True) == 56       # GoogLeNet
+    assert pool_output_size(112, 3, 2, padding=1) == 56            # ResNet
+    assert pool_output_size(14, 2, ceil_mode=True) == 7
+    assert pool_output_size(28, 2) == 14                           # stride = kernel
+    # ceil_mode would add a window starting in the right padding: dropped
+    assert conv_output_size(5, 2, 3, 1, ceil_mode=True) == 3
+    assert pool_output_size(5, 2, 3, 1, ceil_mode=True) == 2
+    res = pool_output_size(5, 2, 3, 1, ceil_mode=True, explain=True)
+    assert "dropped" in str(res)
+
+
+def test_transposed_convolution_sizes():
+    assert conv_transpose_output_size(16, 4, stride=2, padding=1) == 32
+    assert conv_transpose_output_size(4, 3, 2, 1, output_padding=1) == 8
+    assert conv_transpose_output_size(4, 3, 2, 1) == 7
+    assert conv_transpose_output_size((4, 5), 3, dilation=2) == (8, 9)
+    res = conv_transpose_output_size(4, 3, 2, 1, 1, explain=True)
+    assert str(res) == "(4 - 1)*2 - 2*1 + 1*(3 - 1) + 1 + 1 = 8"
+
+
+# ---------------------------------------------------------------------------
+# output sizes: properties
+# ---------------------------------------------------------------------------
+
+window = dict(n=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 5),
+              p=st.integers(0, 4), d=st.integers(1, 3))
+
+
+@given(**window, ceil_mode=st.booleans())
+def test_conv_output_size_matches_brute_force(n, k, s, p, d, ceil_mode):
+    if n + 2 * p < d * (k - 1) + 1:
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            conv_output_size(n, k, s, p, d, ceil_mode)
+        return
+    assert conv_output_size(n, k, s, p, d, ceil_mode) == \
+        brute_force_windows(n, k, s, p, d, ceil_mode)
+
+
+@given(**window, ceil_mode=st.booleans())
+def test_pool_output_size_matches_brute_force(n, k, s, p, d, ceil_mode):
+    assume(p <= k // 2 and n + 2 * p >= d * (k - 1) + 1)
+    assert pool_output_size(n, k, s, p, d, ceil_mode) == \
+        brute_force_windows(n, k, s, p, d, ceil_mode, pool=True)
+
+
+@given(**window)
+def test_explain_and_fits_agree_with_the_size(n, k, s, p, d):
+    assume(n + 2 * p >= d * (k - 1) + 1)
+    res = conv_output_size(n, k, s, p, d, explain=True)
+    assert res.output == conv_output_size(n, k, s, p, d)
+    assert res.fits == ((n + 2 * p - d * (k - 1) - 1) % s == 0)
+    assert res.steps[-1 if res.fits else (1 if d != 1 else 0)].endswith(
+        f"= {res.output}")
+
+
+@given(n=st.integers(1, 40), k=st.integers(1, 7), d=st.integers(1, 3))
+def test_same_padding_keeps_the_size(n, k, d):
+    left, right = same_padding(k, d)
+    assert left + right == d * (k - 1)
+    assert conv_output_size(n, k, padding="same", dilation=d) == n
+
+
+@given(n=st.integers(1, 30), k=st.integers(1, 6), s=st.integers(1, 4),
+       p=st.integers(0, 3))
+def test_transposed_convolution_inverts_a_fitting_convolution(n, k, s, p):
+    assume(n + 2 * p >= k and (n + 2 * p - k) % s == 0)
+    out = conv_output_size(n, k, s, p)
+    assume(out > 0 and (out - 1) * s + k - 2 * p > 0)
+    assert conv_transpose_output_size(out, k, s, p) == n
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 20), kh=st.integers(1, 5),
+       kw=st.integers(1, 5), s=st.integers(1, 4), p=st.integers(0, 3),
+       d=st.integers(1, 3))
+def test_conv_output_size_agrees_with_torch_conv2d(h, w, kh, kw, s, p, d):
+    torch = import_oracle("torch")
+    import torch.nn.functional as F
+    x = torch.zeros(1, 1, h, w)
+    weight = torch.zeros(1, 1, kh, kw)
+    fits = all(n + 2 * p >= d * (k - 1) + 1 for n, k in ((h, kh), (w, kw)))
+    if not fits:
+        with pytest.raises(ValueError):
+            conv_output_size((h, w), (kh, kw), s, p, d)
+        return
+    expected = tuple(F.conv2d(x, weight, stride=s, padding=p, dilation=d).shape[2:])
+    assert conv_output_size((h, w), (kh, kw), s, p, d) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 20), k=st.integers(1, 5), s=st.integers(1, 4),
+       p=st.integers(0, 2), d=st.integers(1, 2), ceil_mode=st.booleans())
+def test_pool_output_size_agrees_with_torch_max_pool(n, k, s, p, d, ceil_mode):
+    torch = import_oracle("torch")
+    import torch.nn.functional as F
+    assume(p <= k // 2 and n + 2 * p >= d * (k - 1) + 1)
+    y = F.max_pool1d(torch.zeros(1, 1, n), k, s, p, d, ceil_mode=ceil_mode)
+    assert pool_output_size(n, k, s, p, d, ceil_mode) == y.shape[-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 12), k=st.integers(1, 5), s=st.integers(1, 4),
+       p=st.integers(0, 3), op=st.integers(0, 3), d=st.integers(1, 3))
+def test_conv_transpose_output_size_agrees_with_torch(n, k, s, p, op, d):
+    torch = import_oracle("torch")
+    import torch.nn.functional as F
+    assume(op < max(s, d))
+    assume((n - 1) * s - 2 * p + d * (k - 1) + op + 1 >= 1)
+    y = F.conv_transpose1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s,
+                           padding=p, output_padding=op, dilation=d)
+    assert conv_transpose_output_size(n, k, s, p, op, d) == y.shape[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(cin=st.integers(1, 8), cout_per_group=st.integers(1, 4),
+       groups=st.integers(1, 4), k=st.integers(1, 5), bias=st.booleans())
+def test_conv_params_agree_with_torch(cin, cout_per_group, groups, k, bias):
+    torch = import_oracle("torch")
+    cin, cout = cin * groups, cout_per_group * groups
+    with torch.device("meta"):
+        layer = torch.nn.Conv2d(cin, cout, k, groups=groups, bias=bias)
+    assert conv_params(cin, cout, k, groups, bias) == \
+        sum(p.numel() for p in layer.parameters())
+
+
+# ---------------------------------------------------------------------------
+# parameters, MACs, memory, comparisons
+# ---------------------------------------------------------------------------
+
+def test_param_and_mac_counts():
+    assert conv_params(256, 256, 3, bias=False) == 589_824
+    assert conv_params(3, 64, (7, 7), bias=False) == 9408
+    assert conv_params(16, 8, (3,)) == 8 * 16 * 3 + 8
+    assert conv_params(32, 32, 3, groups=32, bias=False) == 288
+    assert conv_macs(3, 64, 7, 112) == 9408 * 112 * 112
+    assert conv_macs(64, 64, (3, 3), (56, 56), groups=2) == 18432 * 56 * 56
+    assert conv_flops(3, 10, 5, 32) == 2 * 750 * 1024
+    assert linear_params(9216, 4096) == 37_752_832
+    assert linear_params(84, 10, bias=False) == linear_macs(84, 10) == 840
+
+
+def test_activation_memory_and_dtypes():
+    assert activation_memory((10, 32, 32)) == 40960
+    assert activation_memory("10x32x32", dtype="float16") == 20480
+    assert activation_memory((10,), dtype="float64", batch_size=8) == 640
+    assert dtype_size("torch.bfloat16") == 2
+    assert dtype_size(1) == 1
+    import numpy as np
+    assert dtype_size(np.float64) == 8
+    assert dtype_size(np.dtype("int8")) == 1
+
+
+def test_bottleneck_comparison_from_the_notes():
+    c = compare_bottleneck(256, 64, 3)
+    assert c.baseline_params == 589_824 != 524_288     # the notes print 524,288
+    assert c.alternative_params == 69_632
+    assert [n for _, n in c.parts] == [16_384, 36_864, 16_384]
+    assert c.saving == 589_824 - 69_632
+    assert c.ratio == pytest.approx(589_824 / 69_632)
+    text = str(c)
+    assert "589,824" in text and "69,632" in text and "88.2%" in text
+    assert c.baseline_macs is None
+    with_macs = compare_bottleneck(256, 64, 3, output_size=14)
+    assert with_macs.baseline_macs == 589_824 * 196
+    assert with_macs.alternative_macs == 69_632 * 196
+    assert "MACs" in str(with_macs)
+
+
+def test_other_comparisons():
+    dw = compare_depthwise_separable(32, 64, 3)
+    assert dw.baseline_params == 32 * 64 * 9
+    assert dw.alternative_params == 32 * 9 + 32 * 64
+    assert dw.alternative_params / dw.baseline_params == pytest.approx(1 / 64 + 1 / 9)
+    g = compare_grouped(128, 256, 3, groups=4)
+    assert g.ratio == 4
+    st5 = compare_stacked(64, 5, 3)
+    assert (st5.baseline_params, st5.alternative_params) == (64 * 64 * 25, 2 * 64 * 64 * 9)
+    st7 = compare_stacked(64, 7, 3, bias=True)
+    assert len(st7.parts) == 3
+    assert st7.baseline_params == 64 * 64 * 49 + 64
+
+
+# ---------------------------------------------------------------------------
+# specs and summaries
+# ---------------------------------------------------------------------------
+
+def test_spec_forms_are_equivalent():
+    built = [conv(6, 5), relu(), max_pool(2), flatten(), linear(10)]
+    tuples = [("conv", 6, 5), "relu", ("max_pool", 2), "flatten", ("linear", 10)]
+    dicts = [{"kind": "Conv2d", "out_channels": 6, "kernel_size": 5},
+             {"kind": "ReLU"}, {"kind": "maxpool", "kernel_size": 2},
+             {"kind": "flatten"}, {"type": "fc", "out_features": 10}]
+    results = [summary(spec, (1, 12, 12)) for spec in (built, tuples, dicts)]
+    for s in results:
+        assert s.output_shape == (10,)
+        assert s.total_params == 156 + (6 * 4 * 4) * 10 + 10
+    assert len({r.total_macs for r in results}) == 1
+
+
+def test_layer_specs_hook():
+    class TinyNet:
+        def layer_specs(self):
+            return [("conv", 4, 3, {"padding": 1}), "relu", ("max_pool", 2)]
+
+    s = summary(TinyNet(), "1x8x8")
+    assert s.name == "TinyNet"
+    assert s.output_shape == (4, 4, 4)
+    assert s.total_params == 40
+
+
+def test_residual_concat_and_dense_blocks():
+    spec = [
+        conv(8, 3, padding=1, bias=False), batch_norm(),
+        residual([conv(8, 3, padding=1), relu(), conv(8, 3, padding=1)],
+                 activation="relu", name="block"),
+        residual([conv(16, 3, 2, 1)], [conv(16, 1, 2)], name="down"),
+        concat([conv(4, 1)], [conv(2, 1), conv(6, 3, padding=1)],
+               [max_pool(3, 1, 1)], name="inception"),
+        dense_block(*[[batch_norm(), relu(), conv(4, 3, padding=1)]] * 3,
+                    name="dense"),
+    ]
+    s = summary(spec, (3, 16, 16))
+    names = [r.name for r in s.rows]
+    assert "block.add" in names and "block.relu" in names
+    assert "down.shortcut.0" in names
+    assert "inception.cat" in names
+    assert s.rows[names.index("inception.cat")].output_shape == (4 + 6 + 16, 8, 8)
+    assert s.output_shape == (26 + 3 * 4, 8, 8)
+    assert sum(r.params for r in s.rows) == s.total_params
+
+
+def test_summary_outputs():
+    s = summary("lenet5")
+    text = str(s)
+    assert "Total params:" in text and "61,706" in text and "C3" in text
+    md = s.to_markdown()
+    assert md.count("\n|") == len(s.rows) + 2
+    rows = list(csv.DictReader(io.StringIO(s.to_csv())))
+    assert len(rows) == len(s.rows)
+    assert sum(int(r["params"]) for r in rows) == s.total_params
+    data = json.loads(s.to_json())
+    assert data == s.to_dict()
+    assert data["total_params"] == 61_706
+    assert data["total_flops"] == 2 * data["total_macs"]
+    assert data["layers"][0]["output_shape"] == [6, 28, 28]
+    assert "Summary('lenet5'" in repr(s)
+
+
+def test_summary_memory_dtype_and_batch():
+    s = summary([conv(10, 5, padding=2)], (3, 32, 32), dtype="float16",
+                batch_size=4)
+    assert s.rows[0].activation_memory == 10 * 32 * 32 * 2 * 4
+    assert s.parameter_memory == 760 * 2
+
+
+def test_conventions():
+    tv = summary("resnet18")
+    full = summary("resnet18", convention="full")
+    assert tv.total_params == full.total_params
+    assert tv.total_macs < full.total_macs < 1.05 * tv.total_macs
+    bn = next(r for r in full.rows if r.kind == "batch_norm")
+    assert bn.macs == math.prod(bn.output_shape)
+    assert next(r for r in tv.rows if r.kind == "batch_norm").macs == 0
+
+
+def test_frozen_layers_count_as_non_trainable():
+    s = summary([conv(4, 3, trainable=False), batch_norm(), flatten(),
+                 linear(2)], (1, 5, 5))
+    assert s.total_params == 40 + 8 + 4 * 9 * 2 + 2
+    assert s.trainable_params == s.total_params - 40
+    assert s.non_trainable_params == 40
+
+
+def test_one_and_three_dimensional_specs():
+    s1 = summary([("conv", 4, 3), ("max_pool", 2)], (2, 10))
+    assert s1.output_shape == (4, 4)
+    assert s1.total_params == 4 * 2 * 3 + 4
+    s3 = summary([conv(4, 3, padding=1), max_pool(2)], (1, 8, 8, 8))
+    assert s3.output_shape == (4, 4, 4, 4)
+    assert s3.total_params == 4 * 27 + 4
+
+
+def test_transposed_convolution_in_a_spec():
+    s = summary([conv(4, 3, 2, 1), conv_transpose(2, 4, 2, 1)], (1, 16, 16))
+    assert s.output_shape == (2, 16, 16)
+    assert s.rows[1].params == 4 * 2 * 16 + 2
+    assert s.rows[1].macs == 4 * 2 * 16 * 8 * 8
+
+
+@st.composite
+def conv_stacks(draw):
+    layers = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["conv", "pool", "bn", "relu", "res"]))
+        if kind == "conv":
+            k = draw(st.integers(1, 3))
+            layers.append(conv(draw(st.integers(1, 6)), k, draw(st.integers(1, 2)),
+                               draw(st.integers(0, k)), bias=draw(st.booleans())))
+        elif kind == "pool":
+            layers.append(max_pool(2, ceil_mode=draw(st.booleans())))
+        elif kind == "bn":
+            layers.append(batch_norm())
+        elif kind == "res":
+            layers.append(residual([conv(3, 3, padding=1), relu(), conv(3, 1)],
+                                   [conv(3, 1)]))
+        else:
+            layers.append(relu())
+    if draw(st.booleans()):
+        layers += [flatten(), linear(draw(st.integers(1, 5)))]
+    return layers
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=conv_stacks(), channels=st.integers(1, 4), size=st.integers(1, 24))
+def test_row_params_and_macs_add_up_to_the_totals(spec, channels, size):
+    try:
+        s = summary(spec, (channels, size, size))
+    except InputTooSmallError as exc:
+        assert "vanishes at layer" in str(exc)
+        return
+    assert sum(r.params for r in s.rows) == s.total_params
+    assert sum(r.trainable_params for r in s.rows) == s.trainable_params
+    assert sum(r.macs for r in s.rows) == s.total_macs
+    assert s.total_flops == 2 * s.total_macs
+    assert s.output_shape == s.rows[-1].output_shape
+
+
+# ---------------------------------------------------------------------------
+# receptive fields
+# ---------------------------------------------------------------------------
+
+def test_receptive_field_of_stacked_3x3():
+    assert receptive_field([(3, 1)] * 2).size == 5
+    assert receptive_field([(3, 1)] * 3).size == 7
+
+
+def test_receptive_field_jump_start_and_dilation():
+    rf = receptive_field([(3, 1, 1), (2, 2), (3, 1, 1), (3, 1, 2, 2)])
+    assert [s.size for s in rf.steps] == [3, 4, 8, 16]
+    assert [s.jump for s in rf.steps] == [1, 2, 2, 2]
+    assert [s.start for s in rf.steps] == [0, 0.5, 0.5, 0.5]
+    assert "receptive field 16" in str(rf)
+
+
+def test_receptive_field_of_branches_is_the_largest():
+    spec = [concat([conv(2, 1)], [conv(2, 5, padding=2)], [conv(2, 3, padding=1)])]
+    assert receptive_field(spec).size == 5
+    res = [residual([conv(2, 3, padding=1), conv(2, 3, padding=1)])]
+    assert receptive_field(res).size == 5
+
+
+def test_receptive_field_per_dimension_and_with_shapes():
+    rf = receptive_field([conv(4, (3, 5)), max_pool(2)])
+    assert rf.size == (4, 6)
+    spec = [conv(4, 3), shapes.adaptive_avg_pool(2)]
+    with pytest.raises(ValueError, match="input_shape"):
+        receptive_field(spec)
+    assert receptive_field(spec, (1, 10, 10)).size == 3 + 4 - 1
+
+
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(0, 2),
+                          st.integers(1, 3)), min_size=1, max_size=6))
+def test_receptive_field_matches_interval_mapping(windows):
+    rf = receptive_field(windows)
+    size, centre = brute_force_field(windows)
+    assert rf.size == size
+    assert rf.start == centre
+    assert rf.jump == math.prod(s for _, s, _, _ in windows)
+
+
+def test_summary_receptive_field_stops_before_global_pooling():
+    s = summary([conv(4, 3), conv(4, 3), shapes.global_avg_pool(), flatten(),
+                 linear(2)], (1, 9, 9))
+    assert s.receptive_field == 5
+    assert s.rows[-1].receptive_field is None
+
+
+# ---------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda: conv_output_size(3, 5), ValueError,
+     r"kernel_size 5 .* larger than the padded input"),
+    (lambda: conv_output_size(5, 3, stride=0), ValueError,
+     "stride must be a positive integer, got 0"),
+    (lambda: conv_output_size(-5, 3), ValueError, "n must be a positive integer"),
+    (lambda: conv_output_size(0, 3), ValueError, "n must be a positive integer"),
+    (lambda: conv_output_size(5, 3, padding=-1), ValueError,
+     "padding must be a non-negative integer"),
+    (lambda: conv_output_size(5, 3, dilation=0), ValueError,
+     "dilation must be a positive integer"),
+    (lambda: conv_output_size(5.0, 3), TypeError, "n must be an int, got float"),
+    (lambda: conv_output_size(5, True), TypeError,
+     "kernel_size must be an int, got bool"),
+    (lambda: conv_output_size(5, 3, stride=1.5), TypeError, "stride must be an int"),
+    (lambda: conv_output_size(5, 3, ceil_mode=1), TypeError, "ceil_mode must be"),
+    (lambda: conv_output_size((5, 5), (3, 3, 3)), ValueError, "same length"),
+    (lambda: conv_output_size(5, 3, padding="full"), ValueError, "'same' or 'valid'"),
+    (lambda: conv_output_size((2, 9), 3), ValueError, "along H"),
+    (lambda: conv_params(3, 10, 5, groups=2), ValueError,
+     "in_channels=3 is not divisible by groups=2"),
+    (lambda: conv_params(4, 6, 3, groups=4), ValueError,
+     "out_channels=6 is not divisible by groups=4"),
+    (lambda: conv_params(3, 10, 5, bias=1), TypeError, "bias must be True or False"),
+    (lambda: pool_output_size(5, 3, padding=2), ValueError,
+     "padding must be at most half the kernel size"),
+    (lambda: conv_transpose_output_size(4, 3, 2, output_padding=2), ValueError,
+     "output_padding must be smaller than the stride or the dilation"),
+    (lambda: conv_transpose_output_size(1, 1, padding=1), ValueError,
+     "output size would be"),
+    (lambda: compare_stacked(64, 6, 3), ValueError, "multiple of small_kernel - 1"),
+    (lambda: activation_memory((3, 4), dtype="float128"), ValueError, "unknown dtype"),
+    (lambda: parse_shape("3x224xa"), ValueError, "must look like '3x224x224'"),
+    (lambda: conv(0, 3), ValueError, "out_channels must be a positive integer"),
+    (lambda: conv(4, 3, stride=2, padding="same"), ValueError,
+     "padding='same' needs stride 1"),
+    (lambda: conv(6, 5, groups=4), ValueError,
+     "out_channels=6 is not divisible by groups=4"),
+    (lambda: as_layer(("blah", 1)), ValueError, "unknown layer kind 'blah'"),
+    (lambda: as_layer(("convv", 1)), ValueError, "did you mean 'conv'"),
+    (lambda: as_layer(3.5), TypeError, "cannot read a layer spec from float"),
+    (lambda: as_layer({"out_channels": 3}), ValueError, "needs a 'kind' entry"),
+    (lambda: summary("resnet5"), ValueError,
+     r"unknown architecture 'resnet5'.*known architectures: .*resnet50"),
+    (lambda: summary(42), TypeError, "cannot read a layer spec"),
+    (lambda: summary("alexnet", (3, 32, 32)), ValueError,
+     r"too small.*vanishes at layer 'features.12' \(max_pool\)"),
+    (lambda: summary([conv(8, 3, groups=2)], (3, 8, 8)), ValueError,
+     r"layer '0' \(conv\).*in_channels=3 is not divisible by groups=2"),
+    (lambda: summary([conv(4, 3, in_channels=2)], (3, 8, 8)), ValueError,
+     "in_channels=2 does not match the 3 channels"),
+    (lambda: summary([residual([conv(8, 3)])], (3, 8, 8)), ValueError,
+     "same shape to be added"),
+    (lambda: summary([concat([conv(2, 3)], [conv(2, 1)])], (3, 8, 8)), ValueError,
+     "must agree in every other dimension"),
+    (lambda: summary([flatten(), conv(2, 3)], (3, 8, 8)), ValueError,
+     r"needs a \(channels, \*spatial\) input"),
+    (lambda: summary([conv(2, 3)], "3x0x5"), ValueError,
+     r"input_shape\[1\] must be a positive integer"),
+    (lambda: summary([conv(2, 3)], (3, 8.0, 8)), TypeError,
+     r"input_shape\[1\] must be an int"),
+    (lambda: summary([conv(2, 3)]), ValueError, "input_shape is required"),
+    (lambda: summary([conv(2, 3)], (1, 8, 8), convention="ptflops"), ValueError,
+     "convention must be one of torchvision, full"),
+    (lambda: summary([conv(2, 3)], (1, 8, 8), batch_size=0), ValueError,
+     "batch_size must be a positive integer"),
+])
+def test_bad_input_is_explained(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_too_small_error_is_a_value_error_subclass():
+    with pytest.raises(InputTooSmallError):
+        conv_output_size(2, 3)
+    assert issubclass(InputTooSmallError, ValueError)
+
+
+def test_layer_repr_and_immutability():
+    layer = conv(4, 3, name="c")
+    assert isinstance(layer, Layer)
+    assert "conv" in repr(layer) and "name='c'" in repr(layer)
+    with pytest.raises(AttributeError):
+        layer.kind = "linear"
