@@ -112,7 +112,7 @@ def normalize_by_window_norms(
         Py_ssize_t X2 = x.shape[2]
         Py_ssize_t band = 32, REFRESH = 256
         Py_ssize_t n_bands = (H + band - 1) // band
-        Py_ssize_t task, i, j, j0, j1, k, a, b
+        Py_ssize_t task, i, j, j0, j1, k, k0, blk, a, b
         double n = <double>(kd * kh * kw)
         double s1, s2, spread, v, value
         double *col1
@@ -146,26 +146,25 @@ def normalize_by_window_norms(
                             v = x[i + a, j - 1, k]
                             col1[k] -= v
                             col2[k] -= v * v
-                s1 = 0
-                s2 = 0
-                for k in range(W):
-                    if k % REFRESH == 0:
-                        s1 = 0
-                        s2 = 0
-                        for b in range(k, k + kw):
-                            s1 = s1 + col1[b]
-                            s2 = s2 + col2[b]
-                    else:
-                        s1 = s1 + col1[k + kw - 1] - col1[k - 1]
-                        s2 = s2 + col2[k + kw - 1] - col2[k - 1]
-                    spread = s2 - s1 * s1 / n if centered else s2
-                    if spread <= flat_tolerance * s2:
-                        score[i, j, k] = 0
-                    else:
-                        # clip rounding excess; NaN fails both tests and stays
-                        value = score[i, j, k] / (sqrt(spread) * template_norm)
-                        if value > 1.0:
-                            value = 1.0
-                        elif value < -1.0:
-                            value = -1.0
-                        score[i, j, k] = value
+                for blk in range((W + REFRESH - 1) // REFRESH):
+                    k0 = blk * REFRESH
+                    s1 = 0
+                    s2 = 0
+                    for b in range(k0, k0 + kw):
+                        s1 = s1 + col1[b]
+                        s2 = s2 + col2[b]
+                    for k in range(k0, _min(k0 + REFRESH, W)):
+                        if k > k0:
+                            s1 = s1 + col1[k + kw - 1] - col1[k - 1]
+                            s2 = s2 + col2[k + kw - 1] - col2[k - 1]
+                        spread = s2 - s1 * s1 / n if centered else s2
+                        if spread <= flat_tolerance * s2:
+                            score[i, j, k] = 0
+                        else:
+                            # clip rounding excess; NaN fails both tests and stays
+                            value = score[i, j, k] / (sqrt(spread) * template_norm)
+                            if value > 1.0:
+                                value = 1.0
+                            elif value < -1.0:
+                                value = -1.0
+                            score[i, j, k] = value
