@@ -52,7 +52,7 @@ def mosaic(tiles_per_side, tile=512, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(description="Template search in a large mosaic with Dask.")
     parser.add_argument("--tiles", type=int, default=8, help="tiles per side (512 px each)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--template", type=int, default=32, help="template side")

@@ -52,7 +52,7 @@ def plot(image, template, similarity, peak, size, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(description="Find a patch of a photograph again.")
     parser.add_argument("--image", choices=["coins", "camera"], default="coins")
     parser.add_argument("--top", type=int, default=170)
     parser.add_argument("--left", type=int, default=75)

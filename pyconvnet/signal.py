@@ -42,8 +42,13 @@ METHODS = ("auto", "direct", "fft")
 # on a 2-core AVX2 machine: one multiply-add of the direct loops, and one
 # N*log2(N) of a real FFT of N points (three transforms per correlation).
 _DIRECT_COST = 0.25e-9
-_FFT_COST = 0.6e-9
+_FFT_COST = 1.2e-9
 _FFT_OVERHEAD = 30e-6
+# Long 1-D signals are transformed in overlapping blocks (overlap-save) of
+# this many times the kernel length, at least _MIN_BLOCK points: small
+# transforms stay in cache and run in parallel, one block per thread.
+_BLOCK_FACTOR = 8
+_MIN_BLOCK = 4096
 
 
 def output_shape(shape1, shape2, mode="full"):
@@ -175,13 +180,28 @@ def _is_shape(value):
 def _choose(shape1, shape2, start, shape, dtype, n_threads):
     """Cost model of method='auto' for the window ``[start, start + shape)``."""
     full = tuple(n1 + n2 - 1 for n1, n2 in zip(shape1, shape2))
-    direct = math.prod(shape) * min(math.prod(shape1), math.prod(shape2)) * _DIRECT_COST
+    kernel_size = min(math.prod(shape1), math.prod(shape2))
+    direct = math.prod(shape) * kernel_size * _DIRECT_COST / n_threads
+    blocks = _overlap_save_blocks(shape, kernel_size) if len(shape) == 1 else None
+    if blocks is not None:
+        n_blocks, length = blocks
+        fft = 2 * n_blocks * length * math.log2(length) * _FFT_COST / n_threads
+    else:
+        n_fft = math.prod(_fft_lengths(full, start, shape))
+        # The threads split whole transforms along axes: less than linear.
+        fft = 3 * n_fft * math.log2(max(n_fft, 2)) * _FFT_COST / min(n_threads, 1.6)
     if np.dtype(dtype) == np.float32:
-        direct /= 2
-    n_fft = math.prod(_fft_lengths(full, start, shape))
-    fft = 3 * n_fft * math.log2(max(n_fft, 2)) * _FFT_COST + _FFT_OVERHEAD
-    # The FFT's threads split whole transforms along axes: less than linear.
-    return "direct" if direct / n_threads <= fft / min(n_threads, 1.6) else "fft"
+        direct, fft = direct / 2, fft / 2
+    return "direct" if direct <= fft + _FFT_OVERHEAD else "fft"
+
+
+def _overlap_save_blocks(shape, kernel_size):
+    """(number of blocks, block length) for overlap-save over a 1-D output
+    window of ``shape``, or None when one transform of it all is as good."""
+    length = scipy.fft.next_fast_len(max(_MIN_BLOCK, _BLOCK_FACTOR * kernel_size), real=True)
+    step = length - kernel_size + 1
+    n_blocks = -(-shape[0] // step)
+    return (n_blocks, length) if n_blocks >= 4 else None
 
 
 def _correlate_window(a, kernel, start, shape, method, n_threads):
@@ -202,7 +222,7 @@ def _correlate_window(a, kernel, start, shape, method, n_threads):
 
 
 def _direct_window(a, kernel, start, shape, n_threads):
-    out = np.zeros(shape, dtype=a.dtype)
+    out = np.empty(shape, dtype=a.dtype)
     offsets = [s - (k - 1) for s, k in zip(start, kernel.shape)]
     offsets = [0] * (3 - a.ndim) + offsets
     _correlate.correlate3d(_as3d(a), _as3d(kernel), _as3d(out), *offsets, n_threads)
@@ -210,6 +230,10 @@ def _direct_window(a, kernel, start, shape, n_threads):
 
 
 def _fft_window(a, kernel, start, shape, n_threads):
+    if a.ndim == 1 and kernel.size <= a.size:
+        blocks = _overlap_save_blocks(shape, kernel.size)
+        if blocks is not None:
+            return _overlap_save(a, kernel, start, shape, blocks[1], n_threads)
     full = tuple(n1 + n2 - 1 for n1, n2 in zip(a.shape, kernel.shape))
     lengths = _fft_lengths(full, start, shape)
     axes = tuple(range(a.ndim))
@@ -220,6 +244,26 @@ def _fft_window(a, kernel, start, shape, n_threads):
                          overwrite_x=True)
     window = tuple(slice(s, s + n) for s, n in zip(start, shape))
     return np.ascontiguousarray(z[window], dtype=a.dtype)
+
+
+def _overlap_save(a, kernel, start, shape, length, n_threads):
+    """1-D window of the full correlation by overlap-save: the input under
+    the window is cut into overlapping blocks of ``length`` points, all
+    transformed at once (in parallel over blocks); the last ``length - K + 1``
+    points of each block's circular correlation are exact."""
+    k = kernel.size
+    step = length - k + 1
+    n_blocks = -(-shape[0] // step)
+    region = _padded_region(a, kernel.shape, start, shape)
+    padded = np.zeros(n_blocks * step + k - 1, dtype=a.dtype)
+    padded[:region.size] = region
+    blocks = np.lib.stride_tricks.as_strided(
+        padded, (n_blocks, length), (step * padded.itemsize, padded.itemsize),
+        writeable=False)
+    spectrum = scipy.fft.rfft(blocks, length, axis=-1, workers=n_threads)
+    spectrum *= scipy.fft.rfft(kernel[::-1], length)
+    z = scipy.fft.irfft(spectrum, length, axis=-1, workers=n_threads, overwrite_x=True)
+    return np.ascontiguousarray(z[:, k - 1:].reshape(-1)[:shape[0]], dtype=a.dtype)
 
 
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):

@@ -44,7 +44,7 @@ cdef inline void row_taps(floating *out, const floating *x, const floating *w,
 
 def correlate3d(const floating[:, :, ::1] x,      # IN
                 const floating[:, :, ::1] w,      # IN
-                floating[:, :, ::1] out,          # OUT, zero-filled
+                floating[:, :, ::1] out,          # OUT
                 Py_ssize_t o0, Py_ssize_t o1, Py_ssize_t o2,
                 int n_threads):
     cdef:
@@ -66,6 +66,8 @@ def correlate3d(const floating[:, :, ::1] x,      # IN
             i = row // O1
             j = row % O1
             orow = &out[i, j, 0]
+            for k in range(k0, k1):
+                orow[k] = 0
             # out[k] reads x[k + c + o2]: every tap is in bounds for lo <= k < hi
             lo = _min(_max(k0, -o2), k1)
             hi = _max(_min(k1, X2 - (K2 - 1) - o2), lo)
