@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from ._cli_shapes import add_subcommands
+from ._cli_shapes import add_subcommands as add_shape_subcommands
+from ._cli_train import add_subcommands as add_train_subcommands
 
 
 def build_parser():
@@ -10,10 +11,11 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m pyconvnet",
         description="Shape, parameter and cost calculators for convolutional "
-                    "networks.")
+                    "networks, and LeNet-5 training on handwritten digits.")
     subparsers = parser.add_subparsers(dest="command", metavar="command")
     subparsers.required = True
-    add_subcommands(subparsers)
+    add_shape_subcommands(subparsers)
+    add_train_subcommands(subparsers)
     return parser
 
 

@@ -157,3 +157,192 @@ def conv_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, group
                     dw[(k, c) + f] += dy[(n, k) + o] * x[(n, g * Cg + c) + i]
     db = dy.sum(axis=tuple(a for a in range(dy.ndim) if a != 1))
     return dx, dw, db
+
+
+# --- pooling ----------------------------------------------------------------
+
+def pool_out_len(n, k, s, p, d=1, ceil_mode=False):
+    """Output length from the documented formula
+    floor-or-ceil((n + 2p - d(k-1) - 1) / s) + 1, minus the ceil-mode window
+    that would start beyond the input and its left padding."""
+    span = (n + 2 * p - d * (k - 1) - 1) / s
+    out = (math.ceil(span) if ceil_mode else math.floor(span)) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _window_positions(o, n, k, s, p, d):
+    """Input positions of window o along one axis, in order, inside [0, n)."""
+    return [o * s - p + j * d for j in range(k) if 0 <= o * s - p + j * d < n]
+
+
+def max_pool(x, kernel, stride, padding, dilation, ceil_mode=False):
+    """Max pooling of (N, C, *spatial) by a scan of each window in row-major
+    order with the rule `val > best or isnan(val)` (the first valid position
+    starts the scan); returns float64 values and the flat index of each pick
+    within its plane, -1 for a window holding padding only."""
+    x = np.asarray(x, dtype=np.float64)
+    spatial = x.shape[2:]
+    out_shape = tuple(pool_out_len(n, k, s, p, d, ceil_mode)
+                      for n, k, s, p, d in zip(spatial, kernel, stride, padding, dilation))
+    values = np.empty(x.shape[:2] + out_shape)
+    indices = np.empty(x.shape[:2] + out_shape, dtype=np.int64)
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        plane = x[n, c]
+        for o in itertools.product(*(range(m) for m in out_shape)):
+            axes = [_window_positions(oi, ni, k, s, p, d) for oi, ni, k, s, p, d
+                    in zip(o, spatial, kernel, stride, padding, dilation)]
+            best, where = -np.inf, None
+            for pos in itertools.product(*axes):
+                val = plane[pos]
+                if where is None or val > best or np.isnan(val):
+                    best, where = val, pos
+            values[(n, c) + o] = best
+            indices[(n, c) + o] = -1 if where is None else np.ravel_multi_index(where, spatial)
+    return values, indices
+
+
+def avg_pool(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+             divisor_override=None):
+    """Average pooling of (N, C, *spatial): the sum over the window's positions
+    inside the input, divided by divisor_override, or by the window's size
+    clipped to the padded input (count_include_pad), or by the number of
+    positions inside the input."""
+    x = np.asarray(x, dtype=np.float64)
+    spatial = x.shape[2:]
+    out_shape = tuple(pool_out_len(n, k, s, p, 1, ceil_mode)
+                      for n, k, s, p in zip(spatial, kernel, stride, padding))
+    out = np.empty(x.shape[:2] + out_shape)
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for o in itertools.product(*(range(m) for m in out_shape)):
+            total, inside, padded = 0.0, 1, 1
+            axes = []
+            for oi, ni, k, s, p in zip(o, spatial, kernel, stride, padding):
+                start = oi * s - p
+                end = min(start + k, ni + p)
+                padded *= end - start
+                axes.append(range(max(start, 0), min(end, ni)))
+                inside *= len(axes[-1])
+            for pos in itertools.product(*axes):
+                total += x[(n, c) + pos]
+            if divisor_override is not None:
+                divisor = divisor_override
+            else:
+                divisor = padded if count_include_pad else inside
+            out[(n, c) + o] = total / divisor
+    return out
+
+
+def max_pool_backward(grad, indices, input_shape):
+    """Add each gradient at its index within its plane."""
+    grad = np.asarray(grad, dtype=np.float64)
+    out = np.zeros(input_shape)
+    spatial = input_shape[2:]
+    for n, c in itertools.product(range(grad.shape[0]), range(grad.shape[1])):
+        for o in itertools.product(*(range(m) for m in grad.shape[2:])):
+            i = indices[(n, c) + o]
+            if i >= 0:
+                out[(n, c) + np.unravel_index(i, spatial)] += grad[(n, c) + o]
+    return out
+
+
+def avg_pool_backward(grad, input_shape, kernel, stride, padding, ceil_mode=False,
+                      count_include_pad=True, divisor_override=None):
+    """Spread each gradient over its window's positions inside the input,
+    divided by the forward divisor (found by pooling the window's own
+    indicator: the forward is linear, so its adjoint is read off columns)."""
+    grad = np.asarray(grad, dtype=np.float64)
+    out = np.zeros(input_shape)
+    spatial = input_shape[2:]
+    for pos in itertools.product(*(range(m) for m in spatial)):
+        basis = np.zeros((1, 1) + tuple(spatial))
+        basis[(0, 0) + pos] = 1.0
+        column = avg_pool(basis, kernel, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override)[0, 0]
+        out[(slice(None), slice(None)) + pos] = np.tensordot(
+            grad, column, axes=(list(range(2, grad.ndim)), list(range(column.ndim))))
+    return out
+
+
+def adaptive_bins(n, m):
+    """Bins [floor(i n / m), ceil((i + 1) n / m)) of an axis of n cut into m."""
+    return [(math.floor(i * n / m), math.ceil((i + 1) * n / m)) for i in range(m)]
+
+
+def adaptive_avg_pool2d(x, out_hw):
+    x = np.asarray(x, dtype=np.float64)
+    H, W = x.shape[2:]
+    out = np.empty(x.shape[:2] + tuple(out_hw))
+    for i, (h0, h1) in enumerate(adaptive_bins(H, out_hw[0])):
+        for j, (w0, w1) in enumerate(adaptive_bins(W, out_hw[1])):
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / ((h1 - h0) * (w1 - w0))
+    return out
+
+
+def adaptive_max_pool2d(x, out_hw):
+    """Values and flat indices, scanning each bin with `val > best or isnan`."""
+    x = np.asarray(x, dtype=np.float64)
+    N, C, H, W = x.shape
+    values = np.empty((N, C) + tuple(out_hw))
+    indices = np.empty((N, C) + tuple(out_hw), dtype=np.int64)
+    for n, c in itertools.product(range(N), range(C)):
+        for i, (h0, h1) in enumerate(adaptive_bins(H, out_hw[0])):
+            for j, (w0, w1) in enumerate(adaptive_bins(W, out_hw[1])):
+                best, where = None, None
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        val = x[n, c, h, w]
+                        if where is None or val > best or np.isnan(val):
+                            best, where = val, h * W + w
+                values[n, c, i, j] = best
+                indices[n, c, i, j] = where
+    return values, indices
+
+
+def adaptive_avg_pool2d_backward(grad, input_shape):
+    grad = np.asarray(grad, dtype=np.float64)
+    H, W = input_shape[2:]
+    out = np.zeros(input_shape)
+    for i, (h0, h1) in enumerate(adaptive_bins(H, grad.shape[2])):
+        for j, (w0, w1) in enumerate(adaptive_bins(W, grad.shape[3])):
+            share = grad[:, :, i, j] / ((h1 - h0) * (w1 - w0))
+            out[:, :, h0:h1, w0:w1] += share[:, :, None, None]
+    return out
+
+
+def subsample2d(x, factor, beta, bias):
+    """y[n, c, i, j] = beta[c] * sum of block (i, j) + bias[c], blocks of
+    fh x fw, leftover rows and columns ignored."""
+    x = np.asarray(x, dtype=np.float64)
+    fh, fw = factor
+    N, C, H, W = x.shape
+    out = np.empty((N, C, H // fh, W // fw))
+    for n, c, i, j in itertools.product(range(N), range(C), range(H // fh), range(W // fw)):
+        total = 0.0
+        for a in range(fh):
+            for b in range(fw):
+                total += x[n, c, i * fh + a, j * fw + b]
+        out[n, c, i, j] = beta[c] * total + bias[c]
+    return out
+
+
+def subsample2d_backward(grad, x, factor, beta):
+    """(grad_x, grad_beta, grad_bias) of subsample2d, term by term."""
+    grad = np.asarray(grad, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    fh, fw = factor
+    N, C, H, W = x.shape
+    grad_x = np.zeros(x.shape)
+    grad_beta = np.zeros(C)
+    grad_bias = np.zeros(C)
+    for n, c, i, j in itertools.product(range(N), range(C), range(H // fh), range(W // fw)):
+        g = grad[n, c, i, j]
+        block = x[n, c, i * fh:(i + 1) * fh, j * fw:(j + 1) * fw]
+        grad_x[n, c, i * fh:(i + 1) * fh, j * fw:(j + 1) * fw] += beta[c] * g
+        grad_beta[c] += g * block.sum()
+        grad_bias[c] += g
+    return grad_x, grad_beta, grad_bias
+
+
+import math  # noqa: E402  (the pooling references above use it)

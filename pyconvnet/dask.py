@@ -12,21 +12,44 @@ by default: the total number of threads is then the number Dask runs (a
 worker's ``nthreads``), never that times the number of cores. Pass
 ``n_threads`` to change it.
 
+Layers (:func:`conv2d`, :func:`conv2d_backward` and the pooling functions)
+take a Dask array of shape ``(N, C, *spatial)`` chunked along the batch
+axis; :func:`conv2d` may also chunk H and W, each output tile reading its
+input tile plus the rows and columns its windows reach into.
+
 Requires the optional dependency ``dask[array]`` (``pip install
 "pyconvnet[dask]"``).
 """
+import inspect
+
 import numpy as np
 
 from . import signal as _signal
 from ._validation import check_choice, check_n_threads
 
 try:
+    import dask
     import dask.array as da
     from dask.array.overlap import ensure_minimum_chunksize
 except ImportError as exc:  # pragma: no cover - exercised without dask only
     raise ImportError("pyconvnet.dask needs dask: pip install 'dask[array]'") from exc
 
-__all__ = ["correlate", "convolve", "similarity_map"]
+__all__ = [
+    "correlate",
+    "convolve",
+    "similarity_map",
+    "conv2d",
+    "conv2d_backward",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "global_avg_pool2d",
+]
 
 
 def _check_inputs(a, kernel, a_name, kernel_name):
@@ -212,3 +235,246 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
                                       method=method, n_threads=n_threads)
 
     return _valid_blocks(part, template.shape, block, template.dtype)
+
+
+# --- layers, chunked along the batch (and, for conv2d, the image) ------------
+
+def _check_batch_array(x, name, min_ndim):
+    if not isinstance(x, da.Array):
+        raise TypeError(f"{name} must be a dask.array.Array (use pyconvnet.functional "
+                        f"for in-memory arrays), got {type(x).__name__}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} must be batched, (N, C, *spatial), got shape {x.shape}")
+    return x
+
+
+def _in_memory_dtype(x, name):
+    """The dtype the in-memory functions compute in for ``x``'s dtype."""
+    from ._validation import result_dtype
+
+    try:
+        return result_dtype(x.dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+
+
+def _batchwise(function, x, name, n_spatial, kwargs):
+    """Apply an in-memory layer function to each batch chunk of ``x``."""
+    x = _check_batch_array(x, name, 2 + n_spatial)
+    dtype = _in_memory_dtype(x, name)
+    x = x.rechunk({axis: -1 for axis in range(1, x.ndim)})
+    # One in-memory call on a single sample checks every argument now and
+    # gives the shape of each output sample.
+    probe = function(np.zeros((1,) + x.shape[1:], dtype=dtype), **kwargs)
+    sample_shape = probe.shape[1:]
+    return da.map_blocks(lambda block: function(block, **kwargs), x, dtype=probe.dtype,
+                         chunks=(x.chunks[0],) + tuple((n,) for n in sample_shape),
+                         meta=np.empty((0,) * x.ndim, dtype=probe.dtype))
+
+
+def _pooling_function(name, n_spatial):
+    def pool(x, *args, n_threads=1, **kwargs):
+        from . import functional
+
+        in_memory = getattr(functional, name)
+        signature = inspect.signature(in_memory)
+        bound = signature.bind(np.empty(0), *args, **kwargs)
+        options = dict(bound.arguments)
+        options.pop("x")
+        options["n_threads"] = check_n_threads(n_threads)
+        if options.get("return_indices"):
+            raise ValueError("return_indices=True is not supported on Dask arrays: "
+                             "compute the indices chunk by chunk with "
+                             f"dask.array.map_blocks(pyconvnet.functional.{name}, ...)")
+        return _batchwise(in_memory, x, "x", n_spatial, options)
+
+    pool.__name__ = pool.__qualname__ = name
+    pool.__doc__ = f"""Lazy :func:`pyconvnet.functional.{name}` of a Dask array chunked
+    along the batch axis.
+
+    Takes the same arguments, with ``x`` a :class:`dask.array.Array` of
+    shape ``(N, C, *spatial)``; the other axes are merged into one chunk.
+    Each chunk runs on ``n_threads`` threads (default 1, see the module
+    notes). ``return_indices=True`` is refused.
+    """
+    return pool
+
+
+max_pool1d = _pooling_function("max_pool1d", 1)
+max_pool2d = _pooling_function("max_pool2d", 2)
+max_pool3d = _pooling_function("max_pool3d", 3)
+avg_pool1d = _pooling_function("avg_pool1d", 1)
+avg_pool2d = _pooling_function("avg_pool2d", 2)
+avg_pool3d = _pooling_function("avg_pool3d", 3)
+adaptive_avg_pool2d = _pooling_function("adaptive_avg_pool2d", 2)
+adaptive_max_pool2d = _pooling_function("adaptive_max_pool2d", 2)
+global_avg_pool2d = _pooling_function("global_avg_pool2d", 2)
+
+
+def _conv_geometry(weight_shape, stride, padding, dilation, spatial):
+    """Per spatial axis: (left pad, right pad, stride, extent d(k-1)+1)."""
+    from ._validation import ntuple
+
+    n = len(spatial)
+    stride = ntuple(stride, n, "stride", minimum=1)
+    dilation = ntuple(dilation, n, "dilation", minimum=1)
+    extents = [d * (k - 1) + 1 for d, k in zip(dilation, weight_shape[2:])]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * n
+        else:  # 'same' (the in-memory call has already refused anything else)
+            pads = [((e - 1) // 2, e - 1 - (e - 1) // 2) for e in extents]
+    else:
+        pads = [(p, p) for p in ntuple(padding, n, "padding", minimum=0)]
+    return pads, stride, extents
+
+
+def _spatial_chunks(chunks, length, stride, extent):
+    """Chunks along one padded spatial axis for a strided convolution: every
+    chunk but the last a multiple of the stride and at least as long as the
+    halo, the last long enough to hold a whole window."""
+    halo = max(0, extent - stride)
+    size = max(max(chunks), halo, stride)
+    size = -(-size // stride) * stride
+    bounds = list(range(0, length, size))
+    sizes = [min(size, length - b) for b in bounds]
+    while len(sizes) > 1 and sizes[-1] < max(halo, extent):
+        last = sizes.pop()
+        sizes[-1] += last
+    return tuple(sizes)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           n_threads=1):
+    """Lazy :func:`pyconvnet.functional.conv2d` of a Dask array.
+
+    ``x`` is a :class:`dask.array.Array` of shape ``(N, C, H, W)``, chunked
+    along the batch axis and, for large images, along H and W; ``weight``
+    and ``bias`` are in memory. Each output tile is computed from its input
+    tile extended by the ``d (k - 1) + 1 - s`` rows and columns its last
+    windows reach into (taken from the neighbouring chunks), after the
+    padding has been added lazily, so the result equals the in-memory one
+    whatever the chunks (H and W are rechunked to multiples of the stride).
+
+    Parameters
+    ----------
+    x : dask.array.Array
+    weight, bias, stride, padding, dilation, groups
+        As in :func:`pyconvnet.functional.conv2d`.
+    n_threads : int, default 1
+        Threads of each chunk's kernel.
+
+    Returns
+    -------
+    dask.array.Array
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from pyconvnet import dask as pdask, functional
+    >>> rng = np.random.default_rng(0)
+    >>> x, w = rng.random((4, 3, 40, 30)), rng.random((5, 3, 3, 3))
+    >>> lazy = pdask.conv2d(da.from_array(x, chunks=(2, 3, 16, 16)), w, stride=2, padding=1)
+    >>> bool(np.allclose(lazy.compute(), functional.conv2d(x, w, stride=2, padding=1)))
+    True
+    """
+    from . import functional
+
+    x = _check_batch_array(x, "x", 4)
+    if isinstance(weight, da.Array) or isinstance(bias, da.Array):
+        raise TypeError("weight and bias must be in-memory arrays: every chunk needs "
+                        "all of them; call .compute() first")
+    n_threads = check_n_threads(n_threads)
+    dtype = _in_memory_dtype(x, "x")
+    # Validate every argument exactly as the in-memory function does.
+    probe = functional.conv2d(np.zeros((1,) + x.shape[1:], dtype=dtype), weight, bias,
+                              stride, padding, dilation, groups, n_threads=1)
+    weight = np.asarray(weight)
+    pads, strides, extents = _conv_geometry(weight.shape, stride, padding, dilation,
+                                            x.shape[2:])
+    if any(p != (0, 0) for p in pads):
+        x = da.pad(x, [(0, 0), (0, 0)] + pads, mode="constant")
+    chunks = [x.chunks[0], (x.shape[1],)]
+    for axis, (s, e) in enumerate(zip(strides, extents)):
+        chunks.append(_spatial_chunks(x.chunks[2 + axis], x.shape[2 + axis], s, e))
+    x = x.rechunk(tuple(chunks))
+    out_chunks = [x.chunks[0], (probe.shape[1],)]
+    for axis, (s, e) in enumerate(zip(strides, extents)):
+        sizes = x.chunks[2 + axis]
+        # a chunk of c rows (a multiple of s) yields c / s outputs; the last
+        # one, without a halo, floor((c - e) / s) + 1
+        out_chunks.append(tuple(c // s for c in sizes[:-1]) + ((sizes[-1] - e) // s + 1,))
+    depth = {0: 0, 1: 0}
+    depth.update({2 + axis: (0, max(0, e - s)) for axis, (s, e) in
+                  enumerate(zip(strides, extents))})
+
+    def block(chunk):
+        return functional.conv2d(chunk, weight, bias, stride=strides, padding=0,
+                                 dilation=dilation, groups=groups, n_threads=n_threads)
+
+    return da.map_overlap(block, x, depth=depth, boundary="none", trim=False,
+                          chunks=tuple(out_chunks), dtype=probe.dtype,
+                          meta=np.empty((0,) * 4, dtype=probe.dtype))
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    *, n_threads=1):
+    """Lazy :func:`pyconvnet.functional.conv2d_backward` over batch chunks.
+
+    ``grad_output`` and ``x`` are Dask arrays chunked along the batch axis
+    (the other axes are merged into one chunk, and ``grad_output`` takes
+    ``x``'s batch chunks). The input gradient is computed chunk by chunk;
+    the weight and bias gradients are the sums of the chunks' gradients.
+
+    Returns
+    -------
+    grad_input : dask.array.Array
+    grad_weight, grad_bias : dask.array.Array
+        Lazy sums over the batch chunks.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from pyconvnet import dask as pdask, functional
+    >>> rng = np.random.default_rng(0)
+    >>> x, w, dy = rng.random((6, 2, 9, 9)), rng.random((3, 2, 3, 3)), rng.random((6, 3, 7, 7))
+    >>> lazy = pdask.conv2d_backward(da.from_array(dy, chunks=2), da.from_array(x, chunks=4), w)
+    >>> eager = functional.conv2d_backward(dy, x, w)
+    >>> all(bool(np.allclose(a.compute(), b)) for a, b in zip(lazy, eager))
+    True
+    """
+    from . import functional
+
+    x = _check_batch_array(x, "x", 4)
+    grad_output = _check_batch_array(grad_output, "grad_output", 4)
+    if isinstance(weight, da.Array):
+        raise TypeError("weight must be an in-memory array; call .compute() first")
+    if grad_output.shape[0] != x.shape[0]:
+        raise ValueError(f"grad_output and x must have the same batch size, got "
+                         f"{grad_output.shape[0]} and {x.shape[0]}")
+    n_threads = check_n_threads(n_threads)
+    dtype = np.result_type(_in_memory_dtype(x, "x"), _in_memory_dtype(grad_output, "grad_output"))
+    # Validate shapes and arguments with a one-sample in-memory call.
+    probe = functional.conv2d_backward(np.zeros((1,) + grad_output.shape[1:], dtype),
+                                       np.zeros((1,) + x.shape[1:], dtype), weight, stride,
+                                       padding, dilation, groups, n_threads=1)
+    x = x.rechunk({1: -1, 2: -1, 3: -1})
+    grad_output = grad_output.rechunk((x.chunks[0],) + tuple((n,) for n in grad_output.shape[1:]))
+
+    def grads(dy, xb):
+        return functional.conv2d_backward(dy, xb, weight, stride, padding, dilation, groups,
+                                          n_threads=n_threads)
+
+    # One task per batch chunk computes all three gradients once.
+    tasks = [dask.delayed(grads, nout=3)(dy, xb) for dy, xb in
+             zip(grad_output.to_delayed().ravel(), x.to_delayed().ravel())]
+    grad_input = da.concatenate(
+        [da.from_delayed(task[0], shape=(n,) + x.shape[1:], dtype=probe[0].dtype)
+         for task, n in zip(tasks, x.chunks[0])], axis=0)
+    grad_weight, grad_bias = (
+        da.stack([da.from_delayed(task[index], shape=probe[index].shape,
+                                  dtype=probe[index].dtype) for task in tasks]).sum(axis=0)
+        for index in (1, 2))
+    return grad_input, grad_weight, grad_bias

@@ -99,3 +99,73 @@ def test_dtypes_follow_the_in_memory_rules():
     assert pdask.correlate(x, np.ones(3, np.int32)).dtype == np.float64
     x32 = da.from_array(np.ones(30, np.float32), chunks=7)
     assert pdask.correlate(x32, np.ones(3, np.float32)).compute().dtype == np.float32
+
+
+# --- layers ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("stride, padding, dilation, groups, chunks", [
+    (1, 0, 1, 1, (2, 3, 7, 6)),
+    (2, 1, 1, 1, (3, 3, 5, 9)),
+    (3, 2, 2, 3, (1, 3, 8, 8)),
+    (1, "same", 2, 1, (4, 3, 6, 4)),
+    (2, (2, 0), (1, 3), 3, (2, 3, 11, 5)),
+    (4, 0, 1, 1, (2, 3, 3, 3)),       # stride beyond the window: no halo
+])
+def test_conv2d_tiled_over_batch_and_image_equals_in_memory(stride, padding, dilation,
+                                                            groups, chunks, dtype):
+    from pyconvnet import functional
+    x = RNG.standard_normal((5, 3, 29, 23)).astype(dtype)
+    w = RNG.standard_normal((6, 3 // groups, 3, 4)).astype(dtype)
+    b = RNG.standard_normal(6).astype(dtype)
+    lazy = pdask.conv2d(da.from_array(x, chunks=chunks), w, b, stride, padding, dilation, groups)
+    got = lazy.compute(scheduler="threads")
+    expected = functional.conv2d(x, w, b, stride, padding, dilation, groups)
+    assert got.shape == expected.shape == lazy.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, **tolerance(dtype))
+
+
+def test_conv2d_backward_sums_weight_gradients_over_chunks():
+    from pyconvnet import functional
+    x = RNG.standard_normal((7, 4, 12, 10))
+    w = RNG.standard_normal((6, 2, 3, 3))
+    dy = RNG.standard_normal((7, 6, 6, 5))
+    lazy = pdask.conv2d_backward(da.from_array(dy, chunks=(3, 6, 6, 5)),
+                                 da.from_array(x, chunks=(2, 4, 12, 10)),
+                                 w, stride=2, padding=1, groups=2)
+    eager = functional.conv2d_backward(dy, x, w, stride=2, padding=1, groups=2)
+    for got, expected in zip(dask_compute(*lazy), eager):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def dask_compute(*arrays):
+    import dask
+    return dask.compute(*arrays, scheduler="threads")
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", [
+    ("max_pool2d", (3,), {"stride": 2, "padding": 1}, (5, 2, 11, 9)),
+    ("avg_pool2d", (2,), {"ceil_mode": True}, (5, 2, 11, 9)),
+    ("max_pool1d", (2,), {}, (5, 2, 11)),
+    ("avg_pool3d", (2,), {}, (5, 2, 4, 6, 6)),
+    ("adaptive_avg_pool2d", ((3, 2),), {}, (5, 2, 11, 9)),
+    ("adaptive_max_pool2d", (4,), {}, (5, 2, 11, 9)),
+    ("global_avg_pool2d", (), {}, (5, 2, 11, 9)),
+])
+def test_pooling_over_batch_chunks_equals_in_memory(name, args, kwargs, shape):
+    from pyconvnet import functional
+    x = RNG.standard_normal(shape)
+    lazy = getattr(pdask, name)(da.from_array(x, chunks=(2,) + shape[1:]), *args, **kwargs)
+    np.testing.assert_array_equal(lazy.compute(), getattr(functional, name)(x, *args, **kwargs))
+
+
+def test_layer_bad_input():
+    with pytest.raises(TypeError, match="x must be a dask"):
+        pdask.max_pool2d(np.ones((1, 1, 4, 4)), 2)
+    with pytest.raises(ValueError, match="return_indices"):
+        pdask.max_pool2d(da.ones((1, 1, 4, 4)), 2, return_indices=True)
+    with pytest.raises(TypeError, match="in-memory"):
+        pdask.conv2d(da.ones((1, 1, 4, 4)), da.ones((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="batched"):
+        pdask.conv2d(da.ones((1, 4, 4)), np.ones((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="batch size"):
+        pdask.conv2d_backward(da.ones((2, 1, 3, 3)), da.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))

@@ -1,0 +1,798 @@
+r"""Convolution layers (NCHW, as in PyTorch): forward pass and gradients.
+
+A convolution layer with ``G`` groups maps an input ``x`` of shape
+``(N, C, *spatial)`` and a weight ``w`` of shape ``(K, C/G, *kernel)`` to
+
+.. math::
+
+    y[n, k, o] = b[k] + \sum_{c=0}^{C/G-1} \sum_{f} w[k, c, f]\,
+                 x[n, g(k) C/G + c,\; o s + f d - p],
+    \qquad g(k) = \lfloor k / (K/G) \rfloor,
+
+a cross-correlation (no kernel flip), with ``o``, ``f``, the stride ``s``,
+dilation ``d`` and padding ``p`` taken per spatial axis and ``x`` zero outside
+its bounds. Along an axis of length ``n`` with total padding ``P`` (``2p``
+for symmetric padding) the output has
+
+.. math::
+
+    \left\lfloor \frac{n + P - d (k - 1) - 1}{s} \right\rfloor + 1
+
+positions (:func:`_output_size`, the only place the formula lives).
+
+The gradients of a loss with respect to the inputs, given the upstream
+gradient ``dy``, follow from the sum term by term:
+
+.. math::
+
+    \frac{\partial L}{\partial x[n, c, i]} &= \sum_{k \in G(c)} \sum_{o, f:\,
+        o s + f d - p = i} dy[n, k, o]\, w[k, c, f], \\
+    \frac{\partial L}{\partial w[k, c, f]} &= \sum_{n, o} dy[n, k, o]\,
+        x[n, g(k) C/G + c, o s + f d - p], \\
+    \frac{\partial L}{\partial b[k]} &= \sum_{n, o} dy[n, k, o].
+
+With unit stride the input gradient is itself a convolution: the 'full'
+correlation of ``dy`` with the kernel rotated by 180 degrees and its channel
+axes swapped within each group (padding ``d (k - 1) - p`` before each axis),
+and that is how it is computed. The weight gradient is the 'valid'
+correlation of ``x`` with ``dy``.
+
+Kernels (:mod:`pyconvnet._ext._conv`, chosen per layer by :func:`_algorithm`):
+
+* 3x3 kernels with unit stride (any dilation) and 16 or more channels per
+  group run as Winograd F(4x4, 3x3) or F(2x2, 3x3): each block of m x m
+  outputs costs (m + 2)^2 multiplies per channel pair instead of 9 m^2, as
+  (m + 2)^2 matrix products over all blocks. The weight gradient uses the
+  same transforms: the forward pass is bilinear, y = AT[(G w) * (BT d)], so
+  dL/dw = G^T[(AT^T dy) * (BT d)].
+* Other layers with enough channels unroll tiles of input windows into a
+  column matrix (im2col) and multiply it by the weights with BLAS
+  (``sgemm``/``dgemm``); a 1x1 kernel with unit stride and no padding needs
+  no unrolling.
+* Depthwise and few-channel layers run direct loops: with unit stride over
+  zero-padded copies of the input, where every kernel tap is one long
+  multiply-add (compiled for AVX2 and FMA too, picked at run time).
+
+Work is split over OpenMP threads by image, group and tile, and BLAS runs on
+one thread inside each task, so that the two never compete for the cores.
+Winograd's float32 results differ from the direct sum by rounding of order
+1e-6 (F(2, 3)) to 1e-5 (F(4, 3)) relative to the largest output.
+"""
+import contextlib
+import ctypes
+import math
+import threading
+
+import numpy as np
+
+from ._ext import _conv
+from ._validation import (
+    as_float_array,
+    check_choice,
+    check_int,
+    check_n_threads,
+    ntuple,
+    result_dtype,
+)
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv1d_backward",
+    "conv2d_backward",
+    "conv3d_backward",
+]
+
+_PADDING_MODES = ("valid", "same")
+_INT_MAX = 2 ** 31 - 1
+
+# Column-matrix budget per thread (bytes): a tile of the unrolled input this
+# large stays in the L2 cache while BLAS multiplies it; tiles never get
+# narrower than _MIN_TILE output positions, so that each product is large
+# enough for BLAS to run near full speed.
+_TILE_BYTES = 1 << 20
+_MIN_TILE = 256
+_TILE_LIMIT = 64 << 20
+# Largest per-thread copy of a group's padded input for the padded loops.
+_PADDED_BYTES = 32 << 20
+# Winograd tasks: budget for their transformed input and output (bytes per
+# thread), and the most output blocks per task.
+_WINOGRAD_BYTES = 16 << 20
+_WINOGRAD_TILES = 2048
+
+
+def _output_size(n, kernel, stride, total_padding, dilation):
+    """Output length along one axis: floor((n + P - d(k-1) - 1) / s) + 1."""
+    return (n + total_padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+# --- holding BLAS to one thread ---------------------------------------------
+
+def _find_blas_threads():
+    """(get, set) for the thread count of the BLAS behind scipy's
+    ``cython_blas``, or None when it cannot be found (then BLAS is left as it
+    is)."""
+    try:
+        from scipy.linalg import cython_blas
+        lib = ctypes.CDLL(cython_blas.__file__)
+    except Exception:  # pragma: no cover - platform without dlopen
+        return None
+    for prefix in ("scipy_openblas", "openblas"):
+        try:
+            get = getattr(lib, prefix + "_get_num_threads")
+            set_ = getattr(lib, prefix + "_set_num_threads")
+        except AttributeError:
+            continue
+        get.restype = ctypes.c_int
+        get.argtypes = []
+        set_.restype = None
+        set_.argtypes = [ctypes.c_int]
+        return get, set_
+    return None  # pragma: no cover - a BLAS other than OpenBLAS
+
+
+_BLAS_THREADS = _find_blas_threads()
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = 1
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """Hold BLAS to one thread while any convolution kernel runs.
+
+    The kernels call BLAS from inside their own OpenMP threads; a BLAS that
+    also started threads of its own would oversubscribe the cores. A count
+    of the kernels running (from any Python thread) restores the previous
+    setting when the last one finishes.
+    """
+    global _blas_users, _blas_saved
+    if _BLAS_THREADS is None:  # pragma: no cover
+        yield
+        return
+    get, set_ = _BLAS_THREADS
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved = get()
+            if _blas_saved != 1:
+                set_(1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_saved != 1:
+                set_(_blas_saved)
+
+
+# --- validation ---------------------------------------------------------------
+
+class _Geometry:
+    """One convolution as the kernels see it: 5-D shapes (1-D and 2-D layers
+    get leading spatial axes of length one) and per-axis stride, padding
+    before the axis (negative: cropped), and dilation."""
+
+    def __init__(self, x5, w5, out, stride, pad, dilation, groups, dtype):
+        self.x5 = tuple(x5)
+        self.w5 = tuple(w5)
+        self.y5 = (x5[0], w5[0]) + tuple(out)
+        self.stride = tuple(stride)
+        self.pad = tuple(pad)
+        self.dilation = tuple(dilation)
+        self.groups = groups
+        self.dtype = np.dtype(dtype)
+
+    N = property(lambda self: self.x5[0])
+    C = property(lambda self: self.x5[1])
+    K = property(lambda self: self.w5[0])
+    Cg = property(lambda self: self.w5[1])
+    Kg = property(lambda self: self.w5[0] // self.groups)
+    spatial = property(lambda self: self.x5[2:])
+    kernel = property(lambda self: self.w5[2:])
+    out = property(lambda self: self.y5[2:])
+    rows = property(lambda self: self.w5[1] * math.prod(self.w5[2:]))
+
+    def transposed(self):
+        """The unit-stride input gradient as a forward convolution of ``dy``
+        (see :func:`_transposed_weight`): ``dy`` is its input, ``dx`` its
+        output, and the padding before each axis is ``d (k - 1) - p``."""
+        pad = tuple(d * (k - 1) - p for k, d, p in zip(self.kernel, self.dilation, self.pad))
+        return _Geometry(self.y5, (self.C, self.Kg) + self.kernel, self.spatial,
+                         self.stride, pad, self.dilation, self.groups, self.dtype)
+
+
+def _as_array(a, name):
+    if isinstance(a, np.ndarray):
+        return a
+    try:
+        return np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array_like of real numbers: {exc}") from None
+
+
+def _common_dtype(arrays):
+    """The dtype the kernels compute in, naming any argument refused, and
+    the arguments as ndarrays (None stays None)."""
+    raws = [None if a is None else _as_array(a, name) for a, name in arrays]
+    for raw, (_, name) in zip(raws, arrays):
+        if raw is not None:
+            try:
+                result_dtype(raw.dtype)
+            except TypeError as exc:
+                raise TypeError(f"{name}: {exc}") from None
+    return result_dtype(*(raw.dtype for raw in raws if raw is not None)), raws
+
+
+def _kernel_names(nd):
+    return ("kW",) if nd == 1 else ("kH", "kW") if nd == 2 else ("kD", "kH", "kW")
+
+
+def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None):
+    """Check every argument of a ``conv{nd}d`` call (PyTorch's rules).
+
+    Returns the arrays as C-contiguous arrays of one float dtype (``x``
+    batched; ``dtype`` when given, else the one the arrays call for), the
+    bias or None, the :class:`_Geometry`, the output shape (batched) and
+    whether ``x`` was unbatched.
+    """
+    natural, (x, weight, bias) = _common_dtype([(x, "input"), (weight, "weight"),
+                                                (bias, "bias")])
+    dtype = natural if dtype is None else np.dtype(dtype)
+    x = as_float_array(x, "input", dtype)
+    weight = as_float_array(weight, "weight", dtype)
+    if weight.ndim != nd + 2:
+        raise ValueError(
+            f"weight must be {nd + 2}-dimensional (out_channels, in_channels/groups, "
+            f"{', '.join(_kernel_names(nd))}), got shape {weight.shape}")
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"input must be {nd + 2}-dimensional (N, C, *spatial) or {nd + 1}-"
+            f"dimensional (C, *spatial) for a {nd}-D convolution, got shape {x.shape}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x[np.newaxis]
+    groups = check_int(groups, "groups", 1)
+    K, Cg = weight.shape[:2]
+    if K == 0 or Cg == 0 or 0 in weight.shape[2:]:
+        raise ValueError(f"weight must not have a zero-length axis, got shape {weight.shape}")
+    if K % groups:
+        raise ValueError(f"out_channels (weight.shape[0] = {K}) must be divisible "
+                         f"by groups ({groups})")
+    if x.shape[1] != Cg * groups:
+        raise ValueError(
+            f"input has {x.shape[1]} channels but weight expects in_channels = "
+            f"weight.shape[1] * groups = {Cg} * {groups} = {Cg * groups}")
+    if 0 in x.shape[2:]:
+        raise ValueError(f"input must have non-zero spatial sizes, got shape {x.shape}")
+    stride = ntuple(stride, nd, "stride", 1)
+    dilation = ntuple(dilation, nd, "dilation", 1)
+    kernel = weight.shape[2:]
+    if isinstance(padding, str):
+        check_choice(padding, "padding", _PADDING_MODES)
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(f"padding='same' requires stride 1 on every axis, "
+                             f"got stride={stride}")
+        total = tuple(d * (k - 1) if padding == "same" else 0
+                      for k, d in zip(kernel, dilation))
+        before = tuple(t // 2 for t in total)
+    else:
+        before = ntuple(padding, nd, "padding", 0)
+        total = tuple(2 * p for p in before)
+    for axis, (n, k, d, t) in enumerate(zip(x.shape[2:], kernel, dilation, total)):
+        if d * (k - 1) + 1 > n + t:
+            raise ValueError(
+                f"kernel size {k} (dilated to {d * (k - 1) + 1}) along spatial axis "
+                f"{axis} is larger than the padded input size {n} + {t} = {n + t}: "
+                "the output would be empty")
+    if bias is not None:
+        bias = as_float_array(bias, "bias", dtype)
+        if bias.shape != (K,):
+            raise ValueError(f"bias must have shape (out_channels,) = ({K},), "
+                             f"got {bias.shape}")
+    out = tuple(_output_size(n, k, s, t, d) for n, k, s, t, d in
+                zip(x.shape[2:], kernel, stride, total, dilation))
+    if min(out) < 1:  # pragma: no cover - excluded by the check above
+        raise ValueError(f"the output size would be zero: {out}")
+    lead = 3 - nd
+    geom = _Geometry(x.shape[:2] + (1,) * lead + x.shape[2:],
+                     weight.shape[:2] + (1,) * lead + kernel, (1,) * lead + out,
+                     (1,) * lead + stride, (0,) * lead + before,
+                     (1,) * lead + dilation, groups, dtype)
+    return x, weight, bias, geom, x.shape[:1] + weight.shape[:1] + out, unbatched
+
+
+# --- algorithm choice -------------------------------------------------------
+
+def _fits_blas(geom):
+    """Whether every size handed to BLAS (matrix sizes and leading
+    dimensions: positions per image, unrolled rows, channels) fits its
+    32-bit integers."""
+    return max(math.prod(geom.out), math.prod(geom.spatial), geom.rows,
+               geom.C, geom.K) <= _INT_MAX
+
+
+def _applicable(geom, op):
+    """The kernels that can run ``op`` for this convolution.
+
+    ``op`` is 'forward' (also the unit-stride input gradient, as the forward
+    pass of :meth:`_Geometry.transposed`), 'input_grad' (strided layers)
+    or 'weight_grad'. 'direct' always applies; 'gemm' needs sizes that fit
+    BLAS's 32-bit integers; 'padded' needs unit stride and a modest copy of
+    a group's padded input per thread; 'winograd' a 2-D 3x3 kernel with
+    unit stride.
+    """
+    kernels = {"direct"}
+    if _fits_blas(geom):
+        kernels.add("gemm")
+    unit_stride = geom.stride == (1, 1, 1)
+    if unit_stride and op != "input_grad":
+        padded = math.prod(o + (k - 1) * d for o, k, d in
+                           zip(geom.out, geom.kernel, geom.dilation))
+        if geom.Cg * padded * geom.dtype.itemsize <= _PADDED_BYTES:
+            kernels.add("padded")
+    # Winograd tasks take whole rows of blocks: about 9 values per output
+    # column and channel (F(4, 3): 36 per 4 columns), in and out.
+    row_bytes = 9 * geom.out[2] * (geom.C + geom.K) * geom.dtype.itemsize
+    if (op != "input_grad" and unit_stride and geom.kernel == (1, 3, 3)
+            and geom.x5[2] == 1 and "gemm" in kernels and row_bytes <= 4 * _WINOGRAD_BYTES):
+        kernels.add("winograd")
+    return kernels
+
+
+def _algorithm(geom, op="forward"):
+    """The kernel that runs ``op`` (see :func:`_applicable`).
+
+    Measured on a 2-core AVX2 machine: Winograd wins for 3x3 layers once
+    both channel counts per group reach 16; below that, and for other unit-
+    stride kernels up to about a thousand (input, output) channel pairs per
+    group (64 for 1x1 kernels, whose single tap leaves the loops memory-
+    bound), the loops over padded planes beat im2col + GEMM. With a stride,
+    GEMM wins unless the layer is depthwise (one or two channel pairs).
+    """
+    kernels = _applicable(geom, op)
+    pairs = geom.Cg * geom.Kg
+    if "winograd" in kernels and geom.Cg >= 16 and geom.Kg >= 16:
+        return "winograd"
+    if "padded" in kernels and pairs <= (1024 if math.prod(geom.kernel) > 1 else 64):
+        return "padded"
+    if "gemm" in kernels and pairs > 2:
+        return "gemm"
+    return "padded" if "padded" in kernels else "direct"
+
+
+def _tile(geom, rows, positions):
+    """Output positions per GEMM tile for a column matrix of ``rows`` rows
+    (out of ``positions`` per image): the cache budget's worth, at least
+    _MIN_TILE unless that would take more than _TILE_LIMIT bytes."""
+    column = rows * geom.dtype.itemsize
+    floor = max(1, min(_MIN_TILE, _TILE_LIMIT // column))
+    return min(max(floor, _TILE_BYTES // column), positions)
+
+
+def _transposed_weight(geom, weight):
+    """Weight of :meth:`_Geometry.transposed`: per group, the kernel rotated
+    by 180 degrees with its two channel axes swapped, (C, K/G, *kernel)."""
+    G, Kg, Cg = geom.groups, geom.Kg, geom.Cg
+    w = weight.reshape((G, Kg, Cg) + geom.kernel)
+    w = np.swapaxes(w, 1, 2)[(Ellipsis,) + (slice(None, None, -1),) * 3]
+    return np.ascontiguousarray(w).reshape((G * Cg, Kg) + geom.kernel)
+
+
+# --- drivers ----------------------------------------------------------------
+
+def _forward(nd, x, weight, bias, stride, padding, dilation, groups, n_threads):
+    n_threads = check_n_threads(n_threads)
+    x, weight, bias, geom, out_shape, unbatched = _validate(
+        nd, x, weight, bias, stride, padding, dilation, groups)
+    y = np.empty(out_shape, dtype=geom.dtype)
+    if geom.N:
+        _run_forward(geom, x.reshape(geom.x5), weight.reshape(geom.w5), bias,
+                     y.reshape(geom.y5), n_threads)
+    return y[0] if unbatched else y
+
+
+def _run_forward(geom, x5, w5, bias, y5, n_threads):
+    """y5 = conv(x5, w5) + bias with the kernel :func:`_algorithm` picks."""
+    algorithm = _algorithm(geom, "forward")
+    if algorithm == "winograd":
+        _run_winograd(geom, x5, w5, bias, y5, n_threads)
+    elif algorithm == "gemm":
+        with _single_threaded_blas():
+            _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                               geom.groups, _tile(geom, geom.rows, math.prod(geom.out)),
+                               n_threads)
+    elif algorithm == "padded":
+        _conv.padded_forward(x5, w5, bias, y5, geom.pad, geom.dilation, geom.groups,
+                             n_threads)
+    else:
+        _conv.direct_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                             geom.groups, n_threads)
+
+
+# Winograd F(m x m, 3 x 3) transforms (Lavin and Gray): input BT (a x a),
+# filter G (a x 3), output AT (m x a), a = m + 2.
+_WINOGRAD = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
+        np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], float)),
+}
+
+
+def _winograd_blocks(geom, m):
+    """Number of m x m output blocks (per image) of a Winograd layer: blocks
+    of m outputs within each dilation phase of each axis."""
+    count = 1
+    for n, d in zip(geom.out[1:], geom.dilation[1:]):
+        count *= sum(-(-len(range(r, n, d)) // m) for r in range(min(d, n)))
+    return count
+
+
+def _winograd_m(geom):
+    """F(4, 3) or F(2, 3): the one with fewer multiplies, (m + 2)^2 per
+    block (F(4, 3) wastes more on the edges of small images), F(4, 3)
+    preferred by 10% for its cheaper transforms per output."""
+    def cost(m):
+        return (m + 2) ** 2 * _winograd_blocks(geom, m) * (1.0 if m == 4 else 1.1)
+    return min((2, 4), key=cost)
+
+
+def _winograd_plan(geom):
+    """Transform tables and blocks per task for a Winograd layer."""
+    m = _winograd_m(geom)
+    a = m + 2
+    # Larger tasks spread the cost of BLAS packing its operands, within a
+    # memory budget for their a*a input and output matrices (C and K rows).
+    tiles = _WINOGRAD_BYTES // (a * a * (geom.C + geom.K) * geom.dtype.itemsize)
+    return _WINOGRAD[m], min(max(tiles, 64), _WINOGRAD_TILES)
+
+
+def _run_winograd(geom, x5, w5, bias, y5, n_threads):
+    (BT, G, AT), tiles = _winograd_plan(geom)
+    u = np.empty((len(BT) ** 2, geom.K, geom.Cg), dtype=geom.dtype)
+    _conv.winograd_filter(w5.reshape(geom.K, geom.Cg, 3, 3), G, u)
+    with _single_threaded_blas():
+        _conv.winograd_forward(x5, u, bias, y5, BT, AT, geom.pad, geom.dilation,
+                               geom.groups, tiles, n_threads)
+
+
+def _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads):
+    (BT, G, AT), tiles = _winograd_plan(geom)
+    u = np.empty((len(BT) ** 2, geom.K, geom.Cg), dtype=geom.dtype)
+    with _single_threaded_blas():
+        _conv.winograd_weight_grad(x5, dy5, u, BT, AT, geom.pad, geom.dilation,
+                                   geom.groups, tiles, n_threads)
+    _conv.winograd_filter_grad(u, G, dw5.reshape(geom.K, geom.Cg, 3, 3))
+
+
+def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_threads):
+    n_threads = check_n_threads(n_threads)
+    dtype, (grad_output, x, weight) = _common_dtype(
+        [(grad_output, "grad_output"), (x, "input"), (weight, "weight")])
+    x, weight, _, geom, out_shape, unbatched = _validate(
+        nd, x, weight, None, stride, padding, dilation, groups, dtype)
+    dy = as_float_array(grad_output, "grad_output", dtype)
+    expected = out_shape[1:] if unbatched else out_shape
+    if dy.shape != expected:
+        raise ValueError(f"grad_output must have the shape of the forward output, "
+                         f"{expected}, got {dy.shape}")
+    dx = np.empty(x.shape, dtype=dtype)
+    dw = np.empty(weight.shape, dtype=dtype)
+    db = np.empty(geom.K, dtype=dtype)
+    if geom.N == 0:
+        dw[...] = 0
+        db[...] = 0
+    else:
+        x5 = x.reshape(geom.x5)
+        w5 = weight.reshape(geom.w5)
+        dy5 = dy.reshape(geom.y5)
+        _run_input_grad(geom, dy5, w5, dx.reshape(geom.x5), n_threads)
+        _run_weight_grad(geom, x5, dy5, dw.reshape(geom.w5), n_threads)
+        _conv.bias_grad(dy.reshape(geom.N, geom.K, -1), db, n_threads)
+    return (dx[0] if unbatched else dx), dw, db
+
+
+def _run_input_grad(geom, dy5, w5, dx5, n_threads):
+    if geom.stride == (1, 1, 1):
+        _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5), None, dx5,
+                     n_threads)
+    elif _algorithm(geom, "input_grad") == "gemm":
+        # Channel blocks: enough tasks for the threads, as few blocks as possible.
+        blocks = min(geom.Cg, max(1, -(-4 * n_threads // (geom.N * geom.groups))))
+        cblock = -(-geom.Cg // blocks)
+        rows = cblock * math.prod(geom.kernel)
+        with _single_threaded_blas():
+            _conv.gemm_input_grad(dy5, w5, dx5, geom.stride, geom.pad, geom.dilation,
+                                  geom.groups, cblock, _tile(geom, rows, math.prod(geom.out)),
+                                  n_threads)
+    else:
+        _conv.direct_input_grad(dy5, w5, dx5, geom.stride, geom.pad, geom.dilation,
+                                geom.groups, n_threads)
+
+
+def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
+    algorithm = _algorithm(geom, "weight_grad")
+    if algorithm == "winograd":
+        _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads)
+    elif algorithm == "gemm":
+        with _single_threaded_blas():
+            _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
+                                   geom.groups, _tile(geom, geom.rows, math.prod(geom.out)),
+                                   n_threads)
+    elif algorithm == "padded":
+        _conv.padded_weight_grad(x5, dy5, dw5, geom.pad, geom.dilation, geom.groups,
+                                 n_threads)
+    else:
+        _conv.direct_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
+                                 geom.groups, n_threads)
+
+
+# --- public API ----------------------------------------------------------------
+
+_PARAMS = """\
+    stride : int or tuple of int, default 1
+        Step between output positions, per spatial axis (>= 1).
+    padding : int, tuple of int, 'valid' or 'same', default 0
+        Zeros added on both sides of each spatial axis (>= 0). 'valid' is no
+        padding; 'same' keeps the input's size and needs stride 1: a total
+        padding of ``dilation * (k - 1)`` per axis, ``total // 2`` before
+        and the rest after (the odd one out, for even kernels, goes after).
+    dilation : int or tuple of int, default 1
+        Spacing between kernel taps (>= 1).
+    groups : int, default 1
+        Number of channel groups: ``in_channels`` and ``out_channels`` must
+        both be divisible by it; each group of ``out_channels / groups``
+        outputs sees only its own ``in_channels / groups`` inputs.
+        ``groups == in_channels`` is a depthwise convolution.
+    n_threads : int, optional
+        Number of OpenMP threads. None uses every core OpenMP offers (or
+        ``OMP_NUM_THREADS``, or a threadpoolctl limit); negative values count
+        down from the number of cores; 0 is an error. BLAS runs on one thread
+        inside each of them."""
+
+
+def _doc(template, **names):
+    return template.replace("{params}", _PARAMS).format(**names)
+
+
+_FORWARD_DOC = r"""{nd}-D convolution layer (cross-correlation), as
+    :func:`torch.nn.functional.conv{nd}d`.
+
+    .. math::
+
+        y[n, k, o] = b[k] + \sum_{{c < C/G}} \sum_{{f}} w[k, c, f]\,
+                     x[n, g(k) C/G + c,\; o s + f d - p]
+
+    with ``x`` zero outside its bounds, over every output position ``o``
+    (a {nd}-tuple) and kernel tap ``f``.
+
+    Parameters
+    ----------
+    x : (N, C_in, {spatial}) or (C_in, {spatial}) array_like
+        Input. An unbatched input gives an unbatched output.
+    weight : (C_out, C_in / groups, {kernel}) array_like
+        Filters.
+    bias : (C_out,) array_like, optional
+        Added to every output position of each channel.
+{params}
+
+    Returns
+    -------
+    y : (N, C_out, {out}) ndarray
+        float32 when every input is float32, float64 otherwise (integers
+        are promoted to float64). Each output size is
+        ``(n + 2 p - d (k - 1) - 1) // s + 1``.
+
+    Raises
+    ------
+    ValueError
+        For a wrong rank, channels that do not match ``weight`` and
+        ``groups``, ``out_channels`` not divisible by ``groups``, a kernel
+        larger than the padded input (an empty output), a stride or dilation
+        below 1, a negative padding, ``padding='same'`` with a stride above
+        1, or a bias of the wrong length.
+    TypeError
+        For complex, object or other non-real dtypes, and non-integer
+        parameters.
+
+    See Also
+    --------
+    conv{nd}d_backward : The gradients of this layer.
+    pyconvnet.signal.correlate : Correlation of two plain arrays.
+
+    Notes
+    -----
+    The kernel depends on the layer (see the module notes): Winograd
+    F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride and 16 or
+    more channels per group (float32 results then differ from the direct
+    sum by rounding of up to about 1e-5 of the largest output), im2col +
+    BLAS for other layers with many channels, direct loops for depthwise
+    and few-channel layers. The inputs are never modified.
+
+    Examples
+    --------
+{examples}
+    """
+
+_BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
+
+    Given the gradient ``grad_output`` of a loss with respect to the output
+    of ``conv{nd}d(x, weight, bias, stride, padding, dilation, groups)``,
+    return its gradients with respect to ``x``, ``weight`` and the bias, as
+    PyTorch's autograd computes them:
+
+    .. math::
+
+        \frac{{\partial L}}{{\partial x[n, c, i]}} &= \sum_{{k \in G(c)}}
+            \sum_{{o s + f d - p = i}} dy[n, k, o]\, w[k, c, f] \\
+        \frac{{\partial L}}{{\partial w[k, c, f]}} &= \sum_{{n, o}} dy[n, k, o]\,
+            x[n, g(k) C/G + c,\; o s + f d - p] \\
+        \frac{{\partial L}}{{\partial b[k]}} &= \sum_{{n, o}} dy[n, k, o]
+
+    The input gradient is the 'full' correlation of ``dy`` with the
+    rotated kernel (input positions that no output reads, when the stride
+    skips them, get 0); the weight gradient is the 'valid' correlation of
+    ``x`` with ``dy``.
+
+    Parameters
+    ----------
+    grad_output : (N, C_out, {out}) array_like
+        Upstream gradient, of the forward output's shape (unbatched when
+        ``x`` is).
+    x : (N, C_in, {spatial}) or (C_in, {spatial}) array_like
+        The forward input.
+    weight : (C_out, C_in / groups, {kernel}) array_like
+        The forward filters.
+{params}
+
+    Returns
+    -------
+    grad_input : ndarray
+        Of ``x``'s shape.
+    grad_weight : ndarray
+        Of ``weight``'s shape.
+    grad_bias : (C_out,) ndarray
+        The sum of ``grad_output`` over images and positions.
+
+    Raises
+    ------
+    ValueError
+        As :func:`conv{nd}d`, and for a ``grad_output`` whose shape is not the
+        forward output's.
+    TypeError
+        As :func:`conv{nd}d`.
+
+    See Also
+    --------
+    conv{nd}d : The forward pass.
+
+    Notes
+    -----
+    With unit stride the input gradient runs as a forward convolution of
+    ``dy`` with the rotated, channel-swapped kernel and padding
+    ``d (k - 1) - p``; with a larger stride the products ``W^T dy`` are
+    added back onto the input positions they came from (col2im). The weight
+    gradient sums ``dy @ cols^T`` over images and tiles, or runs in the
+    Winograd domain for 3x3 layers, or as direct loops. For a given thread
+    count the results are the same from call to call.
+
+    Examples
+    --------
+{examples}
+    """
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           n_threads=None):
+    return _forward(1, x, weight, bias, stride, padding, dilation, groups, n_threads)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           n_threads=None):
+    return _forward(2, x, weight, bias, stride, padding, dilation, groups, n_threads)
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           n_threads=None):
+    return _forward(3, x, weight, bias, stride, padding, dilation, groups, n_threads)
+
+
+def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    *, n_threads=None):
+    return _backward(1, grad_output, x, weight, stride, padding, dilation, groups,
+                     n_threads)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    *, n_threads=None):
+    return _backward(2, grad_output, x, weight, stride, padding, dilation, groups,
+                     n_threads)
+
+
+def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    *, n_threads=None):
+    return _backward(3, grad_output, x, weight, stride, padding, dilation, groups,
+                     n_threads)
+
+
+_SHAPES = {1: ("L", "kL", "L_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),
+           3: ("D, H, W", "kD, kH, kW", "D_out, H_out, W_out")}
+
+_EXAMPLES = {
+    "conv1d": """\
+    >>> import numpy as np
+    >>> from pyconvnet.functional import conv1d
+    >>> x = np.array([[[1.0, 2.0, 3.0, 4.0]]])        # N=1, C=1, L=4
+    >>> w = np.array([[[1.0, 0.0, -1.0]]])            # K=1, C=1, k=3
+    >>> conv1d(x, w)
+    array([[[-2., -2.]]])
+    >>> conv1d(x, w, padding="same")
+    array([[[-2., -2., -2.,  3.]]])""",
+    "conv2d": """\
+    >>> import numpy as np
+    >>> from pyconvnet.functional import conv2d
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> w = np.ones((2, 1, 2, 2))
+    >>> y = conv2d(x, w, bias=[0.0, 100.0], stride=2)
+    >>> y.shape
+    (1, 2, 2, 2)
+    >>> y[0, 0]
+    array([[10., 18.],
+           [42., 50.]])""",
+    "conv3d": """\
+    >>> import numpy as np
+    >>> from pyconvnet.functional import conv3d
+    >>> x = np.ones((1, 2, 3, 4, 5), dtype=np.float32)
+    >>> conv3d(x, np.ones((4, 2, 3, 3, 3), dtype=np.float32), padding=1).shape
+    (1, 4, 3, 4, 5)""",
+    "conv1d_backward": """\
+    >>> import numpy as np
+    >>> from pyconvnet.functional import conv1d_backward
+    >>> x = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    >>> w = np.array([[[1.0, 0.0, -1.0]]])
+    >>> dx, dw, db = conv1d_backward(np.ones((1, 1, 2)), x, w)
+    >>> dx
+    array([[[ 1.,  1., -1., -1.]]])
+    >>> dw, db
+    (array([[[3., 5., 7.]]]), array([2.]))""",
+    "conv2d_backward": """\
+    >>> import numpy as np
+    >>> from pyconvnet.functional import conv2d_backward
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 2, 2))
+    >>> dx, dw, db = conv2d_backward(np.ones((1, 1, 2, 2)), x, w, stride=2)
+    >>> dx[0, 0]
+    array([[1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.],
+           [1., 1., 1., 1.]])
+    >>> dw[0, 0], db
+    (array([[20., 24.],
+           [36., 40.]]), array([4.]))""",
+    "conv3d_backward": """\
+    >>> import numpy as np
+    >>> from pyconvnet.functional import conv3d_backward
+    >>> x = np.ones((2, 1, 3, 3, 3))
+    >>> dx, dw, db = conv3d_backward(np.ones((2, 1, 1, 1, 1)), x, np.ones((1, 1, 3, 3, 3)))
+    >>> dx.shape, float(dw.sum()), db
+    ((2, 1, 3, 3, 3), 54.0, array([2.]))""",
+}
+
+for _func in (conv1d, conv2d, conv3d):
+    _nd = int(_func.__name__[4])
+    _spatial, _kernel, _out = _SHAPES[_nd]
+    _func.__doc__ = _doc(_FORWARD_DOC, nd=_nd, spatial=_spatial, kernel=_kernel,
+                         out=_out, examples=_EXAMPLES[_func.__name__])
+for _func in (conv1d_backward, conv2d_backward, conv3d_backward):
+    _nd = int(_func.__name__[4])
+    _spatial, _kernel, _out = _SHAPES[_nd]
+    _func.__doc__ = _doc(_BACKWARD_DOC, nd=_nd, spatial=_spatial, kernel=_kernel,
+                         out=_out, examples=_EXAMPLES[_func.__name__])
+del _func, _nd, _spatial, _kernel, _out

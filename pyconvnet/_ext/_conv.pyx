@@ -1,0 +1,1670 @@
+"""Convolution layer kernels: forward pass and gradients, NCDHW (rank 1 to 3).
+
+Every array arrives as a C-contiguous 5-D view: input ``x (N, C, D, H, W)``,
+weight ``w (K, C/G, FD, FH, FW)``, output ``y (N, K, OD, OH, OW)``; 1-D and
+2-D layers use leading spatial axes of length one. With ``G`` groups, output
+channel ``k`` of group ``g = k // (K/G)`` reads input channels
+``g*C/G ... (g+1)*C/G - 1``. Along each spatial axis output index ``o`` and
+kernel tap ``f`` read input index
+
+    i = o * stride + f * dilation - pad                                  (1)
+
+and an ``i`` outside ``[0, n)`` contributes zero. ``pad`` is the padding
+before the axis (it may be negative when a kernel crops its input); the
+output sizes come from the arrays' shapes, so the wrapper alone owns the
+output-size formula.
+
+Kernels (the wrapper picks one per convolution):
+
+* GEMM: the output positions are split into tiles; a tile's input windows are
+  unrolled into a column matrix (im2col, one row per (channel, tap), one
+  column per output position), and one matrix product per (image, group,
+  tile) multiplies it by the weights. A 1x1 kernel with unit stride and no
+  padding needs no unrolling. The input gradient of strided layers adds
+  ``W^T dy`` back onto the input (col2im); the weight gradient sums
+  ``dy cols^T`` over tiles.
+* Winograd F(m x m, 3 x 3), m = 2 or 4: 3x3 kernels with unit stride (any
+  dilation), forward pass and weight gradient.
+* Padded: unit-stride direct loops over zero-padded copies of the input, one
+  long multiply-add per kernel tap (depthwise and few-channel layers).
+* Direct: loops for what remains (strided depthwise and few-channel layers).
+
+The unit-stride input gradient is itself a forward convolution (of ``dy``
+with the rotated kernel), run by whichever forward kernel suits it. Tasks run
+in OpenMP loops; BLAS is called inside them on one thread (the wrapper holds
+BLAS to one thread), so the two never compete for the cores. Per-thread
+buffers come from a cache of scratch memory.
+
+The wrapper validates everything first; the loops here do no bounds checks.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import threading
+
+
+# --- scratch memory ------------------------------------------------------------
+#
+# The kernels' per-thread buffers (column tiles, Winograd matrices, padded
+# planes) run to tens of megabytes; freshly allocated, every page of them
+# faults on first touch. They are drawn from a small cache instead, shared
+# by all calls (a lock guards it; each call owns what it took until it
+# returns it).
+
+_cache_lock = threading.Lock()
+_cache = []                    # free byte buffers, smallest first
+CACHE_BYTES = 64 << 20         # most bytes kept between calls
+
+
+def _take(Py_ssize_t nbytes):
+    with _cache_lock:
+        for i, buf in enumerate(_cache):
+            if buf.nbytes >= nbytes:
+                return _cache.pop(i)
+    return np.empty(nbytes, dtype=np.uint8)
+
+
+def _give(buf):
+    with _cache_lock:
+        _cache.append(buf)
+        _cache.sort(key=lambda b: b.nbytes)
+        while sum(b.nbytes for b in _cache) > CACHE_BYTES:
+            _cache.pop()       # the largest
+
+
+def clear_cache():
+    """Free the cached scratch buffers."""
+    with _cache_lock:
+        _cache.clear()
+
+
+cdef class _Scratch:
+    """Scratch arrays for one call, returned to the cache on exit."""
+    cdef list held
+
+    def __cinit__(self):
+        self.held = []
+
+    def array(self, shape, dtype):
+        dtype = np.dtype(dtype)
+        nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
+        buf = _take(nbytes)
+        self.held.append(buf)
+        return buf[:nbytes].view(dtype).reshape(shape)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for buf in self.held:
+            _give(buf)
+        self.held = []
+
+
+# --- vector loops -------------------------------------------------------------
+#
+# The loops that carry most of the direct and Winograd arithmetic
+# (multiply-adds over padded planes, the transforms' linear combinations,
+# and the weight gradient's dot products), written in C with restrict
+# pointers (so that they vectorise whatever the number of streams) and
+# compiled twice on x86 with GCC or Clang: for the baseline instruction set
+# and for AVX2 with FMA, picked at run time by what the CPU supports.
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #define PCN_DISPATCH 1
+    #define PCN_AVX2 __attribute__((target("avx2,fma")))
+    #else
+    #define PCN_DISPATCH 0
+    #endif
+    #define PCN_R __restrict
+
+    /* ext[q] += sum_t w[t] src[q + off[t]], q < L, up to nine taps a pass */
+    #define PCN_TAPS(NAME, T, ATTR)                                             \
+    ATTR static void NAME(T *PCN_R ext, const T *PCN_R src, const Py_ssize_t *off, \
+                          const T *w, Py_ssize_t n, Py_ssize_t L) {             \
+        Py_ssize_t t = 0, q;                                                    \
+        for (; n - t >= 9; t += 9) {                                            \
+            const T *a0 = src + off[t], *a1 = src + off[t + 1],                 \
+                    *a2 = src + off[t + 2], *a3 = src + off[t + 3],             \
+                    *a4 = src + off[t + 4], *a5 = src + off[t + 5],             \
+                    *a6 = src + off[t + 6], *a7 = src + off[t + 7],             \
+                    *a8 = src + off[t + 8];                                     \
+            const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3],     \
+                    w4 = w[t + 4], w5 = w[t + 5], w6 = w[t + 6], w7 = w[t + 7], \
+                    w8 = w[t + 8];                                              \
+            for (q = 0; q < L; q++)                                             \
+                ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q] + w3 * a3[q]     \
+                          + w4 * a4[q] + w5 * a5[q] + w6 * a6[q] + w7 * a7[q]   \
+                          + w8 * a8[q];                                         \
+        }                                                                       \
+        for (; n - t >= 4; t += 4) {                                            \
+            const T *a0 = src + off[t], *a1 = src + off[t + 1],                 \
+                    *a2 = src + off[t + 2], *a3 = src + off[t + 3];             \
+            const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3];     \
+            for (q = 0; q < L; q++)                                             \
+                ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q] + w3 * a3[q];    \
+        }                                                                       \
+        if (n - t > 0) {                                                        \
+            /* one to three taps left: unused streams read tap t, weight 0 */   \
+            const T *a0 = src + off[t];                                         \
+            const T *a1 = src + off[n - t > 1 ? t + 1 : t];                     \
+            const T *a2 = src + off[n - t > 2 ? t + 2 : t];                     \
+            const T w0 = w[t], w1 = n - t > 1 ? w[t + 1] : 0,                   \
+                    w2 = n - t > 2 ? w[t + 2] : 0;                              \
+            for (q = 0; q < L; q++)                                             \
+                ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q];                 \
+        }                                                                       \
+    }
+
+    /* out[j] = add + sum_v coef[v] src[v*stride + j], j < L, n <= 6 */
+    #define PCN_LINCOMB(NAME, T, ATTR)                                          \
+    ATTR static void NAME(T *PCN_R out, const T *PCN_R src, Py_ssize_t stride,  \
+                          const double *coef, Py_ssize_t n, Py_ssize_t L, T add) { \
+        const T *s[6] = {src, src, src, src, src, src};                         \
+        T c[6] = {0, 0, 0, 0, 0, 0};                                            \
+        Py_ssize_t v, j, k = 0;                                                 \
+        for (v = 0; v < n && v < 6; v++)                                        \
+            if (coef[v] != 0) { s[k] = src + v * stride; c[k] = (T)coef[v]; k++; } \
+        {                                                                       \
+            const T *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], \
+                    *s5 = s[5];                                                 \
+            const T c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4],      \
+                    c5 = c[5];                                                  \
+            if (k <= 2)                                                         \
+                for (j = 0; j < L; j++)                                         \
+                    out[j] = add + c0 * s0[j] + c1 * s1[j];                     \
+            else if (k <= 4)                                                    \
+                for (j = 0; j < L; j++)                                         \
+                    out[j] = add + c0 * s0[j] + c1 * s1[j] + c2 * s2[j]         \
+                             + c3 * s3[j];                                      \
+            else                                                                \
+                for (j = 0; j < L; j++)                                         \
+                    out[j] = add + c0 * s0[j] + c1 * s1[j] + c2 * s2[j]         \
+                             + c3 * s3[j] + c4 * s4[j] + c5 * s5[j];            \
+        }                                                                       \
+    }
+
+    PCN_TAPS(pcn_taps_f0, float, )
+    PCN_TAPS(pcn_taps_d0, double, )
+    PCN_LINCOMB(pcn_lincomb_f0, float, )
+    PCN_LINCOMB(pcn_lincomb_d0, double, )
+    #if PCN_DISPATCH
+    PCN_TAPS(pcn_taps_f1, float, PCN_AVX2)
+    PCN_TAPS(pcn_taps_d1, double, PCN_AVX2)
+    PCN_LINCOMB(pcn_lincomb_f1, float, PCN_AVX2)
+    PCN_LINCOMB(pcn_lincomb_d1, double, PCN_AVX2)
+    #endif
+
+    /* acc[t] += sum_q e[q] src[q + off[t]], q < L, t < n: nine taps a pass,
+       each summed in vector registers (GCC/Clang vector extensions) */
+    #if PCN_DISPATCH
+    #include <string.h>
+    typedef float pcn_vf __attribute__((vector_size(32)));
+    typedef double pcn_vd __attribute__((vector_size(32)));
+    #define PCN_DOTS(NAME, T, V, ATTR)                                          \
+    ATTR static void NAME(const T *PCN_R e, const T *PCN_R src, const Py_ssize_t *off, \
+                          Py_ssize_t n, Py_ssize_t L, double *acc) {            \
+        enum { NV = sizeof(V) / sizeof(T) };                                    \
+        Py_ssize_t t0, t, q, l;                                                 \
+        for (t0 = 0; t0 < n; t0 += 9) {                                         \
+            Py_ssize_t nt = n - t0 < 9 ? n - t0 : 9;                            \
+            const T *p[9];                                                      \
+            T r[9];                                                             \
+            V a[9], ev, v;                                                      \
+            for (t = 0; t < 9; t++) {                                           \
+                p[t] = src + off[t0 + (t < nt ? t : 0)];                        \
+                a[t] = (V){0};                                                  \
+                r[t] = 0;                                                       \
+            }                                                                   \
+            for (q = 0; q + NV <= L; q += NV) {                                 \
+                memcpy(&ev, e + q, sizeof ev);                                  \
+                for (t = 0; t < 9; t++) {                                       \
+                    memcpy(&v, p[t] + q, sizeof v);                             \
+                    a[t] += ev * v;                                             \
+                }                                                               \
+            }                                                                   \
+            for (t = 0; t < 9; t++)                                             \
+                for (l = 0; l < NV; l++)                                        \
+                    r[t] += a[t][l];                                            \
+            for (; q < L; q++)                                                  \
+                for (t = 0; t < 9; t++)                                         \
+                    r[t] += e[q] * p[t][q];                                     \
+            for (t = 0; t < nt; t++)                                            \
+                acc[t0 + t] += r[t];                                            \
+        }                                                                       \
+    }
+    PCN_DOTS(pcn_dots_f0, float, pcn_vf, )
+    PCN_DOTS(pcn_dots_d0, double, pcn_vd, )
+    PCN_DOTS(pcn_dots_f1, float, pcn_vf, PCN_AVX2)
+    PCN_DOTS(pcn_dots_d1, double, pcn_vd, PCN_AVX2)
+    #else
+    #define PCN_DOTS(NAME, T)                                                   \
+    static void NAME(const T *e, const T *src, const Py_ssize_t *off,           \
+                     Py_ssize_t n, Py_ssize_t L, double *acc) {                 \
+        Py_ssize_t t, q;                                                        \
+        for (t = 0; t < n; t++) {                                               \
+            T r = 0;                                                            \
+            for (q = 0; q < L; q++) r += e[q] * src[off[t] + q];                \
+            acc[t] += r;                                                        \
+        }                                                                       \
+    }
+    PCN_DOTS(pcn_dots_f0, float)
+    PCN_DOTS(pcn_dots_d0, double)
+    #endif
+
+    static int pcn_avx2 = 0;
+
+    static int pcn_simd_init(void) {
+    #if PCN_DISPATCH
+        __builtin_cpu_init();
+        pcn_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #endif
+        return pcn_avx2;
+    }
+
+    #if PCN_DISPATCH
+    #define PCN_PICK(f0, f1) (pcn_avx2 ? f1 : f0)
+    #else
+    #define PCN_PICK(f0, f1) f0
+    #endif
+    static void pcn_taps_f(float *e, const float *s, const Py_ssize_t *o, const float *w,
+                           Py_ssize_t n, Py_ssize_t L) {
+        PCN_PICK(pcn_taps_f0, pcn_taps_f1)(e, s, o, w, n, L); }
+    static void pcn_taps_d(double *e, const double *s, const Py_ssize_t *o,
+                           const double *w, Py_ssize_t n, Py_ssize_t L) {
+        PCN_PICK(pcn_taps_d0, pcn_taps_d1)(e, s, o, w, n, L); }
+    static void pcn_lincomb_f(float *o, const float *s, Py_ssize_t st, const double *c,
+                              Py_ssize_t n, Py_ssize_t L, float add) {
+        PCN_PICK(pcn_lincomb_f0, pcn_lincomb_f1)(o, s, st, c, n, L, add); }
+    static void pcn_lincomb_d(double *o, const double *s, Py_ssize_t st, const double *c,
+                              Py_ssize_t n, Py_ssize_t L, double add) {
+        PCN_PICK(pcn_lincomb_d0, pcn_lincomb_d1)(o, s, st, c, n, L, add); }
+    static void pcn_dots_f(const float *e, const float *s, const Py_ssize_t *o,
+                           Py_ssize_t n, Py_ssize_t L, double *acc) {
+        PCN_PICK(pcn_dots_f0, pcn_dots_f1)(e, s, o, n, L, acc); }
+    static void pcn_dots_d(const double *e, const double *s, const Py_ssize_t *o,
+                           Py_ssize_t n, Py_ssize_t L, double *acc) {
+        PCN_PICK(pcn_dots_d0, pcn_dots_d1)(e, s, o, n, L, acc); }
+    """
+    int pcn_simd_init() noexcept nogil
+    void pcn_taps_f(float *ext, const float *src, const Py_ssize_t *off, const float *w,
+                    Py_ssize_t n, Py_ssize_t L) noexcept nogil
+    void pcn_taps_d(double *ext, const double *src, const Py_ssize_t *off,
+                    const double *w, Py_ssize_t n, Py_ssize_t L) noexcept nogil
+    void pcn_lincomb_f(float *out, const float *src, Py_ssize_t stride, const double *coef,
+                       Py_ssize_t n, Py_ssize_t L, float add) noexcept nogil
+    void pcn_lincomb_d(double *out, const double *src, Py_ssize_t stride,
+                       const double *coef, Py_ssize_t n, Py_ssize_t L,
+                       double add) noexcept nogil
+    void pcn_dots_f(const float *e, const float *src, const Py_ssize_t *off,
+                    Py_ssize_t n, Py_ssize_t L, double *acc) noexcept nogil
+    void pcn_dots_d(const double *e, const double *src, const Py_ssize_t *off,
+                    Py_ssize_t n, Py_ssize_t L, double *acc) noexcept nogil
+
+
+_AVX2 = bool(pcn_simd_init())
+
+
+def simd():
+    """The instruction set of the vector loops: 'avx2' or 'baseline'."""
+    return "avx2" if _AVX2 else "baseline"
+
+
+cdef struct Geom:
+    # Sizes: input channels and spatial extent of one image, channels per
+    # group, kernel and output extent, and the per-axis index map (1).
+    Py_ssize_t C, D, H, W
+    Py_ssize_t K, G, Cg, Kg
+    Py_ssize_t FD, FH, FW
+    Py_ssize_t OD, OH, OW
+    Py_ssize_t sd, sh, sw
+    Py_ssize_t pd, ph, pw
+    Py_ssize_t dd, dh, dw
+    # Output columns [wlo[e], whi[e]) read inside the input row for kernel
+    # column e (from _valid_range; filled by _column_ranges).
+    Py_ssize_t *wlo
+    Py_ssize_t *whi
+
+
+cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef inline Py_ssize_t _max(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # Ceiling of a / b for b > 0 and a of either sign (C division truncates).
+    if a >= 0:
+        return (a + b - 1) // b
+    return -((-a) // b)
+
+
+cdef inline void _valid_range(Py_ssize_t n, Py_ssize_t n_out, Py_ssize_t stride,
+                              Py_ssize_t shift, Py_ssize_t *lo,
+                              Py_ssize_t *hi) noexcept nogil:
+    # Output indices o in [lo, hi) read an input index o*stride + shift
+    # inside [0, n).
+    lo[0] = _min(n_out, _max(0, _ceil_div(-shift, stride)))
+    hi[0] = _max(lo[0], _min(n_out, _ceil_div(n - shift, stride)))
+
+
+cdef Geom _geometry(const Py_ssize_t *xshape, const Py_ssize_t *wshape,
+                    const Py_ssize_t *yshape, tuple stride, tuple pad,
+                    tuple dilation, Py_ssize_t groups) except *:
+    # Sizes from the 5-D shapes of input, weight and output.
+    cdef Geom g
+    g.C, g.D, g.H, g.W = xshape[1], xshape[2], xshape[3], xshape[4]
+    g.K = wshape[0]
+    g.G = groups
+    g.Cg = wshape[1]
+    g.Kg = g.K // groups
+    g.FD, g.FH, g.FW = wshape[2], wshape[3], wshape[4]
+    g.OD, g.OH, g.OW = yshape[2], yshape[3], yshape[4]
+    g.sd, g.sh, g.sw = stride
+    g.pd, g.ph, g.pw = pad
+    g.dd, g.dh, g.dw = dilation
+    g.wlo = g.whi = NULL
+    return g
+
+
+cdef Py_ssize_t[:, ::1] _column_ranges(Geom *g):
+    # Fill g.wlo / g.whi; the caller keeps the returned array alive.
+    cdef:
+        Py_ssize_t[:, ::1] ranges = np.empty((2, g.FW), dtype=np.intp)
+        Py_ssize_t e
+    for e in range(g.FW):
+        _valid_range(g.W, g.OW, g.sw, e * g.dw - g.pw, &ranges[0, e], &ranges[1, e])
+    g.wlo = &ranges[0, 0]
+    g.whi = &ranges[1, 0]
+    return ranges
+
+
+cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
+                       const floating *a, int lda, const floating *b, int ldb,
+                       floating beta, floating *c, int ldc) noexcept nogil:
+    # Column-major C = alpha op(A) op(B) + beta C (BLAS conventions). A
+    # row-major matrix is the column-major transpose, so a row-major
+    # Y = Wt @ X is requested as Y^T = X^T Wt^T.
+    if floating is float:
+        sgemm(&ta, &tb, &m, &n, &k, &alpha, <float *>a, &lda, <float *>b, &ldb,
+              &beta, c, &ldc)
+    else:
+        dgemm(&ta, &tb, &m, &n, &k, &alpha, <double *>a, &lda, <double *>b, &ldb,
+              &beta, c, &ldc)
+
+
+# --- im2col / col2im ---------------------------------------------------------
+
+cdef void _im2col(const floating *x, floating *cols, const Geom *g,
+                  Py_ssize_t p0, Py_ssize_t nb) noexcept nogil:
+    """Unroll the windows of output positions [p0, p0 + nb) of one group.
+
+    ``x`` points at the group's first channel (Cg, D, H, W); ``cols`` gets
+    Cg*FD*FH*FW rows of ``nb`` values: row (c, a, b, e), column j holds the
+    input value that tap (a, b, e) of channel c multiplies at output position
+    p0 + j (flattened over OD, OH, OW), or 0 in the padding.
+    """
+    cdef:
+        Py_ssize_t OHW = g.OH * g.OW
+        Py_ssize_t od0 = p0 // OHW
+        Py_ssize_t oh0 = (p0 - od0 * OHW) // g.OW
+        Py_ssize_t ow0 = p0 - od0 * OHW - oh0 * g.OW
+        Py_ssize_t c, a, b, e, j, q, q0, q1, seg, od, oh, ow, i_d, i_h
+        Py_ssize_t shift_d, shift_h, shift_w, lo, hi, sw = g.sw
+        const floating *row
+        floating *dst = cols
+    for c in range(g.Cg):
+        for a in range(g.FD):
+            shift_d = a * g.dd - g.pd
+            for b in range(g.FH):
+                shift_h = b * g.dh - g.ph
+                for e in range(g.FW):
+                    shift_w = e * g.dw - g.pw
+                    lo = g.wlo[e]
+                    hi = g.whi[e]
+                    od = od0
+                    oh = oh0
+                    ow = ow0
+                    j = 0
+                    while j < nb:
+                        seg = _min(g.OW - ow, nb - j)
+                        i_d = od * g.sd + shift_d
+                        i_h = oh * g.sh + shift_h
+                        if 0 <= i_d < g.D and 0 <= i_h < g.H:
+                            row = x + ((c * g.D + i_d) * g.H + i_h) * g.W
+                            q0 = _min(_max(ow, lo), ow + seg)
+                            q1 = _max(q0, _min(ow + seg, hi))
+                            for q in range(ow, q0):
+                                dst[j + q - ow] = 0
+                            if sw == 1:
+                                for q in range(q0, q1):
+                                    dst[j + q - ow] = row[q + shift_w]
+                            else:
+                                for q in range(q0, q1):
+                                    dst[j + q - ow] = row[q * sw + shift_w]
+                            for q in range(q1, ow + seg):
+                                dst[j + q - ow] = 0
+                        else:
+                            for q in range(seg):
+                                dst[j + q] = 0
+                        j += seg
+                        ow = 0
+                        oh += 1
+                        if oh == g.OH:
+                            oh = 0
+                            od += 1
+                    dst += nb
+
+
+cdef void _col2im(const floating *cols, floating *x, const Geom *g,
+                  Py_ssize_t p0, Py_ssize_t nb, Py_ssize_t c0,
+                  Py_ssize_t c1) noexcept nogil:
+    """Add a column matrix back onto the input positions it was read from.
+
+    The adjoint of :func:`_im2col` for channels [c0, c1) of one group:
+    ``cols`` holds the rows of those channels only, and ``x`` points at the
+    group's first channel.
+    """
+    cdef:
+        Py_ssize_t OHW = g.OH * g.OW
+        Py_ssize_t od0 = p0 // OHW
+        Py_ssize_t oh0 = (p0 - od0 * OHW) // g.OW
+        Py_ssize_t ow0 = p0 - od0 * OHW - oh0 * g.OW
+        Py_ssize_t c, a, b, e, j, q, q0, q1, seg, od, oh, ow, i_d, i_h
+        Py_ssize_t shift_d, shift_h, shift_w, lo, hi, sw = g.sw
+        floating *row
+        const floating *src = cols
+    for c in range(c0, c1):
+        for a in range(g.FD):
+            shift_d = a * g.dd - g.pd
+            for b in range(g.FH):
+                shift_h = b * g.dh - g.ph
+                for e in range(g.FW):
+                    shift_w = e * g.dw - g.pw
+                    lo = g.wlo[e]
+                    hi = g.whi[e]
+                    od = od0
+                    oh = oh0
+                    ow = ow0
+                    j = 0
+                    while j < nb:
+                        seg = _min(g.OW - ow, nb - j)
+                        i_d = od * g.sd + shift_d
+                        i_h = oh * g.sh + shift_h
+                        if 0 <= i_d < g.D and 0 <= i_h < g.H:
+                            row = x + ((c * g.D + i_d) * g.H + i_h) * g.W
+                            q0 = _min(_max(ow, lo), ow + seg)
+                            q1 = _max(q0, _min(ow + seg, hi))
+                            if sw == 1:
+                                for q in range(q0, q1):
+                                    row[q + shift_w] += src[j + q - ow]
+                            else:
+                                for q in range(q0, q1):
+                                    row[q * sw + shift_w] += src[j + q - ow]
+                        j += seg
+                        ow = 0
+                        oh += 1
+                        if oh == g.OH:
+                            oh = 0
+                            od += 1
+                    src += nb
+
+
+# --- GEMM kernels ------------------------------------------------------------
+
+cdef inline bint _is_pointwise(const Geom *g) noexcept nogil:
+    # A 1x1 kernel with unit stride and no padding reads the input plane as
+    # it lies: it already is the column matrix.
+    return (g.FD == 1 and g.FH == 1 and g.FW == 1 and g.sd == 1 and g.sh == 1
+            and g.sw == 1 and g.pd == 0 and g.ph == 0 and g.pw == 0)
+
+
+cdef void _forward_task(const floating *x, const floating *w, const floating *bias,
+                        floating *y, const Geom *g, Py_ssize_t task,
+                        Py_ssize_t n_tiles, Py_ssize_t tile,
+                        floating *buf) noexcept nogil:
+    # One (image, group, tile) block of y = W_g @ cols (+ bias).
+    cdef:
+        Py_ssize_t t = task % n_tiles
+        Py_ssize_t ng = task // n_tiles
+        Py_ssize_t gi = ng % g.G
+        Py_ssize_t n = ng // g.G
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t p0 = t * tile
+        Py_ssize_t cnt = _min(tile, P - p0)
+        Py_ssize_t k, j
+        const floating *xg = x + (n * g.C + gi * g.Cg) * g.D * g.H * g.W
+        const floating *cols
+        floating *yt = y + (n * g.K + gi * g.Kg) * P + p0
+        floating bk
+        int ld
+    if _is_pointwise(g):
+        cols = xg + p0
+        ld = <int>P
+    else:
+        _im2col(xg, buf, g, p0, cnt)
+        cols = buf
+        ld = <int>cnt
+    # Row-major y_t (Kg x cnt, row stride P) = W_g (Kg x R) @ cols (R x cnt).
+    _gemm(c'N', c'N', <int>cnt, <int>g.Kg, <int>R, 1, cols, ld,
+          w + gi * g.Kg * R, <int>R, 0, yt, <int>P)
+    if bias != NULL:
+        for k in range(g.Kg):
+            bk = bias[gi * g.Kg + k]
+            for j in range(cnt):
+                yt[k * P + j] += bk
+
+
+def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                 const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                 const floating[::1] bias,             # IN  (K,) or None
+                 floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                 tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                 Py_ssize_t tile, int n_threads):
+    """Forward pass by tiled im2col and one GEMM per (image, group, tile)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t n_tiles, task, n_tasks
+        const floating *bptr = NULL
+        floating[:, ::1] buf
+    tile = _min(tile, P)
+    n_tiles = _ceil_div(P, tile)
+    n_tasks = N * g.G * n_tiles
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    with _Scratch() as scratch:
+        buf = scratch.array((n_threads, 1 if _is_pointwise(&g) else R * tile),
+                            np.float32 if floating is float else np.float64)
+        if bias is not None:
+            bptr = &bias[0]
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                _forward_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
+                              &y[0, 0, 0, 0, 0], &g, task, n_tiles, tile,
+                              &buf[threadid(), 0])
+
+
+cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
+                            const Geom *g, Py_ssize_t task, Py_ssize_t n_tiles,
+                            Py_ssize_t tile, floating *buf) noexcept nogil:
+    # dW_g (Kg x R) += dy_t (Kg x cnt) @ cols^T (cnt x R) for one tile.
+    cdef:
+        Py_ssize_t t = task % n_tiles
+        Py_ssize_t ng = task // n_tiles
+        Py_ssize_t gi = ng % g.G
+        Py_ssize_t n = ng // g.G
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t p0 = t * tile
+        Py_ssize_t cnt = _min(tile, P - p0)
+        const floating *xg = x + (n * g.C + gi * g.Cg) * g.D * g.H * g.W
+        const floating *cols
+        int ld
+    if _is_pointwise(g):
+        cols = xg + p0
+        ld = <int>P
+    else:
+        _im2col(xg, buf, g, p0, cnt)
+        cols = buf
+        ld = <int>cnt
+    _gemm(c'T', c'N', <int>R, <int>g.Kg, <int>cnt, 1, cols, ld,
+          dy + (n * g.K + gi * g.Kg) * P + p0, <int>P, 1, dw + gi * g.Kg * R, <int>R)
+
+
+def gemm_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                     const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
+                     floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
+                     tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                     Py_ssize_t tile, int n_threads):
+    """Weight gradient: sum over images and tiles of dy_t @ cols_t^T.
+
+    Each thread accumulates into a private copy of the gradient (BLAS with
+    beta = 1); the copies are summed at the end. Tasks are split statically,
+    so that a given thread count always sums in the same order.
+    """
+    cdef:
+        Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t n_tiles, task, n_tasks, i, t, size = g.K * R
+        floating[:, ::1] buf, acc
+        floating *out = &dw[0, 0, 0, 0, 0]
+    tile = _min(tile, P)
+    n_tiles = _ceil_div(P, tile)
+    n_tasks = N * g.G * n_tiles
+    dtype = np.float32 if floating is float else np.float64
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    with _Scratch() as scratch:
+        buf = scratch.array((n_threads, 1 if _is_pointwise(&g) else R * tile), dtype=dtype)
+        acc = scratch.array((n_threads, size), dtype)
+        acc[:, :] = 0
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+                _weight_grad_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0], &acc[threadid(), 0],
+                                  &g, task, n_tiles, tile, &buf[threadid(), 0])
+            for i in prange(size, num_threads=n_threads, schedule="static"):
+                out[i] = 0
+                for t in range(n_threads):
+                    out[i] += acc[t, i]
+
+
+cdef void _input_grad_task(const floating *dy, const floating *w, floating *dx,
+                           const Geom *g, Py_ssize_t task, Py_ssize_t n_cblocks,
+                           Py_ssize_t cblock, Py_ssize_t tile,
+                           floating *buf) noexcept nogil:
+    # dx of channels [c0, c1) of one (image, group): for every tile,
+    # cols = W_g[:, c0:c1]^T @ dy_t, added back by col2im. Channel blocks
+    # write disjoint parts of dx, so tasks never race.
+    cdef:
+        Py_ssize_t cb = task % n_cblocks
+        Py_ssize_t ng = task // n_cblocks
+        Py_ssize_t gi = ng % g.G
+        Py_ssize_t n = ng // g.G
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t R = g.Cg * FF
+        Py_ssize_t c0 = cb * cblock
+        Py_ssize_t c1 = _min(c0 + cblock, g.Cg)
+        Py_ssize_t plane = g.D * g.H * g.W
+        Py_ssize_t p0, cnt
+        floating *dxg = dx + (n * g.C + gi * g.Cg) * plane
+        const floating *dyg = dy + (n * g.K + gi * g.Kg) * P
+    memset(dxg + c0 * plane, 0, (c1 - c0) * plane * sizeof(floating))
+    p0 = 0
+    while p0 < P:
+        cnt = _min(tile, P - p0)
+        # Row-major cols ((c1-c0)*FF x cnt) = W_g[:, c0:c1]^T @ dy_t.
+        _gemm(c'N', c'T', <int>cnt, <int>((c1 - c0) * FF), <int>g.Kg, 1,
+              dyg + p0, <int>P, w + gi * g.Kg * R + c0 * FF, <int>R, 0, buf, <int>cnt)
+        _col2im(buf, dxg, g, p0, cnt, c0, c1)
+        p0 += cnt
+
+
+def gemm_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
+                    const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                    floating[:, :, :, :, ::1] dx,         # OUT (N, C, D, H, W)
+                    tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                    Py_ssize_t cblock, Py_ssize_t tile, int n_threads):
+    """Input gradient by GEMM and col2im (any stride), tasks over (image,
+    group, block of ``cblock`` input channels)."""
+    cdef:
+        Geom g = _geometry(dx.shape, w.shape, dy.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = dx.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t n_cblocks, task, n_tasks
+        floating[:, ::1] buf
+    cblock = _max(1, _min(cblock, g.Cg))
+    tile = _min(tile, P)
+    n_cblocks = _ceil_div(g.Cg, cblock)
+    n_tasks = N * g.G * n_cblocks
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    with _Scratch() as scratch:
+        buf = scratch.array((n_threads, cblock * FF * tile),
+                            np.float32 if floating is float else np.float64)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                _input_grad_task(&dy[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &dx[0, 0, 0, 0, 0],
+                                 &g, task, n_cblocks, cblock, tile, &buf[threadid(), 0])
+
+
+# --- direct kernels ----------------------------------------------------------
+
+cdef void _direct_forward_plane(const floating *x, const floating *w, floating bias,
+                                floating *y, const Geom *g) noexcept nogil:
+    # One output plane: x at the group's first channel, w at the output
+    # channel's filter (Cg, FD, FH, FW), y at the plane (OD, OH, OW).
+    cdef:
+        Py_ssize_t c, a, b, e, od, oh, ow, i_d, i_h, lo, hi, shift
+        Py_ssize_t sw = g.sw
+        const floating *row
+        floating *out
+        floating wv
+    for od in range(g.OD):
+        for oh in range(g.OH):
+            out = y + (od * g.OH + oh) * g.OW
+            for ow in range(g.OW):
+                out[ow] = bias
+            for c in range(g.Cg):
+                for a in range(g.FD):
+                    i_d = od * g.sd + a * g.dd - g.pd
+                    if i_d < 0 or i_d >= g.D:
+                        continue
+                    for b in range(g.FH):
+                        i_h = oh * g.sh + b * g.dh - g.ph
+                        if i_h < 0 or i_h >= g.H:
+                            continue
+                        row = x + ((c * g.D + i_d) * g.H + i_h) * g.W
+                        for e in range(g.FW):
+                            wv = w[((c * g.FD + a) * g.FH + b) * g.FW + e]
+                            shift = e * g.dw - g.pw
+                            lo = g.wlo[e]
+                            hi = g.whi[e]
+                            if sw == 1:
+                                for ow in range(lo, hi):
+                                    out[ow] += wv * row[ow + shift]
+                            else:
+                                for ow in range(lo, hi):
+                                    out[ow] += wv * row[ow * sw + shift]
+
+
+def direct_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                   const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                   const floating[::1] bias,             # IN  (K,) or None
+                   floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                   tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                   int n_threads):
+    """Forward pass by direct loops, one task per output plane (n, k)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t task, n, k
+        bint has_bias = bias is not None
+    with nogil:
+        for task in prange(N * g.K, num_threads=n_threads, schedule="dynamic"):
+            n = task // g.K
+            k = task % g.K
+            _direct_forward_plane(&x[n, (k // g.Kg) * g.Cg, 0, 0, 0], &w[k, 0, 0, 0, 0],
+                                  bias[k] if has_bias else 0, &y[n, k, 0, 0, 0], &g)
+
+
+cdef void _direct_input_grad_plane(const floating *dy, const floating *w,
+                                   floating *dx, Py_ssize_t cl,
+                                   const Geom *g) noexcept nogil:
+    # dx plane of input channel cl of a group: scatter every output gradient
+    # of the group's Kg channels back through the taps that read it. dy and w
+    # point at the group's first output channel.
+    cdef:
+        Py_ssize_t kk, a, b, e, od, oh, ow, i_d, i_h, lo, hi, shift
+        Py_ssize_t sw = g.sw, P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        const floating *grow
+        floating *row
+        floating wv
+    memset(dx, 0, g.D * g.H * g.W * sizeof(floating))
+    for kk in range(g.Kg):
+        for od in range(g.OD):
+            for oh in range(g.OH):
+                grow = dy + kk * P + (od * g.OH + oh) * g.OW
+                for a in range(g.FD):
+                    i_d = od * g.sd + a * g.dd - g.pd
+                    if i_d < 0 or i_d >= g.D:
+                        continue
+                    for b in range(g.FH):
+                        i_h = oh * g.sh + b * g.dh - g.ph
+                        if i_h < 0 or i_h >= g.H:
+                            continue
+                        row = dx + (i_d * g.H + i_h) * g.W
+                        for e in range(g.FW):
+                            wv = w[kk * R + ((cl * g.FD + a) * g.FH + b) * g.FW + e]
+                            shift = e * g.dw - g.pw
+                            lo = g.wlo[e]
+                            hi = g.whi[e]
+                            if sw == 1:
+                                for ow in range(lo, hi):
+                                    row[ow + shift] += wv * grow[ow]
+                            else:
+                                for ow in range(lo, hi):
+                                    row[ow * sw + shift] += wv * grow[ow]
+
+
+def direct_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
+                      const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                      floating[:, :, :, :, ::1] dx,         # OUT (N, C, D, H, W)
+                      tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                      int n_threads):
+    """Input gradient by direct loops, one task per input plane (n, c)."""
+    cdef:
+        Geom g = _geometry(dx.shape, w.shape, dy.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = dx.shape[0]
+        Py_ssize_t task, n, c, gi
+    with nogil:
+        for task in prange(N * g.C, num_threads=n_threads, schedule="dynamic"):
+            n = task // g.C
+            c = task % g.C
+            gi = c // g.Cg
+            _direct_input_grad_plane(&dy[n, gi * g.Kg, 0, 0, 0], &w[gi * g.Kg, 0, 0, 0, 0],
+                                     &dx[n, c, 0, 0, 0], c - gi * g.Cg, &g)
+
+
+cdef void _direct_weight_grad_filter(const floating *x, const floating *dy,
+                                     floating *dw, Py_ssize_t N, const Geom *g,
+                                     floating *tmp, double *acc) noexcept nogil:
+    # Gradient of one filter slice w[k, c] (FD*FH*FW taps): x points at input
+    # channel c of image 0, dy at output channel k of image 0. Products are
+    # gathered per tap and output column in tmp (an elementwise update that
+    # vectorises), and each image's sums are added into acc in double.
+    cdef:
+        Py_ssize_t n, a, b, e, od, oh, ow, i_d, i_h, lo, hi, shift, tap
+        Py_ssize_t sw = g.sw, P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t x_image = g.C * g.D * g.H * g.W, y_image = g.K * P
+        const floating *grow
+        const floating *row
+        floating *t
+        double s
+    for tap in range(FF):
+        acc[tap] = 0
+    for n in range(N):
+        memset(tmp, 0, FF * g.OW * sizeof(floating))
+        for od in range(g.OD):
+            for oh in range(g.OH):
+                grow = dy + n * y_image + (od * g.OH + oh) * g.OW
+                for a in range(g.FD):
+                    i_d = od * g.sd + a * g.dd - g.pd
+                    if i_d < 0 or i_d >= g.D:
+                        continue
+                    for b in range(g.FH):
+                        i_h = oh * g.sh + b * g.dh - g.ph
+                        if i_h < 0 or i_h >= g.H:
+                            continue
+                        row = x + n * x_image + (i_d * g.H + i_h) * g.W
+                        for e in range(g.FW):
+                            t = tmp + ((a * g.FH + b) * g.FW + e) * g.OW
+                            shift = e * g.dw - g.pw
+                            lo = g.wlo[e]
+                            hi = g.whi[e]
+                            if sw == 1:
+                                for ow in range(lo, hi):
+                                    t[ow] += grow[ow] * row[ow + shift]
+                            else:
+                                for ow in range(lo, hi):
+                                    t[ow] += grow[ow] * row[ow * sw + shift]
+        for tap in range(FF):
+            s = 0
+            for ow in range(g.OW):
+                s += tmp[tap * g.OW + ow]
+            acc[tap] += s
+    for tap in range(FF):
+        dw[tap] = <floating>acc[tap]
+
+
+def direct_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                       const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
+                       floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
+                       tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                       int n_threads):
+    """Weight gradient by direct loops, one task per filter slice (k, c)."""
+    cdef:
+        Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t task, k, cl, tid
+        floating[:, ::1] tmp
+        double[:, ::1] acc
+    n_threads = <int>_max(1, _min(n_threads, g.K * g.Cg))   # no idle buffers
+    with _Scratch() as scratch:
+        tmp = scratch.array((n_threads, FF * g.OW),
+                            np.float32 if floating is float else np.float64)
+        acc = scratch.array((n_threads, FF), dtype=np.float64)
+        with nogil:
+            for task in prange(g.K * g.Cg, num_threads=n_threads, schedule="dynamic"):
+                k = task // g.Cg
+                cl = task % g.Cg
+                tid = threadid()
+                _direct_weight_grad_filter(&x[0, (k // g.Kg) * g.Cg + cl, 0, 0, 0],
+                                           &dy[0, k, 0, 0, 0], &dw[k, cl, 0, 0, 0],
+                                           N, &g, &tmp[tid, 0], &acc[tid, 0])
+
+
+# --- bias --------------------------------------------------------------------
+
+cdef double _sum(const floating *v, Py_ssize_t n) noexcept nogil:
+    # Sum in double with eight partial sums (independent adds pipeline).
+    cdef:
+        double part[8]
+        Py_ssize_t i, l, n8 = n - n % 8
+    for l in range(8):
+        part[l] = 0
+    for i in range(0, n8, 8):
+        for l in range(8):
+            part[l] += v[i + l]
+    for i in range(n8, n):
+        part[0] += v[i]
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))
+
+
+def bias_grad(const floating[:, :, ::1] dy,    # IN  (N, K, P)
+              floating[::1] db,                # OUT (K,)
+              int n_threads):
+    """db[k] = sum over images and positions of dy[n, k, p] (in double)."""
+    cdef:
+        Py_ssize_t N = dy.shape[0], K = dy.shape[1], P = dy.shape[2]
+        Py_ssize_t k, n
+        double s
+    with nogil:
+        for k in prange(K, num_threads=n_threads, schedule="static"):
+            s = 0
+            for n in range(N):
+                s = s + _sum(&dy[n, k, 0], P)
+            db[k] = <floating>s
+
+
+# --- direct kernels over padded planes (unit stride) --------------------------
+#
+# With unit stride, output (od, oh, ow) and tap (a, b, e) read the padded
+# input at (od + a dd, oh + b dh, ow + e dw). Laid out with the padded row
+# length Wp (and plane Hp*Wp), every tap is then one contiguous
+# multiply-add over the whole "extended" output, whose rows also hold
+# Wp - OW junk columns that are dropped at the end:
+#
+#     ext[q] += w[a, b, e] * xp[q + (a dd Hp + b dh) Wp + e dw],
+#     q = (od Hp + oh) Wp + ow.
+#
+# Long unit-stride loops instead of one short loop per output row and tap.
+
+cdef struct Ext:
+    Py_ssize_t Dp, Hp, Wp    # padded extent
+    Py_ssize_t Pp            # padded volume, plus slack for the last taps
+    Py_ssize_t L             # extended output length
+
+
+cdef Ext _ext_layout(const Geom *g) noexcept nogil:
+    cdef Ext s
+    s.Dp = g.OD + (g.FD - 1) * g.dd
+    s.Hp = g.OH + (g.FH - 1) * g.dh
+    s.Wp = g.OW + (g.FW - 1) * g.dw
+    s.Pp = s.Dp * s.Hp * s.Wp + (g.FW - 1) * g.dw
+    s.L = ((g.OD - 1) * s.Hp + g.OH) * s.Wp
+    return s
+
+
+cdef void _pad_volume(const floating *x, floating *xp, const Geom *g,
+                      const Ext *s) noexcept nogil:
+    # xp[rd, rh, rw] = x[rd - pd, rh - ph, rw - pw], zero outside x.
+    cdef:
+        Py_ssize_t rd, rh, col, i_d, i_h
+        Py_ssize_t c_lo = _max(0, -g.pw)
+        Py_ssize_t c_hi = _min(g.W, s.Wp - g.pw)
+        const floating *src
+        floating *dst
+    memset(xp, 0, s.Pp * sizeof(floating))
+    for rd in range(s.Dp):
+        i_d = rd - g.pd
+        if i_d < 0 or i_d >= g.D:
+            continue
+        for rh in range(s.Hp):
+            i_h = rh - g.ph
+            if i_h < 0 or i_h >= g.H:
+                continue
+            src = x + (i_d * g.H + i_h) * g.W
+            dst = xp + (rd * s.Hp + rh) * s.Wp + g.pw
+            for col in range(c_lo, c_hi):
+                dst[col] = src[col]
+
+
+cdef inline void _taps(floating *ext, const floating *src, const Py_ssize_t *off,
+                       const floating *w, Py_ssize_t n, Py_ssize_t L) noexcept nogil:
+    # ext[q] += sum_t w[t] src[q + off[t]] over n taps (see pcn_taps).
+    if floating is float:
+        pcn_taps_f(ext, src, off, w, n, L)
+    else:
+        pcn_taps_d(ext, src, off, w, n, L)
+
+
+cdef void _padded_forward_task(const floating *x, const floating *w,
+                               const floating *bias, floating *y, const Geom *g,
+                               const Ext *s, const Py_ssize_t *off, Py_ssize_t n,
+                               Py_ssize_t gi, floating *xp, floating *ext) noexcept nogil:
+    # All output planes of one (image, group); off[t] is the offset of tap t
+    # in the padded volume.
+    cdef:
+        Py_ssize_t c, kk, k, od, oh, ow, q
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t plane = g.D * g.H * g.W, P = g.OD * g.OH * g.OW
+        floating bk
+        floating *yk
+    for c in range(g.Cg):
+        _pad_volume(x + (n * g.C + gi * g.Cg + c) * plane, xp + c * s.Pp, g, s)
+    for kk in range(g.Kg):
+        k = gi * g.Kg + kk
+        bk = bias[k] if bias != NULL else 0
+        for q in range(s.L):
+            ext[q] = bk
+        for c in range(g.Cg):
+            _taps(ext, xp + c * s.Pp, off, w + (k * g.Cg + c) * FF, FF, s.L)
+        yk = y + (n * g.K + k) * P
+        for od in range(g.OD):
+            for oh in range(g.OH):
+                for ow in range(g.OW):
+                    yk[(od * g.OH + oh) * g.OW + ow] = ext[(od * s.Hp + oh) * s.Wp + ow]
+
+
+cdef Py_ssize_t[::1] _tap_offsets(const Geom *g, const Ext *s):
+    # Offset of tap (a, b, e) in the padded volume, in filter order.
+    cdef:
+        Py_ssize_t[::1] off = np.empty(g.FD * g.FH * g.FW, dtype=np.intp)
+        Py_ssize_t a, b, e, t = 0
+    for a in range(g.FD):
+        for b in range(g.FH):
+            for e in range(g.FW):
+                off[t] = (a * g.dd * s.Hp + b * g.dh) * s.Wp + e * g.dw
+                t += 1
+    return off
+
+
+def padded_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                   const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                   const floating[::1] bias,             # IN  (K,) or None
+                   floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                   tuple pad, tuple dilation, Py_ssize_t groups, int n_threads):
+    """Unit-stride forward pass over padded planes, one task per (image,
+    group)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, (1, 1, 1), pad,
+                           dilation, groups)
+        Ext s = _ext_layout(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t task
+        const floating *bptr = NULL
+        floating[:, ::1] xp, ext
+        Py_ssize_t[::1] off = _tap_offsets(&g, &s)
+    dtype = np.float32 if floating is float else np.float64
+    n_threads = <int>_max(1, _min(n_threads, N * g.G))   # no idle buffers
+    with _Scratch() as scratch:
+        xp = scratch.array((n_threads, g.Cg * s.Pp), dtype=dtype)
+        ext = scratch.array((n_threads, s.L), dtype=dtype)
+        if bias is not None:
+            bptr = &bias[0]
+        with nogil:
+            for task in prange(N * g.G, num_threads=n_threads, schedule="dynamic"):
+                _padded_forward_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
+                                     &y[0, 0, 0, 0, 0], &g, &s, &off[0], task // g.G, task % g.G,
+                                     &xp[threadid(), 0], &ext[threadid(), 0])
+
+
+cdef void _padded_weight_grad_task(const floating *x, const floating *dy,
+                                   floating *dw, const Geom *g, const Ext *s,
+                                   const Py_ssize_t *off, Py_ssize_t N, Py_ssize_t k,
+                                   Py_ssize_t cl, floating *xp, floating *ext,
+                                   double *acc) noexcept nogil:
+    # dw[k, cl, tap] = sum_n dot(dy_ext[n, k], xp[n, c] shifted by the tap),
+    # with dy_ext zero in the junk columns; image sums in double.
+    cdef:
+        Py_ssize_t c = (k // g.Kg) * g.Cg + cl
+        Py_ssize_t n, od, oh, ow, tap
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t plane = g.D * g.H * g.W, P = g.OD * g.OH * g.OW
+        const floating *dyk
+    for tap in range(FF):
+        acc[tap] = 0
+    memset(ext, 0, s.L * sizeof(floating))
+    for n in range(N):
+        _pad_volume(x + (n * g.C + c) * plane, xp, g, s)
+        dyk = dy + (n * g.K + k) * P
+        for od in range(g.OD):
+            for oh in range(g.OH):
+                for ow in range(g.OW):
+                    ext[(od * s.Hp + oh) * s.Wp + ow] = dyk[(od * g.OH + oh) * g.OW + ow]
+        if floating is float:
+            pcn_dots_f(ext, xp, off, FF, s.L, acc)
+        else:
+            pcn_dots_d(ext, xp, off, FF, s.L, acc)
+    for tap in range(FF):
+        dw[(k * g.Cg + cl) * FF + tap] = <floating>acc[tap]
+
+
+def padded_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                       const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
+                       floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
+                       tuple pad, tuple dilation, Py_ssize_t groups, int n_threads):
+    """Unit-stride weight gradient over padded planes, one task per filter
+    slice (k, c)."""
+    cdef:
+        Geom g = _geometry(x.shape, dw.shape, dy.shape, (1, 1, 1), pad,
+                           dilation, groups)
+        Ext s = _ext_layout(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t task, tid
+        floating[:, ::1] xp, ext
+        double[:, ::1] acc
+        Py_ssize_t[::1] off = _tap_offsets(&g, &s)
+    dtype = np.float32 if floating is float else np.float64
+    n_threads = <int>_max(1, _min(n_threads, g.K * g.Cg))   # no idle buffers
+    with _Scratch() as scratch:
+        xp = scratch.array((n_threads, s.Pp), dtype=dtype)
+        ext = scratch.array((n_threads, s.L), dtype=dtype)
+        acc = scratch.array((n_threads, g.FD * g.FH * g.FW), dtype=np.float64)
+        with nogil:
+            for task in prange(g.K * g.Cg, num_threads=n_threads, schedule="dynamic"):
+                tid = threadid()
+                _padded_weight_grad_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0],
+                                         &dw[0, 0, 0, 0, 0], &g, &s, &off[0], N, task // g.Cg,
+                                         task % g.Cg, &xp[tid, 0], &ext[tid, 0], &acc[tid, 0])
+
+
+# --- Winograd F(m x m, 3 x 3) -------------------------------------------------
+#
+# For a 3x3 kernel with unit stride, each m x m block of outputs (m = 2 or
+# 4) is
+#
+#     Y = AT [ (G w G^T) * (BT d BT^T) ] AT^T
+#
+# (``*`` elementwise) with d the a x a input tile under the block
+# (a = m + 2) and the transform matrices BT (a x a), G (a x 3) and AT
+# (m x a) of Lavin and Gray's F(m, 3), passed in as tables. Summed over
+# channels the elementwise products become a*a matrix products
+# M[xi] = U[xi] @ V[xi] (xi = one of the a x a positions) with U = G w G^T
+# (K x C per group, computed once) and V = BT d BT^T (C x tiles): a*a
+# multiplies per m*m outputs instead of 9 m*m (F(4, 3): 36 for 16 outputs
+# instead of 144). With dilation d a block covers outputs o, o + d, ...,
+# o + (m-1) d (one dilation phase) and its tile reads inputs
+# o - p + d*{0, ..., a-1}, along each axis.
+#
+# A task takes whole rows of blocks (across images): it gathers their
+# tiles, transforms them with loops over all its tiles at once, runs the
+# a*a products with BLAS, and transforms the results back.
+
+cdef struct Blocks:
+    # Blocks of m outputs along one axis, grouped by dilation phase r < d:
+    # phase r holds outputs r, r + d, r + 2d, ..., m to a block; its blocks
+    # are numbered start[r] ... start[r] + count[r] - 1 (start[d] = total).
+    Py_ssize_t d
+    Py_ssize_t *start
+    Py_ssize_t *count
+
+
+cdef struct Wino:
+    Py_ssize_t m, a                 # output block, input tile
+    const double *BT                # a x a
+    const double *AT                # m x a
+
+
+cdef inline void _lincomb(floating *out, const floating *src, Py_ssize_t stride,
+                          const double *coef, Py_ssize_t n, Py_ssize_t L,
+                          floating add) noexcept nogil:
+    # out[j] = add + sum_v coef[v] src[v * stride + j], j < L, over the
+    # nonzero coefficients (n <= 6; see pcn_lincomb).
+    if floating is float:
+        pcn_lincomb_f(out, src, stride, coef, n, L, add)
+    else:
+        pcn_lincomb_d(out, src, stride, coef, n, L, add)
+
+
+cdef inline Py_ssize_t _block_row_start(const Blocks *b, Py_ssize_t u,
+                                        Py_ssize_t m, Py_ssize_t d) noexcept nogil:
+    # First output index of block u along an axis (blocks of m per phase).
+    cdef Py_ssize_t r = 0
+    while b.start[r + 1] <= u:
+        r += 1
+    return r + m * (u - b.start[r]) * d
+
+
+cdef void _wino_input(const floating *x, floating *V, const Geom *g, const Wino *f,
+                      const Blocks *bh, const Blocks *bw, Py_ssize_t UH,
+                      Py_ssize_t TW, Py_ssize_t u0, Py_ssize_t nu,
+                      floating *work) noexcept nogil:
+    # V[i*a + l, c, t] = (BT d BT^T)[i, l] for the T = nu * TW tiles of
+    # block-rows [u0, u0 + nu) (global over images), t = block-row * TW +
+    # block. First every tile's a x a inputs are gathered into G[v, k, t];
+    # the transforms then run as loops over all T tiles.
+    cdef:
+        Py_ssize_t m = f.m, a = f.a
+        Py_ssize_t T = nu * TW, CT = g.C * T
+        Py_ssize_t Wp = g.OW + (a - 1) * g.dw
+        Py_ssize_t j_lo = _min(_max(g.pw, 0), Wp)
+        Py_ssize_t j_hi = _min(_max(g.W + g.pw, j_lo), Wp)
+        Py_ssize_t c, ub, n, hb, i, v, j, r, t, nt, k, l, base, dw = g.dw
+        const floating *src
+        floating *row = work                  # Wp: one padded input row
+        floating *G = row + Wp                # a*a x T: gathered tiles
+        floating *H = G + a * a * T           # a*a x T: BT applied down
+        floating *o
+    for c in range(g.C):
+        for ub in range(nu):
+            n = (u0 + ub) // UH
+            hb = _block_row_start(bh, (u0 + ub) % UH, m, g.dh)
+            for v in range(a):
+                i = hb + v * g.dh - g.ph
+                if 0 <= i < g.H:
+                    src = x + ((n * g.C + c) * g.H + i) * g.W - g.pw
+                    for j in range(j_lo):
+                        row[j] = 0
+                    for j in range(j_lo, j_hi):
+                        row[j] = src[j]
+                    for j in range(j_hi, Wp):
+                        row[j] = 0
+                else:
+                    for j in range(Wp):
+                        row[j] = 0
+                # block t of phase r reads columns r + (m t + k) d, k < a
+                o = G + v * a * T + ub * TW
+                if dw == 1 and m == 4:
+                    _gather6(o, row, T, bw.count[0])
+                elif dw == 1 and m == 2:
+                    _gather4(o, row, T, bw.count[0])
+                else:
+                    for r in range(bw.d):
+                        nt = bw.count[r]
+                        base = bw.start[r]
+                        for k in range(a):
+                            for t in range(nt):
+                                o[k * T + base + t] = row[r + (m * t + k) * dw]
+        # H[i, k] = sum_v BT[i, v] G[v, k]; V[i*a + l] = sum_k BT[l, k] H[i, k]
+        for i in range(a):
+            for k in range(a):
+                _lincomb(H + (i * a + k) * T, G + k * T, a * T, f.BT + i * a, a, T, 0)
+        for i in range(a):
+            for l in range(a):
+                _lincomb(V + (i * a + l) * CT + c * T, H + i * a * T, T, f.BT + l * a,
+                         a, T, 0)
+
+
+cdef void _wino_output(const floating *M, const floating *bias, floating *y,
+                       const Geom *g, const Wino *f, const Blocks *bh,
+                       const Blocks *bw, Py_ssize_t UH, Py_ssize_t TW,
+                       Py_ssize_t u0, Py_ssize_t nu, floating *work) noexcept nogil:
+    # y block = AT M AT^T (+ bias) for every output channel and tile: the
+    # transforms as loops over the task's T tiles, then each block's m x m
+    # outputs placed into y.
+    cdef:
+        Py_ssize_t m = f.m, a = f.a
+        Py_ssize_t T = nu * TW, KT = g.K * T
+        Py_ssize_t k, ub, n, oh, r, t, nt, i, j, b, col, base, P = g.OH * g.OW
+        Py_ssize_t dw = g.dw
+        floating bk
+        floating *S = work                     # a*m x T: AT applied along
+        floating *Z = S + a * m * T            # m*m x T: the outputs
+        floating *yrow
+        const floating *z
+    for k in range(g.K):
+        bk = bias[k] if bias != NULL else 0
+        for b in range(a):
+            for j in range(m):
+                _lincomb(S + (b * m + j) * T, M + b * a * KT + k * T, KT, f.AT + j * a,
+                         a, T, 0)
+        for i in range(m):
+            for j in range(m):
+                _lincomb(Z + (i * m + j) * T, S + j * T, m * T, f.AT + i * a, a, T, bk)
+        for ub in range(nu):
+            n = (u0 + ub) // UH
+            oh = _block_row_start(bh, (u0 + ub) % UH, m, g.dh)
+            for i in range(m):
+                if oh + i * g.dh >= g.OH:
+                    break
+                yrow = y + (n * g.K + k) * P + (oh + i * g.dh) * g.OW
+                # block t of phase r, column j: r + (m t + j) d, inside OW
+                # for t < ceil((OW - r - j d) / (m d))
+                z = Z + i * m * T + ub * TW
+                if dw == 1 and m == 4:
+                    _scatter4(yrow, z, T, bw.count[0], g.OW)
+                    continue
+                for r in range(bw.d):
+                    base = bw.start[r]
+                    for j in range(m):
+                        col = r + j * dw
+                        nt = _min(bw.count[r], _max(0, _ceil_div(g.OW - col, m * dw)))
+                        for t in range(nt):
+                            yrow[col + m * dw * t] = z[j * T + base + t]
+
+
+cdef inline void _gather6(floating *o, const floating *row, Py_ssize_t T,
+                          Py_ssize_t nt) noexcept nogil:
+    # o[k*T + t] = row[4t + k], k < 6: the 6 columns of F(4, 3) tiles.
+    cdef:
+        Py_ssize_t t
+        floating *o0 = o
+        floating *o1 = o + T
+        floating *o2 = o + 2 * T
+        floating *o3 = o + 3 * T
+        floating *o4 = o + 4 * T
+        floating *o5 = o + 5 * T
+    for t in range(nt):
+        o0[t] = row[4 * t]
+        o1[t] = row[4 * t + 1]
+        o2[t] = row[4 * t + 2]
+        o3[t] = row[4 * t + 3]
+        o4[t] = row[4 * t + 4]
+        o5[t] = row[4 * t + 5]
+
+
+cdef inline void _gather4(floating *o, const floating *row, Py_ssize_t T,
+                          Py_ssize_t nt) noexcept nogil:
+    # o[k*T + t] = row[2t + k], k < 4: the 4 columns of F(2, 3) tiles.
+    cdef:
+        Py_ssize_t t
+        floating *o0 = o
+        floating *o1 = o + T
+        floating *o2 = o + 2 * T
+        floating *o3 = o + 3 * T
+    for t in range(nt):
+        o0[t] = row[2 * t]
+        o1[t] = row[2 * t + 1]
+        o2[t] = row[2 * t + 2]
+        o3[t] = row[2 * t + 3]
+
+
+cdef inline void _scatter4(floating *yrow, const floating *z, Py_ssize_t T,
+                           Py_ssize_t nt, Py_ssize_t OW) noexcept nogil:
+    # yrow[4t + j] = z[j*T + t] for the columns inside the row (OW).
+    cdef:
+        Py_ssize_t t, j, full = OW // 4
+        const floating *z0 = z
+        const floating *z1 = z + T
+        const floating *z2 = z + 2 * T
+        const floating *z3 = z + 3 * T
+    full = _min(full, nt)
+    for t in range(full):
+        yrow[4 * t] = z0[t]
+        yrow[4 * t + 1] = z1[t]
+        yrow[4 * t + 2] = z2[t]
+        yrow[4 * t + 3] = z3[t]
+    for j in range(4 * full, OW):
+        yrow[j] = z[(j % 4) * T + j // 4]
+
+
+cdef (Py_ssize_t, Py_ssize_t) _split(Py_ssize_t total, Py_ssize_t most,
+                                    Py_ssize_t n_threads):
+    # Items per task and tasks: at most `most` items a task, and a number
+    # of tasks that is a multiple of the thread count where there are
+    # enough items, so that the threads finish together.
+    cdef Py_ssize_t n_tasks = _ceil_div(total, most)
+    n_tasks = _min(total, _ceil_div(n_tasks, n_threads) * n_threads)
+    most = _ceil_div(total, n_tasks)
+    return most, _ceil_div(total, most)
+
+
+cdef Py_ssize_t[::1] _blocks_of(Py_ssize_t n_out, Py_ssize_t d, Py_ssize_t m,
+                                Blocks *b):
+    # Fill b for blocks of m outputs per dilation phase; the caller keeps
+    # the array alive.
+    cdef:
+        Py_ssize_t[::1] table = np.zeros(2 * d + 1, dtype=np.intp)
+        Py_ssize_t r, total = 0
+    for r in range(d):
+        table[r] = total
+        table[d + 1 + r] = (_max(0, n_out - r + d - 1) // d + m - 1) // m
+        total += table[d + 1 + r]
+    table[d] = total
+    b.d = d
+    b.start = &table[0]
+    b.count = &table[d + 1]
+    return table
+
+
+cdef enum:
+    FILTER_CHUNK = 128    # filters per block of the filter transforms
+
+
+def winograd_filter(const floating[:, :, :, ::1] w,    # IN  (K, Cg, 3, 3)
+                    const double[:, ::1] G,            # IN  (a, 3)
+                    floating[:, :, ::1] u):            # OUT (a*a, K, Cg)
+    """u[i*a + l, k, c] = (G w[k, c] G^T)[i, l], in double before rounding.
+
+    Filters go in blocks, so that reads of w and writes of u both run along
+    memory.
+    """
+    cdef:
+        Py_ssize_t KC = w.shape[0] * w.shape[1], a = G.shape[0]
+        Py_ssize_t f0, nf, j, i, l, p, q
+        const floating *wf = &w[0, 0, 0, 0]
+        floating *uf = &u[0, 0, 0]
+        double t[8][3][FILTER_CHUNK]
+        double acc
+    with nogil:
+        f0 = 0
+        while f0 < KC:
+            nf = _min(FILTER_CHUNK, KC - f0)
+            # t[i][q] = sum_p G[i, p] w[p, q]
+            for i in range(a):
+                for q in range(3):
+                    for j in range(nf):
+                        t[i][q][j] = (G[i, 0] * wf[(f0 + j) * 9 + q]
+                                      + G[i, 1] * wf[(f0 + j) * 9 + 3 + q]
+                                      + G[i, 2] * wf[(f0 + j) * 9 + 6 + q])
+            # u[i, l] = sum_q t[i][q] G[l, q]
+            for i in range(a):
+                for l in range(a):
+                    for j in range(nf):
+                        acc = t[i][0][j] * G[l, 0] + t[i][1][j] * G[l, 1] + t[i][2][j] * G[l, 2]
+                        uf[(i * a + l) * KC + f0 + j] = <floating>acc
+            f0 += nf
+
+
+def winograd_filter_grad(const floating[:, :, ::1] u,     # IN  (a*a, K, Cg)
+                         const double[:, ::1] G,          # IN  (a, 3)
+                         floating[:, :, :, ::1] dw):      # OUT (K, Cg, 3, 3)
+    """dw[k, c] = G^T u[:, k, c] G (u as a x a), in double before rounding,
+    filters in blocks as in :func:`winograd_filter`."""
+    cdef:
+        Py_ssize_t KC = dw.shape[0] * dw.shape[1], a = G.shape[0]
+        Py_ssize_t f0, nf, j, i, l, p, q
+        const floating *uf = &u[0, 0, 0]
+        floating *df = &dw[0, 0, 0, 0]
+        double t[3][8][FILTER_CHUNK]
+        double acc
+    with nogil:
+        f0 = 0
+        while f0 < KC:
+            nf = _min(FILTER_CHUNK, KC - f0)
+            # t[p][l] = sum_i G[i, p] u[i, l]
+            for p in range(3):
+                for l in range(a):
+                    for j in range(nf):
+                        t[p][l][j] = 0
+                    for i in range(a):
+                        for j in range(nf):
+                            t[p][l][j] += G[i, p] * uf[(i * a + l) * KC + f0 + j]
+            # dw[p, q] = sum_l t[p][l] G[l, q]
+            for p in range(3):
+                for q in range(3):
+                    for j in range(nf):
+                        acc = 0
+                        for l in range(a):
+                            acc = acc + t[p][l][j] * G[l, q]
+                        df[(f0 + j) * 9 + p * 3 + q] = <floating>acc
+            f0 += nf
+
+
+def winograd_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H, W)
+                     const floating[:, :, ::1] u,          # IN  (a*a, K, C/G): G w G^T
+                     const floating[::1] bias,             # IN  (K,) or None
+                     floating[:, :, :, :, ::1] y,          # OUT (N, K, 1, OH, OW)
+                     const double[:, ::1] BT,              # IN  (a, a)
+                     const double[:, ::1] AT,              # IN  (m, a)
+                     tuple pad, tuple dilation, Py_ssize_t groups,
+                     Py_ssize_t tiles, int n_threads):
+    """Unit-stride 3x3 forward pass by Winograd F(m x m, 3 x 3); ``tiles``
+    blocks per task, about."""
+    cdef:
+        Py_ssize_t ws[5]
+        Geom g
+        Wino f
+        Blocks bh, bw
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t UH, TW, per_task, n_tasks, task, u0, nu, tid, T, xi, gi, aa
+        const floating *bptr = NULL
+        floating[:, ::1] V, M, work
+    f.m = AT.shape[0]
+    f.a = AT.shape[1]
+    f.BT = &BT[0, 0]
+    f.AT = &AT[0, 0]
+    aa = f.a * f.a
+    ws[0] = u.shape[1]
+    ws[1] = u.shape[2]
+    ws[2] = 1
+    ws[3] = ws[4] = 3
+    g = _geometry(x.shape, ws, y.shape, (1, 1, 1), pad, dilation, groups)
+    htable = _blocks_of(g.OH, g.dh, f.m, &bh)
+    wtable = _blocks_of(g.OW, g.dw, f.m, &bw)
+    UH = bh.start[g.dh]
+    TW = bw.start[g.dw]
+    per_task, n_tasks = _split(N * UH, _max(1, tiles // TW), n_threads)
+    dtype = np.float32 if floating is float else np.float64
+    if bias is not None:
+        bptr = &bias[0]
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    with _Scratch() as scratch:
+        V = scratch.array((n_threads, aa * g.C * per_task * TW), dtype)
+        M = scratch.array((n_threads, aa * g.K * per_task * TW), dtype)
+        work = scratch.array((n_threads, _max(
+            g.OW + (f.a - 1) * g.dw + 2 * aa * per_task * TW,
+            (f.a * f.m + f.m * f.m) * per_task * TW)), dtype)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = threadid()
+                u0 = task * per_task
+                nu = _min(per_task, N * UH - u0)
+                T = nu * TW
+                _wino_input(&x[0, 0, 0, 0, 0], &V[tid, 0], &g, &f, &bh, &bw, UH, TW,
+                            u0, nu, &work[tid, 0])
+                for xi in range(aa):
+                    for gi in range(g.G):
+                        _gemm(c'N', c'N', <int>T, <int>g.Kg, <int>g.Cg, 1,
+                              &V[tid, (xi * g.C + gi * g.Cg) * T], <int>T,
+                              &u[xi, gi * g.Kg, 0], <int>g.Cg, 0,
+                              &M[tid, (xi * g.K + gi * g.Kg) * T], <int>T)
+                _wino_output(&M[tid, 0], bptr, &y[0, 0, 0, 0, 0], &g, &f, &bh, &bw,
+                             UH, TW, u0, nu, &work[tid, 0])
+
+
+# Weight gradient by Winograd. The forward pass is bilinear in the filter
+# w and the tile d: per axis y = AT [(G w) * (BT d)], so for a loss L with
+# dL/dy = dy,
+#
+#     dL/dw = G^T [ (AT^T dy) * (BT d) ],
+#
+# and in 2-D, summed over blocks and images, per position xi of the a x a
+# grid:  dW[xi] (K x C) = sum_tiles E[xi] V[xi]^T  with V = BT d BT^T (the
+# forward input transform) and E = AT^T dY AT (each m x m block of dy spread
+# to a x a). Then dw[k, c] = G^T dW[:, k, c] G (winograd_filter_grad).
+
+cdef void _wino_grad_output(const floating *dy, floating *E, const Geom *g,
+                            const Wino *f, const double *A, const Blocks *bh,
+                            const Blocks *bw, Py_ssize_t UH, Py_ssize_t TW,
+                            Py_ssize_t u0, Py_ssize_t nu,
+                            floating *work) noexcept nogil:
+    # E[i*a + l, k, t] = (AT^T dY AT)[i, l] for every output channel k and
+    # tile t of the task; dY is the m x m block of dy, zero past the edges.
+    # A = AT^T (a x m).
+    cdef:
+        Py_ssize_t m = f.m, a = f.a
+        Py_ssize_t T = nu * TW, KT = g.K * T
+        Py_ssize_t k, ub, n, oh, r, t, nt, i, j, l, col, base, P = g.OH * g.OW
+        Py_ssize_t dw = g.dw
+        floating *B = work                      # m*m x T: gathered blocks
+        floating *H = B + m * m * T             # a*m x T: A applied down
+        floating *o
+        const floating *yrow
+    for k in range(g.K):
+        for ub in range(nu):
+            n = (u0 + ub) // UH
+            oh = _block_row_start(bh, (u0 + ub) % UH, m, g.dh)
+            for i in range(m):
+                o = B + i * m * T + ub * TW
+                if oh + i * g.dh >= g.OH:
+                    for j in range(m):
+                        for t in range(TW):
+                            o[j * T + t] = 0
+                    continue
+                yrow = dy + (n * g.K + k) * P + (oh + i * g.dh) * g.OW
+                for r in range(bw.d):
+                    base = bw.start[r]
+                    for j in range(m):
+                        col = r + j * dw
+                        nt = _min(bw.count[r], _max(0, _ceil_div(g.OW - col, m * dw)))
+                        for t in range(nt):
+                            o[j * T + base + t] = yrow[col + m * dw * t]
+                        for t in range(nt, bw.count[r]):
+                            o[j * T + base + t] = 0
+        # H[i, j] = sum_r A[i, r] B[r, j]; E[i*a + l] = sum_j A[l, j] H[i, j]
+        for i in range(a):
+            for j in range(m):
+                _lincomb(H + (i * m + j) * T, B + j * T, m * T, A + i * m, m, T, 0)
+        for i in range(a):
+            for l in range(a):
+                _lincomb(E + (i * a + l) * KT + k * T, H + i * m * T, T, A + l * m,
+                         m, T, 0)
+
+
+def winograd_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H, W)
+                         const floating[:, :, :, :, ::1] dy,   # IN  (N, K, 1, OH, OW)
+                         floating[:, :, ::1] out,              # OUT (a*a, K, C/G)
+                         const double[:, ::1] BT,              # IN  (a, a)
+                         const double[:, ::1] AT,              # IN  (m, a)
+                         tuple pad, tuple dilation, Py_ssize_t groups,
+                         Py_ssize_t tiles, int n_threads):
+    """sum over tiles of E[xi] V[xi]^T per group: the weight gradient in the
+    Winograd domain. Private sums per thread, tasks split statically."""
+    cdef:
+        Py_ssize_t ws[5]
+        Geom g
+        Wino f
+        Blocks bh, bw
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t UH, TW, per_task, n_tasks, task, u0, nu, tid, T, xi, gi, aa, i, t
+        Py_ssize_t size
+        floating[:, ::1] V, E, work, acc
+        double[:, ::1] A = np.ascontiguousarray(np.asarray(AT).T)
+        floating *res = &out[0, 0, 0]
+    f.m = AT.shape[0]
+    f.a = AT.shape[1]
+    f.BT = &BT[0, 0]
+    f.AT = &AT[0, 0]
+    aa = f.a * f.a
+    ws[0] = out.shape[1]
+    ws[1] = out.shape[2]
+    ws[2] = 1
+    ws[3] = ws[4] = 3
+    size = aa * ws[0] * ws[1]
+    g = _geometry(x.shape, ws, dy.shape, (1, 1, 1), pad, dilation, groups)
+    htable = _blocks_of(g.OH, g.dh, f.m, &bh)
+    wtable = _blocks_of(g.OW, g.dw, f.m, &bw)
+    UH = bh.start[g.dh]
+    TW = bw.start[g.dw]
+    per_task, n_tasks = _split(N * UH, _max(1, tiles // TW), n_threads)
+    dtype = np.float32 if floating is float else np.float64
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    with _Scratch() as scratch:
+        V = scratch.array((n_threads, aa * g.C * per_task * TW), dtype)
+        E = scratch.array((n_threads, aa * g.K * per_task * TW), dtype)
+        work = scratch.array((n_threads, _max(
+            g.OW + (f.a - 1) * g.dw + 2 * aa * per_task * TW,
+            (f.m * f.m + f.a * f.m) * per_task * TW)), dtype)
+        acc = scratch.array((n_threads, size), dtype)
+        acc[:, :] = 0
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+                tid = threadid()
+                u0 = task * per_task
+                nu = _min(per_task, N * UH - u0)
+                T = nu * TW
+                _wino_input(&x[0, 0, 0, 0, 0], &V[tid, 0], &g, &f, &bh, &bw, UH, TW,
+                            u0, nu, &work[tid, 0])
+                _wino_grad_output(&dy[0, 0, 0, 0, 0], &E[tid, 0], &g, &f, &A[0, 0],
+                                  &bh, &bw, UH, TW, u0, nu, &work[tid, 0])
+                for xi in range(aa):
+                    for gi in range(g.G):
+                        # Row-major acc[xi] (Kg x Cg) += E (Kg x T) @ V (Cg x T)^T
+                        _gemm(c'T', c'N', <int>g.Cg, <int>g.Kg, <int>T, 1,
+                              &V[tid, (xi * g.C + gi * g.Cg) * T], <int>T,
+                              &E[tid, (xi * g.K + gi * g.Kg) * T], <int>T, 1,
+                              &acc[tid, (xi * g.K + gi * g.Kg) * g.Cg], <int>g.Cg)
+            for i in prange(size, num_threads=n_threads, schedule="static"):
+                res[i] = 0
+                for t in range(n_threads):
+                    res[i] += acc[t, i]

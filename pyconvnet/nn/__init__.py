@@ -1,0 +1,37 @@
+"""Layers, losses, optimisers and LeNet-5, trained by back-propagation.
+
+Every layer has ``forward(x)`` and ``backward(grad)``, its parameters and
+gradients by name (:meth:`Module.params`, :meth:`Module.grads`),
+``train()``/``eval()`` modes and a ``layer_specs()`` method so that
+:func:`pyconvnet.shapes.summary` can describe any model.
+
+Examples
+--------
+>>> import numpy as np
+>>> from pyconvnet import nn
+>>> model = nn.lenet5(activation="relu", pooling="max", rng=0)
+>>> x = np.zeros((4, 1, 32, 32), np.float32)
+>>> loss = nn.CrossEntropyLoss()
+>>> value = loss(model.forward(x), np.array([0, 1, 2, 3]))
+>>> _ = model.backward(loss.backward())
+>>> nn.SGD(model, lr=0.1, momentum=0.9).step()
+"""
+from . import init
+from ._module import Module, Sequential, load_weights, save_weights
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Conv3d,
+                     Dropout, Flatten, Linear, MapCombination, MaxPool2d, ReLU, Sigmoid,
+                     Subsampling, Tanh)
+from .lenet5 import LENET5_C3_TABLE, c3_connection_mask, lenet5
+from .losses import (CrossEntropyLoss, MSELoss, log_softmax, mean_squared_error, softmax,
+                     softmax_cross_entropy)
+from .optim import SGD
+
+__all__ = [
+    "Module", "Sequential", "save_weights", "load_weights",
+    "Conv1d", "Conv2d", "Conv3d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Subsampling", "MapCombination", "Linear", "ReLU", "Sigmoid", "Tanh", "Flatten",
+    "Dropout", "BatchNorm2d",
+    "CrossEntropyLoss", "MSELoss", "softmax_cross_entropy", "mean_squared_error",
+    "softmax", "log_softmax",
+    "SGD", "init", "lenet5", "LENET5_C3_TABLE", "c3_connection_mask",
+]

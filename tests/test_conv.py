@@ -1,0 +1,556 @@
+"""Convolution layers: forward pass and gradients against a naive reference,
+PyTorch, finite differences, and the argument rules."""
+import concurrent.futures
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyconvnet import _convolution as conv
+from pyconvnet import _reference as ref
+from pyconvnet.functional import (
+    conv1d,
+    conv1d_backward,
+    conv2d,
+    conv2d_backward,
+    conv3d,
+    conv3d_backward,
+)
+
+from conftest import tolerance
+
+FORWARD = {1: conv1d, 2: conv2d, 3: conv3d}
+BACKWARD = {1: conv1d_backward, 2: conv2d_backward, 3: conv3d_backward}
+KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "padded", "direct"]
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request, monkeypatch):
+    """Run every convolution with one kernel wherever it applies."""
+    force_kernel(monkeypatch, request.param)
+    return request.param
+
+
+def force_kernel(monkeypatch, name):
+    if name == "auto":
+        return
+    if name.startswith("winograd-"):
+        m = int(name[-1])
+        monkeypatch.setattr(conv, "_winograd_m", lambda geom: m)
+        name = "winograd"
+    choose = conv._algorithm
+
+    def forced(geom, op="forward"):
+        return name if name in conv._applicable(geom, op) else choose(geom, op)
+
+    monkeypatch.setattr(conv, "_algorithm", forced)
+
+
+def close(actual, expected, dtype, scale=None):
+    """assert_allclose with tolerances for ``dtype``, relative to the size
+    of the expected values (sums of many terms)."""
+    tol = tolerance(dtype)
+    expected = np.asarray(expected, dtype=np.float64)
+    if scale is None:
+        scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol["rtol"],
+                               atol=tol["atol"] * scale)
+
+
+# --- random layers ------------------------------------------------------------
+
+@st.composite
+def layers(draw, nd=None, max_size=7):
+    """A random valid layer: arrays and every argument."""
+    nd = draw(st.sampled_from([1, 2, 3])) if nd is None else nd
+    small = nd == 3    # keep the reference's loops short
+    if small:
+        max_size = min(max_size, 4)
+    groups = draw(st.sampled_from([1, 2] if small else [1, 1, 2, 3]))
+    cg = draw(st.integers(1, 2 if small else 3))
+    kg = draw(st.integers(1, 2 if small else 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    padding = draw(st.sampled_from(["int", "tuple", "same", "valid"]))
+    stride = (1,) * nd if padding == "same" else \
+        tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    if padding == "int":
+        padding = draw(st.integers(0, 2))
+        pads = (padding,) * nd
+    elif padding == "tuple":
+        pads = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+        padding = pads
+    else:
+        pads = (0,) * nd
+    # spatial sizes at least as large as the dilated kernel minus the padding
+    spatial = tuple(
+        draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), max_size + d * (k - 1)))
+        for k, d, p in zip(kernel, dilation, pads))
+    n = draw(st.integers(1, 2))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, cg * groups) + spatial)
+    w = rng.standard_normal((kg * groups, cg) + kernel)
+    b = rng.standard_normal(kg * groups) if draw(st.booleans()) else None
+    return dict(x=x, w=w, b=b, stride=stride, padding=padding, dilation=dilation,
+                groups=groups, nd=nd)
+
+
+def run_forward(layer, dtype, n_threads):
+    x = layer["x"].astype(dtype)
+    w = layer["w"].astype(dtype)
+    b = None if layer["b"] is None else layer["b"].astype(dtype)
+    return FORWARD[layer["nd"]](x, w, b, layer["stride"], layer["padding"],
+                                layer["dilation"], layer["groups"], n_threads=n_threads)
+
+
+def run_backward(layer, dy, dtype, n_threads):
+    return BACKWARD[layer["nd"]](dy.astype(dtype), layer["x"].astype(dtype),
+                                 layer["w"].astype(dtype), layer["stride"],
+                                 layer["padding"], layer["dilation"], layer["groups"],
+                                 n_threads=n_threads)
+
+
+def reference_args(layer):
+    return dict(stride=layer["stride"], padding=layer["padding"],
+                dilation=layer["dilation"], groups=layer["groups"])
+
+
+@pytest.mark.parametrize("kernel", KERNELS, indirect=True)
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layer=layers())
+def test_forward_and_backward_match_reference(layer, kernel, dtype, n_threads):
+    # The (float64) references cast their inputs from the dtype under test.
+    cast = {k: (v.astype(dtype).astype(np.float64) if isinstance(v, np.ndarray) else v)
+            for k, v in layer.items()}
+    y = run_forward(layer, dtype, n_threads)
+    expected = ref.conv_forward(cast["x"], cast["w"], cast["b"], **reference_args(layer))
+    assert y.dtype == dtype
+    assert y.shape == expected.shape
+    close(y, expected, dtype)
+
+    dy = np.random.default_rng(1).standard_normal(y.shape)
+    dy_cast = dy.astype(dtype).astype(np.float64)
+    dx, dw, db = run_backward(layer, dy, dtype, n_threads)
+    ex, ew, eb = ref.conv_backward(dy_cast, cast["x"], cast["w"], **reference_args(layer))
+    for got, want in ((dx, ex), (dw, ew), (db, eb)):
+        assert got.dtype == dtype
+        assert got.shape == want.shape
+        close(got, want, dtype)
+
+
+def test_reference_matches_the_definition_on_a_hand_worked_case():
+    # 1 image, 1 channel, 3x3 input, 2x2 kernel, padding 1, stride 2:
+    # outputs at rows/cols {0, 2} of the padded 5x5 grid.
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    y = ref.conv_forward(x, w, stride=2, padding=1)
+    # y[0,0] = 4*x[0,0]; y[0,1] = 3*x[0,1] + 4*x[0,2]; y[1,0] = 2*x[1,0] + 4*x[2,0]
+    # y[1,1] = 1*x[1,1] + 2*x[1,2] + 3*x[2,1] + 4*x[2,2]
+    np.testing.assert_array_equal(y[0, 0], [[4.0, 6 + 12], [8 + 28, 5 + 12 + 24 + 36]])
+    np.testing.assert_array_equal(conv2d(x, w, stride=2, padding=1), y)
+
+
+# --- kernels on larger layers, against PyTorch -----------------------------
+
+# (N, C, spatial) -> K, kernel, stride, padding, dilation, groups
+TORCH_CASES = [
+    ((2, 32, 17, 15), 24, (3, 3), 1, 1, 1, 1),        # Winograd, odd sizes
+    ((3, 32, 20, 19), 32, (3, 3), 1, 2, 2, 1),        # Winograd over dilation phases
+    ((2, 32, 12, 12), 48, (3, 3), 1, "same", (1, 3), 2),
+    ((2, 16, 9, 9), 16, (3, 3), 1, 4, 1, 1),          # padding beyond the kernel
+    ((2, 3, 40, 36), 16, (7, 7), 2, 3, 1, 1),         # stem-like
+    ((2, 64, 7, 7), 32, (1, 1), 1, 0, 1, 1),          # 1x1: no unrolling
+    ((2, 16, 11, 10), 24, (1, 1), 2, 0, 1, 1),        # strided 1x1
+    ((4, 1, 32, 32), 6, (5, 5), 1, 0, 1, 1),          # LeNet-like
+    ((2, 24, 14, 14), 24, (3, 3), 1, 1, 1, 24),       # depthwise
+    ((2, 24, 14, 13), 48, (3, 3), 2, 1, 1, 24),       # depthwise, multiplier 2, strided
+    ((2, 32, 16, 16), 32, (3, 3), 1, 1, 1, 8),        # grouped
+    ((2, 16, 20, 21), 16, (2, 4), (2, 3), (1, 2), (2, 1), 2),
+    ((1, 8, 30, 30), 16, (4, 4), 1, "same", 1, 1),    # even kernel, 'same'
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: f"{c[0]}->{c[1]},{c[2]}")
+@pytest.mark.parametrize("kernel", KERNELS, indirect=True)
+def test_against_torch(torch, case, kernel, dtype):
+    shape, K, ks, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((K, shape[1] // groups) + ks).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride, padding, dilation, groups)
+    y = conv2d(x, w, b, stride, padding, dilation, groups, n_threads=2)
+    close(y, yt.detach().numpy(), dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.tensor(dy, dtype=torch.float64))
+    dx, dw, db = conv2d_backward(dy, x, w, stride, padding, dilation, groups, n_threads=2)
+    close(dx, xt.grad.numpy(), dtype)
+    close(dw, wt.grad.numpy(), dtype)
+    close(db, bt.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+def test_1d_and_3d_against_torch(torch, nd, dtype, n_threads):
+    rng = np.random.default_rng(nd)
+    fwd = getattr(torch.nn.functional, f"conv{nd}d")
+    spatial = (29,) if nd == 1 else (6, 7, 5)
+    for stride, padding, dilation, groups, ks in [
+            (1, 1, 1, 1, 3), (2, 0, 1, 2, 2), (1, "same", 2, 1, 3), (1, 0, 1, 4, 1)]:
+        x = rng.standard_normal((2, 8) + spatial).astype(dtype)
+        w = rng.standard_normal((12, 8 // groups) + (ks,) * nd).astype(dtype)
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+        yt = fwd(xt, wt, None, stride, padding, dilation, groups)
+        y = FORWARD[nd](x, w, None, stride, padding, dilation, groups, n_threads=n_threads)
+        close(y, yt.detach().numpy(), dtype)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        yt.backward(torch.tensor(dy, dtype=torch.float64))
+        dx, dw, db = BACKWARD[nd](dy, x, w, stride, padding, dilation, groups,
+                                  n_threads=n_threads)
+        close(dx, xt.grad.numpy(), dtype)
+        close(dw, wt.grad.numpy(), dtype)
+        close(db, dy.sum(axis=tuple(a for a in range(dy.ndim) if a != 1)), dtype)
+
+
+@pytest.mark.parametrize("kernel", ["gemm", "winograd-2", "winograd-4"], indirect=True)
+def test_many_tiles_and_tasks(kernel, monkeypatch, torch):
+    # Small tiles split images into many GEMM tiles that start and end in the
+    # middle of output rows; small Winograd budgets give many tasks.
+    monkeypatch.setattr(conv, "_MIN_TILE", 5)
+    monkeypatch.setattr(conv, "_TILE_BYTES", 16)
+    monkeypatch.setattr(conv, "_WINOGRAD_BYTES", 16)
+    rng = np.random.default_rng(3)
+    for stride, padding, dilation in [(1, 1, 1), (2, 2, 1), (1, 2, 2), ((1, 3), (0, 2), (2, 1))]:
+        x = rng.standard_normal((3, 8, 13, 11))
+        w = rng.standard_normal((8, 8, 3, 3))
+        y = conv2d(x, w, None, stride, padding, dilation, n_threads=2)
+        xt = torch.tensor(x, requires_grad=True)
+        wt = torch.tensor(w, requires_grad=True)
+        yt = torch.nn.functional.conv2d(xt, wt, None, stride, padding, dilation)
+        close(y, yt.detach().numpy(), np.float64)
+        yt.backward(torch.tensor(y))
+        dx, dw, _ = conv2d_backward(y, x, w, stride, padding, dilation, n_threads=2)
+        close(dx, xt.grad.numpy(), np.float64)
+        close(dw, wt.grad.numpy(), np.float64)
+
+
+def test_kernel_choice_for_typical_layers():
+    def algorithm(shape, K, ks, stride=1, padding=0, dilation=1, groups=1):
+        x = np.zeros(shape, np.float32)
+        w = np.zeros((K, shape[1] // groups, ks, ks), np.float32)
+        geom = conv._validate(2, x, w, None, stride, padding, dilation, groups)[3]
+        return conv._algorithm(geom, "forward")
+
+    assert algorithm((1, 64, 56, 56), 64, 3, padding=1) == "winograd"
+    assert algorithm((1, 64, 56, 56), 64, 3, padding=2, dilation=2) == "winograd"
+    assert algorithm((1, 64, 56, 56), 64, 3, stride=2, padding=1) == "gemm"
+    assert algorithm((1, 256, 14, 14), 64, 1) == "gemm"
+    assert algorithm((1, 3, 224, 224), 64, 7, stride=2, padding=3) == "gemm"
+    assert algorithm((1, 32, 28, 28), 32, 3, padding=1, groups=32) == "padded"
+    assert algorithm((1, 32, 28, 28), 32, 3, stride=2, padding=1, groups=32) == "direct"
+    assert algorithm((1, 1, 32, 32), 6, 5) == "padded"
+
+
+# --- gradients by finite differences ----------------------------------------
+
+@pytest.mark.parametrize("nd,spatial,kwargs", [
+    (1, (11,), dict(stride=2, padding=1, dilation=2, groups=2)),
+    (2, (7, 6), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=1)),
+    (2, (6, 6), dict(stride=1, padding="same", dilation=1, groups=2)),
+    (2, (8, 8), dict(stride=1, padding=1, dilation=1, groups=1)),
+    (3, (4, 5, 4), dict(stride=(1, 2, 1), padding=1, dilation=1, groups=2)),
+])
+@pytest.mark.parametrize("kernel", KERNELS, indirect=True)
+def test_backward_matches_finite_differences(nd, spatial, kwargs, kernel):
+    rng = np.random.default_rng(7)
+    c, k = 4, 4
+    x = rng.standard_normal((2, c) + spatial)
+    w = rng.standard_normal((k, c // kwargs["groups"]) + (3,) * nd)
+    b = rng.standard_normal(k)
+    y = FORWARD[nd](x, w, b, **kwargs)
+    r = rng.standard_normal(y.shape)   # L = sum(r * y): dL/dy = r
+
+    def loss(x, w, b):
+        return float(np.sum(r * FORWARD[nd](x, w, b, **kwargs)))
+
+    dx, dw, db = BACKWARD[nd](r, x, w, **kwargs)
+    h = 1e-6
+    for arr, grad, name in ((x, dx, "x"), (w, dw, "w"), (b, db, "b")):
+        flat = arr.reshape(-1)
+        for i in rng.choice(flat.size, size=min(flat.size, 12), replace=False):
+            old = flat[i]
+            flat[i] = old + h
+            up = loss(x, w, b)
+            flat[i] = old - h
+            down = loss(x, w, b)
+            flat[i] = old
+            numeric = (up - down) / (2 * h)
+            assert abs(grad.reshape(-1)[i] - numeric) <= 1e-5 * max(1.0, abs(numeric)), \
+                (name, i, grad.reshape(-1)[i], numeric)
+
+
+def test_strided_input_gradient_is_zero_where_no_output_reads():
+    # Stride 3 with a 2x2 kernel skips every third row and column.
+    x = np.ones((1, 1, 9, 9))
+    dx, _, _ = conv2d_backward(np.ones((1, 1, 3, 3)), x, np.ones((1, 1, 2, 2)), stride=3)
+    read = np.zeros((9, 9), bool)
+    read[np.ix_([0, 1, 3, 4, 6, 7], [0, 1, 3, 4, 6, 7])] = True
+    np.testing.assert_array_equal(dx[0, 0], np.where(read, 1.0, 0.0))
+
+
+# --- arrays: layouts, dtypes, shapes -------------------------------------------
+
+def test_layouts_and_read_only_inputs_are_accepted_and_not_modified():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 8, 20, 18))
+    x = base[::2, ::2, 1::2, ::-1]                       # non-contiguous, reversed
+    w = np.asfortranarray(rng.standard_normal((6, 2, 3, 3)))
+    b = rng.standard_normal(12)[::2]
+    for arr in (x, w, b):
+        arr.flags.writeable = False
+    copies = [a.copy() for a in (x, w, b)]
+    expected = ref.conv_forward(np.array(x), np.array(w), np.array(b), 2, 1, 1, 2)
+    y = conv2d(x, w, b, stride=2, padding=1, groups=2)
+    close(y, expected, np.float64)
+    dy = np.asfortranarray(rng.standard_normal(y.shape))
+    dy.flags.writeable = False
+    dy_copy = dy.copy()
+    got = conv2d_backward(dy, x, w, stride=2, padding=1, groups=2)
+    want = ref.conv_backward(np.array(dy), np.array(x), np.array(w), 2, 1, 1, 2)
+    for g, e in zip(got, want):
+        close(g, e, np.float64)
+    for arr, copy in zip((x, w, b, dy), copies + [dy_copy]):
+        np.testing.assert_array_equal(arr, copy)
+
+
+def test_inputs_are_not_modified(kernel):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 16, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    dy = rng.standard_normal((2, 16, 9, 9)).astype(np.float32)
+    saved = [a.copy() for a in (x, w, b, dy)]
+    conv2d(x, w, b, padding=1)
+    conv2d_backward(dy, x, w, padding=1)
+    for arr, copy in zip((x, w, b, dy), saved):
+        np.testing.assert_array_equal(arr, copy)
+
+
+@pytest.mark.parametrize("x_dtype,w_dtype,expected", [
+    (np.float32, np.float32, np.float32),
+    (np.float16, np.float32, np.float32),
+    (np.float32, np.float64, np.float64),
+    (np.int32, np.int64, np.float64),
+    (np.uint8, np.float32, np.float64),
+    (bool, np.float32, np.float64),
+])
+def test_dtypes(x_dtype, w_dtype, expected):
+    x = (np.arange(2 * 3 * 5 * 5) % 7).reshape(2, 3, 5, 5).astype(x_dtype)
+    w = (np.arange(4 * 3 * 2 * 2) % 3).reshape(4, 3, 2, 2).astype(w_dtype)
+    y = conv2d(x, w)
+    assert y.dtype == expected
+    close(y, ref.conv_forward(x.astype(np.float64), w.astype(np.float64)), expected)
+    grads = conv2d_backward(np.ones(y.shape, np.float32), x, w)
+    assert all(g.dtype == expected for g in grads)
+
+
+def test_unbatched_input_matches_a_batch_of_one():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 10, 9))
+    w = rng.standard_normal((6, 2, 3, 2))
+    y = conv2d(x, w, None, 1, (1, 0), 1, 2)
+    assert y.shape == (6, 10, 8)
+    np.testing.assert_allclose(y, conv2d(x[None], w, None, 1, (1, 0), 1, 2)[0])
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv2d_backward(dy, x, w, 1, (1, 0), 1, 2)
+    bx, bw, bb = conv2d_backward(dy[None], x[None], w, 1, (1, 0), 1, 2)
+    assert dx.shape == x.shape
+    np.testing.assert_allclose(dx, bx[0])
+    np.testing.assert_allclose(dw, bw)
+    np.testing.assert_allclose(db, bb)
+    assert conv1d(np.ones((3, 8)), np.ones((2, 3, 3))).shape == (2, 6)
+
+
+def test_empty_batch():
+    y = conv2d(np.zeros((0, 3, 8, 8)), np.ones((5, 3, 3, 3)), padding=1)
+    assert y.shape == (0, 5, 8, 8)
+    dx, dw, db = conv2d_backward(np.zeros((0, 5, 8, 8)), np.zeros((0, 3, 8, 8)),
+                                 np.ones((5, 3, 3, 3)), padding=1)
+    assert dx.shape == (0, 3, 8, 8)
+    np.testing.assert_array_equal(dw, 0)
+    np.testing.assert_array_equal(db, 0)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("kernel_size,dilation", [(2, 1), (4, 1), (3, 2), (4, 3), (1, 5)])
+def test_same_padding_keeps_the_size(kernel_size, dilation, torch):
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 8))
+    w = np.random.default_rng(1).standard_normal((3, 2, kernel_size, kernel_size))
+    y = conv2d(x, w, padding="same", dilation=dilation)
+    assert y.shape == (1, 3, 9, 8)
+    expected = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w),
+                                          padding="same", dilation=dilation)
+    close(y, expected.numpy(), np.float64)
+
+
+def test_thread_counts_agree(kernel):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 16, 15, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((3, 16, 15, 14)).astype(np.float32)
+    one = conv2d(x, w, padding=1, n_threads=1), *conv2d_backward(dy, x, w, padding=1,
+                                                                 n_threads=1)
+    for n_threads in (2, 3, None, -1):
+        other = conv2d(x, w, padding=1, n_threads=n_threads), \
+            *conv2d_backward(dy, x, w, padding=1, n_threads=n_threads)
+        for a, b in zip(one, other):
+            close(a, b, np.float32)
+
+
+def test_concurrent_calls_from_python_threads():
+    rng = np.random.default_rng(6)
+    jobs = []
+    for i, (shape, K, ks, stride, padding, groups) in enumerate([
+            ((4, 32, 20, 20), 32, 3, 1, 1, 1),     # Winograd
+            ((4, 16, 21, 19), 24, 3, 2, 1, 1),     # GEMM, col2im
+            ((4, 16, 20, 20), 16, 3, 1, 1, 16),    # padded loops
+            ((4, 8, 20, 20), 8, 3, 2, 0, 8),       # direct loops
+            ((4, 64, 10, 10), 32, 1, 1, 0, 1)]):   # 1x1 GEMM
+        x = rng.standard_normal(shape).astype(np.float32)
+        w = rng.standard_normal((K, shape[1] // groups, ks, ks)).astype(np.float32)
+        args = (stride, padding, 1, groups)
+        y = conv2d(x, w, None, *args, n_threads=2)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        jobs.append((x, w, dy, args, (y,) + conv2d_backward(dy, x, w, *args, n_threads=2)))
+
+    def run(job):
+        x, w, dy, args, _ = job
+        return (conv2d(x, w, None, *args, n_threads=2),) + \
+            conv2d_backward(dy, x, w, *args, n_threads=2)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, jobs * 4))
+    for job, got in zip(jobs * 4, results):
+        for a, b in zip(got, job[4]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_blas_thread_setting_is_restored():
+    if conv._BLAS_THREADS is None:
+        pytest.skip("the BLAS thread count cannot be read here")
+    get, set_ = conv._BLAS_THREADS
+    before = get()
+    set_(2)
+    try:
+        conv2d(np.ones((2, 16, 8, 8)), np.ones((16, 16, 3, 3)), padding=1)
+        assert get() == 2
+    finally:
+        set_(before)
+
+
+# --- bad input ---------------------------------------------------------------------
+
+X = np.zeros((2, 4, 8, 8))
+W = np.zeros((6, 2, 3, 3))
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(weight=np.zeros((6, 3, 3, 3)), groups=2), ValueError,
+     r"input has 4 channels but weight expects in_channels = weight.shape\[1\] \* groups = 3 \* 2"
+     r" = 6"),
+    (dict(weight=np.zeros((5, 2, 3, 3)), groups=2), ValueError,
+     r"out_channels \(weight.shape\[0\] = 5\) must be divisible by groups \(2\)"),
+    (dict(weight=np.zeros((6, 2, 9, 3)), groups=2), ValueError,
+     r"kernel size 9 \(dilated to 9\) along spatial axis 0 is larger than the padded input size 8"
+     r" \+ 0 = 8"),
+    (dict(dilation=(1, 5), groups=2), ValueError,
+     r"kernel size 3 \(dilated to 11\) along spatial axis 1 is larger than the padded input"),
+    (dict(weight=np.zeros((6, 2, 11, 3)), padding=1, groups=2), ValueError,
+     r"larger than the padded input size 8 \+ 2 = 10: the output would be empty"),
+    (dict(stride=0, groups=2), ValueError, r"stride must be >= 1, got 0"),
+    (dict(stride=(1, -2), groups=2), ValueError, r"stride must be >= 1, got -2"),
+    (dict(stride=(1, 2, 3), groups=2), ValueError,
+     r"stride must be an int or a sequence of 2 ints"),
+    (dict(stride=1.5, groups=2), TypeError, r"stride must be an int, got float"),
+    (dict(dilation=0, groups=2), ValueError, r"dilation must be >= 1, got 0"),
+    (dict(padding=-1, groups=2), ValueError, r"padding must be >= 0, got -1"),
+    (dict(padding=(0, -3), groups=2), ValueError, r"padding must be >= 0, got -3"),
+    (dict(padding="same", stride=2, groups=2), ValueError,
+     r"padding='same' requires stride 1 on every axis, got stride=\(2, 2\)"),
+    (dict(padding="full", groups=2), ValueError,
+     r"padding must be one of 'valid', 'same', got 'full'"),
+    (dict(bias=np.zeros(5), groups=2), ValueError,
+     r"bias must have shape \(out_channels,\) = \(6,\), got \(5,\)"),
+    (dict(bias=np.zeros((6, 1)), groups=2), ValueError, r"bias must have shape"),
+    (dict(groups=0), ValueError, r"groups must be >= 1, got 0"),
+    (dict(groups=2.0), TypeError, r"groups must be an int, got float"),
+    (dict(groups=True), TypeError, r"groups must be an int, got bool"),
+    (dict(x=np.zeros((4, 8)), groups=2), ValueError,
+     r"input must be 4-dimensional \(N, C, \*spatial\) or 3-dimensional \(C, \*spatial\)"),
+    (dict(x=np.zeros((1, 2, 4, 8, 8)), groups=2), ValueError, r"input must be 4-dimensional"),
+    (dict(weight=np.zeros((6, 2, 3)), groups=2), ValueError,
+     r"weight must be 4-dimensional \(out_channels, in_channels/groups, kH, kW\)"),
+    (dict(weight=np.zeros((0, 2, 3, 3)), groups=2), ValueError,
+     r"weight must not have a zero-length axis"),
+    (dict(x=np.zeros((2, 4, 0, 8)), groups=2), ValueError,
+     r"input must have non-zero spatial sizes"),
+    (dict(x=np.zeros((2, 4, 8, 8), complex), groups=2), TypeError,
+     r"input: dtype complex128 is not supported"),
+    (dict(weight=np.zeros((6, 2, 3, 3), object), groups=2), TypeError,
+     r"weight: dtype object is not supported"),
+    (dict(bias=np.array(["a"] * 6), groups=2), TypeError, r"bias: dtype <U1 is not supported"),
+    (dict(x=[[[[1.0]], [[1.0, 2.0]]]], groups=2), TypeError,
+     r"input must be array_like of real numbers"),
+    (dict(groups=2, n_threads=0), ValueError, r"n_threads must not be 0"),
+    (dict(groups=2, n_threads=1.0), TypeError, r"n_threads must be an int or None"),
+])
+def test_forward_rejects_bad_arguments(kwargs, error, match):
+    args = dict(x=X, weight=W, bias=None, stride=1, padding=0, dilation=1, groups=1)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        conv2d(**args)
+
+
+@pytest.mark.parametrize("dy,error,match", [
+    (np.zeros((2, 6, 6, 5)), ValueError,
+     r"grad_output must have the shape of the forward output, \(2, 6, 6, 6\), got \(2, 6, 6, 5\)"),
+    (np.zeros((6, 6, 6)), ValueError, r"grad_output must have the shape of the forward output"),
+    (np.zeros((2, 6, 6, 6), complex), TypeError, r"grad_output: dtype complex128 is not supported"),
+])
+def test_backward_rejects_bad_grad_output(dy, error, match):
+    with pytest.raises(error, match=match):
+        conv2d_backward(dy, X, W, groups=2)
+
+
+def test_backward_applies_the_forward_rules():
+    with pytest.raises(ValueError, match="must be divisible by groups"):
+        conv2d_backward(np.zeros((2, 6, 6, 6)), X, W, groups=4)
+    with pytest.raises(ValueError, match="requires stride 1"):
+        conv1d_backward(np.zeros((1, 1, 4)), np.zeros((1, 1, 8)), np.zeros((1, 1, 3)),
+                        stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"weight must be 5-dimensional"):
+        conv3d_backward(np.zeros((1, 1, 2, 2, 2)), np.zeros((1, 1, 4, 4, 4)),
+                        np.zeros((1, 1, 3, 3)))
+
+
+def test_output_size_formula():
+    # floor((n + P - d(k-1) - 1) / s) + 1, checked against counting positions.
+    for n in range(1, 12):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for p in range(0, 3):
+                    for d in range(1, 3):
+                        if d * (k - 1) + 1 > n + 2 * p:
+                            continue
+                        count = sum(1 for o in range(n + 2 * p)
+                                    if o * s + d * (k - 1) < n + 2 * p)
+                        assert conv._output_size(n, k, s, 2 * p, d) == count
+    assert math.prod(conv2d(np.zeros((1, 1, 7, 7)), np.zeros((1, 1, 3, 3)), stride=2).shape) == 9

@@ -1,0 +1,258 @@
+"""The documentation states only numbers that the package computes.
+
+* Every ``>>>`` example in the hand-written pages of ``docs/`` runs as a
+  doctest against the installed package.
+* Numbers that the theory pages state in prose are recomputed here from
+  :mod:`pyconvnet.shapes` and looked up in the page.
+* Every public name of every documented module has an entry in the API
+  reference, and the cross-reference labels that docstrings may point at
+  exist exactly once.
+* The gallery scripts written for the documentation run (with matplotlib's
+  Agg backend).
+"""
+import doctest
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+GENERATED = ("_build", "auto_examples", "generated", "_templates")
+
+pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="no docs/ folder in this tree")
+
+
+def _pages():
+    if not DOCS.is_dir():
+        return []
+    return sorted(p for p in DOCS.rglob("*.rst")
+                  if not any(part in GENERATED for part in p.relative_to(DOCS).parts))
+
+
+def _text(relative):
+    return (DOCS / relative).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------
+# doctests of the pages
+# --------------------------------------------------------------------------
+
+NEEDS = {"threading.rst": "threadpoolctl"}
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_page_examples(page):
+    name = str(page.relative_to(DOCS))
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name])
+    result = doctest.testfile(
+        str(page), module_relative=False, verbose=False, report=True,
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} example(s) of {name} failed (see above)"
+
+
+@pytest.mark.parametrize("page", [p for p in _pages() if p.parent.name == "theory"
+                                  and p.name != "index.rst"], ids=lambda p: p.name)
+def test_theory_pages_check_their_numbers(page):
+    parser = doctest.DocTestParser()
+    examples = parser.get_examples(page.read_text(encoding="utf-8"))
+    assert len(examples) >= 5, f"{page.name} has only {len(examples)} checked examples"
+
+
+# --------------------------------------------------------------------------
+# numbers stated in prose
+# --------------------------------------------------------------------------
+
+def _mentions(page, number):
+    """The page states ``number`` (with or without thousands separators)."""
+    text = _text(page).replace("{,}", ",")
+    plain = str(number)
+    grouped = f"{number:,}"
+    return re.search(rf"(?<![\d,.]){re.escape(grouped)}(?![\d,])", text) or \
+        re.search(rf"(?<![\d,.]){re.escape(plain)}(?![\d,])", text)
+
+
+def test_conv_layer_prose_numbers():
+    from pyconvnet.shapes import (compare_bottleneck, conv_macs, conv_output_size,
+                                  conv_params)
+    page = "theory/conv_layer.rst"
+    assert conv_output_size(5, 3, stride=1, padding=1) == 5
+    assert conv_output_size(5, 3, stride=2, padding=1) == 3
+    assert conv_output_size(32, 5, stride=1, padding=2) == 32
+    assert conv_output_size(7, 3, stride=3) == 2
+    assert conv_params(1, 1, (32, 32), bias=False) == 1024           # FC unit on 32x32
+    for value in (conv_params(3, 10, 5), conv_macs(3, 10, 5, 32),
+                  conv_params(256, 256, 3, bias=False)):
+        assert _mentions(page, value), value
+    c = compare_bottleneck(256, 64, 3)
+    parts = [n for _, n in c.parts]
+    for value in parts + [c.alternative_params]:
+        assert _mentions(page, value), value
+    assert round(c.ratio, 1) == 8.5 and "8.5 times fewer" in _text(page)
+    # the slip the page corrects is one tap short of the right count
+    assert 256 * 256 * 8 == 524288 and _mentions(page, 524288)
+    assert 2 * 9 == 18 and "18 C^2" in _text(page)
+
+
+def test_pooling_prose_numbers():
+    from pyconvnet.shapes import summary
+    page = "theory/pooling.rst"
+    s = summary("lenet5_1998")
+    by_name = {r.name: r.params for r in s.rows}
+    assert by_name["S2"] == 12 and by_name["S4"] == 32
+    assert "12 for S2" in _text(page) and "32 for S4" in _text(page)
+
+
+def test_architecture_prose_numbers():
+    from pyconvnet.shapes import conv_params, linear_params, summary
+    page = "theory/architectures.rst"
+    lenet = {r.name: r for r in summary("lenet5").rows}
+    for name in ("C1", "C3", "C5"):
+        assert _mentions(page, lenet[name].params), name
+    assert _mentions(page, lenet["C1"].macs)
+    assert lenet["C1"].output_shape == (6, 28, 28)
+    paper = {r.name: r.params for r in summary("lenet5_1998").rows}
+    assert paper["C3"] == 60 * 25 + 16 and _mentions(page, paper["C3"])
+    assert summary("lenet5_1998").trainable_params == 60000
+    assert _mentions(page, linear_params(256 * 6 * 6, 4096))
+    assert conv_params(1, 1, 1) == 2          # sanity of the helper used above
+    alex = summary("alexnet")
+    fc = sum(r.params for r in alex.rows if r.kind == "linear") / alex.total_params
+    conv = sum(r.macs for r in alex.rows if r.kind == "conv") / alex.total_macs
+    assert f"({round(100 * fc)}%)" in _text(page)
+    assert f"({round(100 * conv)}% of the" in _text(page)
+    assert round(summary("vgg16").total_params / 1e6) == 138
+    assert round(summary("googlenet").total_params / 1e5) / 10 == 6.6
+
+
+def test_receptive_field_prose_numbers():
+    from pyconvnet.shapes import receptive_field
+    page = "theory/receptive_field.rst"
+    sizes = [s.size for s in receptive_field("lenet5").steps if s.kind != "tanh"]
+    assert sizes == [5, 6, 14, 16, 32]
+    text = _text(page)
+    assert "5 + 1 \\cdot 1 = 6" in text and "6 + 4 \\cdot 2 = 14" in text
+    assert "14 + 1 \\cdot 2 = 16" in text and "16 + 4 \\cdot 4 =\n32" in text
+    assert receptive_field("resnet50").size == 427 and "427 pixels" in text
+
+
+def test_gradient_checking_prose_numbers():
+    import numpy as np
+    u = np.finfo(np.float64).eps / 2
+    step = (3 * u) ** (1 / 3)                 # |E| = |E'''| = 1
+    assert 1e-6 < step < 1e-5
+    assert 1e-12 < step ** 2 / 6 + u / step < 1e-10
+    assert abs(np.finfo(np.float32).eps / 2 - 6e-8) < 1e-8
+    assert "10^{-8}" in _text("theory/gradient_checking.rst")
+
+
+# --------------------------------------------------------------------------
+# API reference and labels
+# --------------------------------------------------------------------------
+
+API_PAGES = {
+    "pyconvnet.signal": "api/signal.rst",
+    "pyconvnet.functional": "api/functional.rst",
+    "pyconvnet.shapes": "api/shapes.rst",
+    "pyconvnet.architectures": "api/architectures.rst",
+    "pyconvnet.nn": "api/nn.rst",
+    "pyconvnet.nn.init": "api/nn.rst",
+    "pyconvnet.gradcheck": "api/gradcheck.rst",
+    "pyconvnet.datasets": "api/datasets.rst",
+    "pyconvnet.dask": "api/dask.rst",
+}
+
+
+def _documented(page):
+    """{module: set of names} listed in the autosummary tables of a page."""
+    found, module, in_table = {}, None, False
+    for line in _text(page).splitlines():
+        m = re.match(r"\.\. (?:currentmodule|module)::\s*(\S+)", line)
+        if m:
+            module = m.group(1)
+            continue
+        if line.startswith(".. autosummary::"):
+            in_table = True
+            continue
+        if in_table:
+            if line.startswith("   :") or not line.strip():
+                continue
+            if line.startswith("   "):
+                found.setdefault(module, set()).add(line.strip().lstrip("~"))
+                continue
+            in_table = False
+    return found
+
+
+@pytest.mark.parametrize("module_name", sorted(API_PAGES))
+def test_api_reference_lists_every_public_name(module_name):
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if module_name == "pyconvnet.dask":
+            pytest.skip(f"optional dependency missing: {exc}")
+        raise
+    listed = _documented(API_PAGES[module_name]).get(module_name, set())
+    public = set(module.__all__)
+    submodules = {n for n in public if type(getattr(module, n)).__name__ == "module"}
+    for sub in submodules:
+        assert f"{module_name}.{sub}" in API_PAGES, f"submodule {sub} has no API section"
+    missing = public - submodules - listed
+    assert not missing, f"{API_PAGES[module_name]} does not list {sorted(missing)}"
+    unknown = listed - public
+    assert not unknown, f"{API_PAGES[module_name]} lists names not in __all__: {sorted(unknown)}"
+
+
+def test_api_index_lists_every_page():
+    index = _text("api/index.rst")
+    for page in sorted(set(API_PAGES.values())) + ["api/config.rst"]:
+        assert re.search(rf"^   {Path(page).stem}$", index, re.M), page
+
+
+# Labels that docstrings may use in their Notes: ":ref:`theory-output-size`".
+LABELS = [
+    "theory", "theory-correlation", "theory-cosine-similarity", "theory-convolution",
+    "theory-modes", "theory-2d-3d", "theory-conv-layer", "theory-output-size",
+    "theory-parameter-count", "theory-1x1", "theory-bottleneck", "theory-grouped",
+    "theory-pooling", "theory-subsampling", "theory-backprop-conv", "theory-backprop-cost",
+    "theory-backprop-pool", "theory-backprop-maxpool", "theory-backprop-avgpool",
+    "theory-backprop-subsampling", "theory-map-combinations", "theory-l1-softmax",
+    "theory-gradient-checking", "theory-receptive-field", "theory-architectures",
+    "theory-lenet5", "theory-alexnet", "theory-vgg", "theory-googlenet", "theory-resnet",
+    "theory-training", "theory-activations", "theory-losses", "theory-sgd",
+    "threading", "performance", "api",
+]
+
+
+def test_labels_defined_once():
+    text = "\n".join(p.read_text(encoding="utf-8") for p in _pages())
+    defined = re.findall(r"^\.\. _([\w-]+):\s*$", text, re.M)
+    for label in LABELS:
+        assert defined.count(label) == 1, label
+    used = set(re.findall(r":ref:`(?:[^`<]*<)?([\w-]+)>?`", text))
+    assert used <= set(defined), sorted(used - set(defined))
+
+
+# --------------------------------------------------------------------------
+# gallery scripts
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", ["plot_calculator.py", "plot_edge_filters.py"])
+def test_gallery_script_runs(script, tmp_path):
+    pytest.importorskip("matplotlib")
+    if script == "plot_edge_filters.py":
+        pytest.importorskip("skimage")
+    import pyconvnet
+    package_parent = str(Path(pyconvnet.__file__).resolve().parent.parent)
+    env = dict(os.environ, MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([package_parent, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / script)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
