@@ -13,7 +13,6 @@ import importlib
 import math
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

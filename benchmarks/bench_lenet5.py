@@ -50,7 +50,7 @@ def ours_epoch(activation, pooling, batch_size, n_threads, X, y):
         for start in range(0, len(X), batch_size):
             idx = order[start:start + batch_size]
             loss.forward(model.forward(X[idx]), y[idx])
-            model.backward(loss.backward())
+            model.backward(loss.backward(), input_grad=False)
             opt.step()
     return epoch
 

@@ -29,12 +29,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import copy_bandwidth, markdown_table, median_time  # noqa: E402
 
-from pyconvnet import _pooling as P  # noqa: E402
+from pyconvnet import functional as P  # noqa: E402
 
 try:
     import torch
     import torch.nn.functional as F
-except ImportError:  # the table then says the peer is missing
+except ImportError:  # reported, not faked
     torch = None
 
 
@@ -80,6 +80,7 @@ def forward_pair(x, tx, a, n_threads):
 
 
 def backward_pair(x, tx, a, n_threads, rng):
+    """As forward_pair, for the gradient (see the module docstring)."""
     if a["kind"] == "max":
         y, idx = P.max_pool2d(x, a["k"], a["s"], a["p"], return_indices=True)
         g = rng.standard_normal(y.shape, dtype=np.float32)
@@ -122,36 +123,32 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=None,
                         help="timed calls of each function per row (default 15; 3 quick)")
     args = parser.parse_args(argv)
+    if torch is None:
+        print("PyTorch is not installed: there is nothing to compare against.")
+        return 1
     rng = np.random.default_rng(0)
     repeat = args.repeat or (3 if args.quick else 15)
-    if torch is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     bandwidth = copy_bandwidth(50_000_000 if args.quick else 200_000_000,
                                repeat=3 if args.quick else 5)
 
     rows = []
     for name, shape, a in cases(args.quick):
         x = rng.standard_normal(shape, dtype=np.float32)
-        tx = torch.from_numpy(x) if torch is not None else None
+        tx = torch.from_numpy(x)
         for direction in ("forward", "backward"):
             if direction == "forward":
-                ours, theirs, nbytes = forward_pair(x, tx, a, args.threads) \
-                    if torch is not None else (None, None, 0)
+                ours, theirs, nbytes = forward_pair(x, tx, a, args.threads)
+                label = name
             else:
-                if torch is None:
-                    continue
                 ours, theirs, nbytes = backward_pair(x, tx, a, args.threads, rng)
-            label = name if direction == "forward" else (
-                name + (" fwd+bwd" if a["kind"] == "max" else " bwd"))
+                label = name + (" fwd+bwd" if a["kind"] == "max" else " bwd")
             ours(), theirs()                     # warm up both
             t_ours, t_theirs = interleaved_times(ours, theirs, repeat)
             gbs = nbytes / t_ours / 1e9
             rows.append([label, "x".join(map(str, shape)), f"{t_ours * 1e3:.2f}",
                          f"{t_theirs * 1e3:.2f}", f"{t_theirs / t_ours:.1f}x",
                          f"{gbs:.1f}", f"{100 * gbs / bandwidth:.0f}%"])
-    if torch is None:
-        print("PyTorch is not installed: nothing to compare against.")
-        return 1
     print(f"float32, {args.threads} threads (torch.set_num_threads({args.threads}), "
           f"n_threads={args.threads}); measured copy bandwidth {bandwidth:.1f} GB/s "
           "(bytes read + written by numpy.copyto)\n")

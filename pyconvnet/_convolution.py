@@ -34,8 +34,12 @@ gradient ``dy``, follow from the sum term by term:
 With unit stride the input gradient is itself a convolution: the 'full'
 correlation of ``dy`` with the kernel rotated by 180 degrees and its channel
 axes swapped within each group (padding ``d (k - 1) - p`` before each axis),
-and that is how it is computed. The weight gradient is the 'valid'
-correlation of ``x`` with ``dy``.
+and that is how it is mostly computed. When the output is much smaller than
+the input (a 'valid' layer whose kernel covers most of its input), that
+correlation would mostly multiply padding; the products ``W^T dy`` are then
+added back onto the input positions they came from instead (col2im), as for
+strided layers (:func:`_input_grad_algorithm`). The weight gradient is the
+'valid' correlation of ``x`` with ``dy``.
 
 Kernels (:mod:`pyconvnet._ext._conv`, chosen per layer by :func:`_algorithm`):
 
@@ -49,6 +53,9 @@ Kernels (:mod:`pyconvnet._ext._conv`, chosen per layer by :func:`_algorithm`):
   column matrix (im2col) and multiply it by the weights with BLAS
   (``sgemm``/``dgemm``); a 1x1 kernel with unit stride and no padding needs
   no unrolling.
+* A layer whose kernel covers its whole (unpadded, undilated) input, with
+  one output position, is a fully connected layer: each pass is one matrix
+  product over the batch (BLAS on one thread).
 * Depthwise and few-channel layers run direct loops: with unit stride over
   zero-padded copies of the input, where every kernel tap is one long
   multiply-add (compiled for AVX2 and FMA too, picked at run time).
@@ -64,6 +71,7 @@ import math
 import threading
 
 import numpy as np
+from scipy.linalg import blas as _blas
 
 from ._ext import _conv
 from ._validation import (
@@ -326,6 +334,9 @@ def _applicable(geom, op):
     kernels = {"direct"}
     if _fits_blas(geom):
         kernels.add("gemm")
+        if (geom.groups == 1 and geom.spatial == geom.kernel and geom.out == (1, 1, 1)
+                and geom.pad == (0, 0, 0) and geom.dilation == (1, 1, 1)):
+            kernels.add("dense")
     unit_stride = geom.stride == (1, 1, 1)
     if unit_stride and op != "input_grad":
         padded = math.prod(o + (k - 1) * d for o, k, d in
@@ -348,18 +359,54 @@ def _algorithm(geom, op="forward"):
     both channel counts per group reach 16; below that, and for other unit-
     stride kernels up to about a thousand (input, output) channel pairs per
     group (64 for 1x1 kernels, whose single tap leaves the loops memory-
-    bound), the loops over padded planes beat im2col + GEMM. With a stride,
-    GEMM wins unless the layer is depthwise (one or two channel pairs).
+    bound), the loops over padded planes beat im2col + GEMM; for the weight
+    gradient only up to 64 pairs (GEMM's reduction over output positions
+    is long there). With a stride, GEMM wins unless the layer is depthwise
+    (one or two channel pairs). A fully connected layer ('dense') is always
+    one matrix product.
     """
     kernels = _applicable(geom, op)
     pairs = geom.Cg * geom.Kg
+    if "dense" in kernels:
+        return "dense"
     if "winograd" in kernels and geom.Cg >= 16 and geom.Kg >= 16:
         return "winograd"
-    if "padded" in kernels and pairs <= (1024 if math.prod(geom.kernel) > 1 else 64):
+    limit = 1024 if math.prod(geom.kernel) > 1 and op != "weight_grad" else 64
+    if "padded" in kernels and pairs <= limit:
         return "padded"
     if "gemm" in kernels and pairs > 2:
         return "gemm"
     return "padded" if "padded" in kernels else "direct"
+
+
+# The unit-stride input gradient as a full correlation costs about
+# prod(spatial) / prod(out) times the multiplies of col2im; col2im pays for
+# its scatter and its GEMM's short inner dimension (K/G), so it wins, as
+# measured, from about this ratio on.
+_COL2IM_RATIO = 1.5
+
+
+def _input_grad_algorithm(geom):
+    """'transposed' (the forward kernels on :meth:`_Geometry.transposed`),
+    'dense', 'gemm' (GEMM and col2im) or 'direct' for the input gradient."""
+    if _algorithm(geom, "input_grad") == "dense":
+        return "dense"
+    if geom.stride == (1, 1, 1):
+        if ("gemm" in _applicable(geom, "input_grad") and geom.Cg * geom.Kg > 2
+                and math.prod(geom.spatial) >= _COL2IM_RATIO * math.prod(geom.out)):
+            return "gemm"
+        return "transposed"
+    return "gemm" if _algorithm(geom, "input_grad") == "gemm" else "direct"
+
+
+def _dense(geom, a, b, trans_a=0, trans_b=0):
+    """``op(a) @ op(b)`` for Fortran-ordered ``a`` and ``b`` (``op``
+    transposes when asked), by BLAS ``gemm`` on one thread: the products of
+    a layer whose kernel covers its input (:func:`_applicable`). Callers
+    pass transposed views of C-ordered matrices, so nothing is copied."""
+    gemm = _blas.sgemm if geom.dtype == np.float32 else _blas.dgemm
+    with _single_threaded_blas():
+        return gemm(1.0, a, b, trans_a=trans_a, trans_b=trans_b)
 
 
 def _tile(geom, rows, positions):
@@ -396,7 +443,13 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, n_threads):
 def _run_forward(geom, x5, w5, bias, y5, n_threads):
     """y5 = conv(x5, w5) + bias with the kernel :func:`_algorithm` picks."""
     algorithm = _algorithm(geom, "forward")
-    if algorithm == "winograd":
+    if algorithm == "dense":
+        # y (N, K) = X (N, R) @ W^T, computed as y^T = W @ X^T
+        y = _dense(geom, w5.reshape(geom.K, -1).T, x5.reshape(geom.N, -1).T, trans_a=1).T
+        if bias is not None:
+            y += bias
+        y5.reshape(geom.N, geom.K)[...] = y
+    elif algorithm == "winograd":
         _run_winograd(geom, x5, w5, bias, y5, n_threads)
     elif algorithm == "gemm":
         with _single_threaded_blas():
@@ -472,8 +525,12 @@ def _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads):
     _conv.winograd_filter_grad(u, G, dw5.reshape(geom.K, geom.Cg, 3, 3))
 
 
-def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_threads):
+def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_threads,
+              compute_input_grad=True):
     n_threads = check_n_threads(n_threads)
+    if not isinstance(compute_input_grad, (bool, np.bool_)):
+        raise TypeError(f"compute_input_grad must be a bool, got "
+                        f"{type(compute_input_grad).__name__}")
     dtype, (grad_output, x, weight) = _common_dtype(
         [(grad_output, "grad_output"), (x, "input"), (weight, "weight")])
     x, weight, _, geom, out_shape, unbatched = _validate(
@@ -483,27 +540,35 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_t
     if dy.shape != expected:
         raise ValueError(f"grad_output must have the shape of the forward output, "
                          f"{expected}, got {dy.shape}")
-    dx = np.empty(x.shape, dtype=dtype)
+    dx = np.empty(x.shape, dtype=dtype) if compute_input_grad else None
     dw = np.empty(weight.shape, dtype=dtype)
     db = np.empty(geom.K, dtype=dtype)
     if geom.N == 0:
+        if dx is not None:
+            dx[...] = 0
         dw[...] = 0
         db[...] = 0
     else:
         x5 = x.reshape(geom.x5)
         w5 = weight.reshape(geom.w5)
         dy5 = dy.reshape(geom.y5)
-        _run_input_grad(geom, dy5, w5, dx.reshape(geom.x5), n_threads)
+        if dx is not None:
+            _run_input_grad(geom, dy5, w5, dx.reshape(geom.x5), n_threads)
         _run_weight_grad(geom, x5, dy5, dw.reshape(geom.w5), n_threads)
         _conv.bias_grad(dy.reshape(geom.N, geom.K, -1), db, n_threads)
-    return (dx[0] if unbatched else dx), dw, db
+    return (dx[0] if unbatched and dx is not None else dx), dw, db
 
 
 def _run_input_grad(geom, dy5, w5, dx5, n_threads):
-    if geom.stride == (1, 1, 1):
+    algorithm = _input_grad_algorithm(geom)
+    if algorithm == "dense":
+        # dX (N, R) = dY (N, K) @ W, computed as dX^T = W^T @ dY^T
+        dx5.reshape(geom.N, -1)[...] = _dense(geom, w5.reshape(geom.K, -1).T,
+                                              dy5.reshape(geom.N, geom.K).T).T
+    elif algorithm == "transposed":
         _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5), None, dx5,
                      n_threads)
-    elif _algorithm(geom, "input_grad") == "gemm":
+    elif algorithm == "gemm":
         # Channel blocks: enough tasks for the threads, as few blocks as possible.
         blocks = min(geom.Cg, max(1, -(-4 * n_threads // (geom.N * geom.groups))))
         cblock = -(-geom.Cg // blocks)
@@ -519,7 +584,11 @@ def _run_input_grad(geom, dy5, w5, dx5, n_threads):
 
 def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
     algorithm = _algorithm(geom, "weight_grad")
-    if algorithm == "winograd":
+    if algorithm == "dense":
+        # dW (K, R) = dY^T @ X, computed as dW^T = X^T @ dY
+        dw5.reshape(geom.K, -1)[...] = _dense(geom, x5.reshape(geom.N, -1).T,
+                                              dy5.reshape(geom.N, geom.K).T, trans_b=1).T
+    elif algorithm == "winograd":
         _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads)
     elif algorithm == "gemm":
         with _single_threaded_blas():
@@ -651,11 +720,14 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
     weight : (C_out, C_in / groups, {kernel}) array_like
         The forward filters.
 {params}
+    compute_input_grad : bool, default True
+        False skips the input gradient (``grad_input`` is then None), for
+        a layer whose input needs none, such as a network's first layer.
 
     Returns
     -------
-    grad_input : ndarray
-        Of ``x``'s shape.
+    grad_input : ndarray or None
+        Of ``x``'s shape; None when ``compute_input_grad`` is False.
     grad_weight : ndarray
         Of ``weight``'s shape.
     grad_bias : (C_out,) ndarray
@@ -667,7 +739,8 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
         As :func:`conv{nd}d`, and for a ``grad_output`` whose shape is not the
         forward output's.
     TypeError
-        As :func:`conv{nd}d`.
+        As :func:`conv{nd}d`, and for a ``compute_input_grad`` that is not
+        a bool.
 
     See Also
     --------
@@ -677,8 +750,9 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
     -----
     With unit stride the input gradient runs as a forward convolution of
     ``dy`` with the rotated, channel-swapped kernel and padding
-    ``d (k - 1) - p``; with a larger stride the products ``W^T dy`` are
-    added back onto the input positions they came from (col2im). The weight
+    ``d (k - 1) - p``, unless the output is much smaller than the input;
+    then, and with a larger stride, the products ``W^T dy`` are added back
+    onto the input positions they came from (col2im). The weight
     gradient sums ``dy @ cols^T`` over images and tiles, or runs in the
     Winograd domain for 3x3 layers, or as direct loops. For a given thread
     count the results are the same from call to call.
@@ -705,21 +779,21 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
 
 
 def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                    *, n_threads=None):
+                    *, n_threads=None, compute_input_grad=True):
     return _backward(1, grad_output, x, weight, stride, padding, dilation, groups,
-                     n_threads)
+                     n_threads, compute_input_grad)
 
 
 def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                    *, n_threads=None):
+                    *, n_threads=None, compute_input_grad=True):
     return _backward(2, grad_output, x, weight, stride, padding, dilation, groups,
-                     n_threads)
+                     n_threads, compute_input_grad)
 
 
 def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                    *, n_threads=None):
+                    *, n_threads=None, compute_input_grad=True):
     return _backward(3, grad_output, x, weight, stride, padding, dilation, groups,
-                     n_threads)
+                     n_threads, compute_input_grad)
 
 
 _SHAPES = {1: ("L", "kL", "L_out"), 2: ("H, W", "kH, kW", "H_out, W_out"),

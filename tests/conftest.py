@@ -43,3 +43,21 @@ def tolerance(dtype):
     """Comparison tolerances for results computed in ``dtype``."""
     return {"rtol": 2e-4, "atol": 2e-4} if np.dtype(dtype) == np.float32 \
         else {"rtol": 1e-9, "atol": 1e-9}
+
+
+def run_python(args, cwd, env=None, timeout=300):
+    """Run ``python *args`` in a subprocess that imports the same pyconvnet
+    as the tests (the installed one, or the in-place build under test),
+    from ``cwd``: never a directory where a source tree would shadow it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyconvnet
+
+    package_parent = str(Path(pyconvnet.__file__).resolve().parent.parent)
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [package_parent, full_env.get("PYTHONPATH", "")] if p)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -220,7 +220,8 @@ def torch_counts(spec, shape, torch):
     """(parameters, FLOPs, output shape) that PyTorch finds for a spec."""
     from torch.utils.flop_counter import FlopCounterMode
     with torch.device("meta"):
-        model = torch_model(spec, len(shape) - 1, torch)
+        # eval mode: batch norm on a 1x1 map of one sample is legal there
+        model = torch_model(spec, len(shape) - 1, torch).eval()
         x = torch.zeros(1, *shape)
         with FlopCounterMode(display=False) as counter:
             y = model(x)

@@ -3,12 +3,11 @@ import argparse
 import csv
 import io
 import json
-import os
 import pathlib
-import subprocess
-import sys
+import tempfile
 
 import pytest
+from conftest import run_python
 
 from pyconvnet._cli_shapes import add_subcommands
 
@@ -31,10 +30,7 @@ def cli(argv, capsys):
 
 
 def run_module(*argv):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep
-               + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "pyconvnet", *argv], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return run_python(["-m", "pyconvnet", *argv], cwd=tempfile.gettempdir(), timeout=120)
 
 
 # --- summary ------------------------------------------------------------------

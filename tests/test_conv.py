@@ -554,3 +554,139 @@ def test_output_size_formula():
                                     if o * s + d * (k - 1) < n + 2 * p)
                         assert conv._output_size(n, k, s, 2 * p, d) == count
     assert math.prod(conv2d(np.zeros((1, 1, 7, 7)), np.zeros((1, 1, 3, 3)), stride=2).shape) == 9
+
+
+# --- input-gradient route and skipping the input gradient --------------------
+
+def _geometry(shape, K, ks, **kwargs):
+    x = np.zeros(shape, np.float32)
+    w = np.zeros((K, shape[1] // kwargs.get("groups", 1), ks, ks), np.float32)
+    return conv._validate(2, x, w, None, kwargs.get("stride", 1),
+                          kwargs.get("padding", 0), kwargs.get("dilation", 1),
+                          kwargs.get("groups", 1))[3]
+
+
+def test_input_gradient_route_for_typical_layers():
+    # LeNet-5's C5 (1x1 output of a 5x5 input) and C3 take GEMM + col2im;
+    # 'same' layers and few-channel layers keep the full correlation.
+    assert conv._input_grad_algorithm(_geometry((32, 16, 5, 5), 120, 5)) == "dense"
+    assert conv._input_grad_algorithm(_geometry((32, 16, 6, 6), 120, 5)) == "gemm"
+    assert conv._input_grad_algorithm(_geometry((32, 6, 14, 14), 16, 5)) == "gemm"
+    assert conv._input_grad_algorithm(_geometry((32, 1, 32, 32), 6, 5)) == "transposed"
+    assert conv._input_grad_algorithm(_geometry((1, 64, 56, 56), 64, 3, padding=1)) \
+        == "transposed"
+    assert conv._input_grad_algorithm(_geometry((1, 8, 9, 9), 8, 5, groups=8)) \
+        == "transposed"
+    assert conv._input_grad_algorithm(_geometry((1, 8, 9, 9), 8, 3, stride=2)) == "gemm"
+
+
+@pytest.mark.parametrize("route", ["transposed", "gemm"])
+@pytest.mark.parametrize("shape,K,ks,kwargs", [
+    ((3, 4, 5, 5), 7, 5, {}),                              # 1x1 output
+    ((2, 3, 9, 8), 5, 5, {}),
+    ((2, 4, 7, 7), 6, 3, {"dilation": 2}),
+    ((2, 4, 6, 7), 4, 4, {"padding": 1, "groups": 2}),
+    ((1, 2, 5, 5), 3, 5, {"padding": 2}),
+])
+def test_unit_stride_input_gradient_routes_match_reference(route, shape, K, ks, kwargs,
+                                                           dtype, n_threads, monkeypatch):
+    monkeypatch.setattr(conv, "_input_grad_algorithm", lambda geom: route)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((K, shape[1] // kwargs.get("groups", 1), ks, ks)).astype(dtype)
+    y = conv2d(x, w, **kwargs)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(dy, x, w, n_threads=n_threads, **kwargs)
+    ex, ew, eb = ref.conv_backward(dy.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), **kwargs)
+    for got, want in ((dx, ex), (dw, ew), (db, eb)):
+        assert got.dtype == dtype
+        close(got, want, dtype)
+
+
+def test_lenet_c5_backward_against_torch(torch, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 16, 5, 5)).astype(dtype)
+    w = rng.standard_normal((120, 16, 5, 5)).astype(dtype)
+    dy = rng.standard_normal((4, 120, 1, 1)).astype(dtype)
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(tx, tw).backward(torch.tensor(dy))
+    dx, dw, _ = conv2d_backward(dy, x, w)
+    close(dx, tx.grad.numpy(), dtype)
+    close(dw, tw.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_backward_without_input_gradient(nd, dtype, n_threads):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 4) + (6,) * nd).astype(dtype)
+    w = rng.standard_normal((6, 2) + (3,) * nd).astype(dtype)
+    kwargs = dict(stride=2 if nd == 2 else 1, padding=1, groups=2)
+    dy = rng.standard_normal(FORWARD[nd](x, w, **kwargs).shape).astype(dtype)
+    full = BACKWARD[nd](dy, x, w, n_threads=n_threads, **kwargs)
+    dx, dw, db = BACKWARD[nd](dy, x, w, n_threads=n_threads, compute_input_grad=False,
+                              **kwargs)
+    assert dx is None
+    np.testing.assert_array_equal(dw, full[1])
+    np.testing.assert_array_equal(db, full[2])
+    # unbatched and empty batches too
+    dx, dw, db = BACKWARD[nd](dy[0], x[0], w, compute_input_grad=False, **kwargs)
+    assert dx is None and dw.shape == w.shape
+    dx, dw, db = BACKWARD[nd](dy[:0], x[:0], w, compute_input_grad=False, **kwargs)
+    assert dx is None
+    np.testing.assert_array_equal(dw, 0)
+
+
+@pytest.mark.parametrize("value", [1, None, "no", np.array([True])])
+def test_compute_input_grad_must_be_a_bool(value):
+    with pytest.raises(TypeError, match="compute_input_grad must be a bool"):
+        conv2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)),
+                        compute_input_grad=value)
+
+
+@pytest.mark.parametrize("shape,K,ks,kwargs,dense", [
+    ((32, 16, 5, 5), 120, 5, {}, True),          # LeNet-5's C5
+    ((3, 2, 4, 4), 5, 4, {"stride": 3}, True),
+    ((3, 2, 4, 4), 5, 4, {"padding": 1}, False),
+    ((3, 2, 4, 4), 4, 4, {"groups": 2}, False),
+    ((3, 2, 5, 5), 5, 3, {"dilation": 2}, False),
+    ((3, 2, 2, 2), 5, 2, {"padding": "same"}, False),
+    ((3, 2, 5, 4), 5, 4, {}, False),
+])
+def test_fully_connected_layers_are_one_matrix_product(shape, K, ks, kwargs, dense):
+    geom = _geometry(shape, K, ks, **kwargs)
+    assert (conv._algorithm(geom, "forward") == "dense") == dense
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("batched", [True, False])
+def test_fully_connected_layers_match_reference(nd, batched, dtype, n_threads):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 3) + (3,) * nd).astype(dtype)[:, :, ::-1]
+    w = rng.standard_normal((5, 3) + (3,) * nd).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    x = x if batched else x[0]
+    x64 = np.ascontiguousarray(x, np.float64)[None] if not batched else x.astype(np.float64)
+    y = FORWARD[nd](x, w, b, stride=2, n_threads=n_threads)
+    expected = ref.conv_forward(x64, w.astype(np.float64), b.astype(np.float64), stride=2)
+    assert y.dtype == dtype and y.shape == (expected.shape if batched else expected.shape[1:])
+    close(y, expected.reshape(y.shape), dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = BACKWARD[nd](dy, x, w, stride=2, n_threads=n_threads)
+    ex, ew, eb = ref.conv_backward(dy.astype(np.float64).reshape(expected.shape), x64,
+                                   w.astype(np.float64), stride=2)
+    for got, want in ((dx, ex.reshape(x.shape)), (dw, ew), (db, eb)):
+        assert got.dtype == dtype
+        close(got, want, dtype)
+
+
+def test_weight_gradient_kernel_choice():
+    def algorithm(shape, K, ks, **kwargs):
+        return conv._algorithm(_geometry(shape, K, ks, **kwargs), "weight_grad")
+
+    assert algorithm((32, 6, 14, 14), 16, 5) == "gemm"         # LeNet-5's C3
+    assert algorithm((32, 1, 32, 32), 6, 5) == "padded"        # and C1
+    assert algorithm((8, 3, 64, 64), 16, 5) == "padded"
+    assert algorithm((1, 64, 56, 56), 64, 3, padding=1) == "winograd"

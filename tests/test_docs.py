@@ -12,13 +12,11 @@
 """
 import doctest
 import importlib
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import import_oracle, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -78,8 +76,12 @@ def _mentions(page, number):
 
 
 def test_conv_layer_prose_numbers():
-    from pyconvnet.shapes import (compare_bottleneck, conv_macs, conv_output_size,
-                                  conv_params)
+    from pyconvnet.shapes import (
+        compare_bottleneck,
+        conv_macs,
+        conv_output_size,
+        conv_params,
+    )
     page = "theory/conv_layer.rst"
     assert conv_output_size(5, 3, stride=1, padding=1) == 5
     assert conv_output_size(5, 3, stride=2, padding=1) == 3
@@ -244,15 +246,10 @@ def test_labels_defined_once():
 
 @pytest.mark.parametrize("script", ["plot_calculator.py", "plot_edge_filters.py"])
 def test_gallery_script_runs(script, tmp_path):
-    pytest.importorskip("matplotlib")
+    import_oracle("matplotlib")
     if script == "plot_edge_filters.py":
-        pytest.importorskip("skimage")
-    import pyconvnet
-    package_parent = str(Path(pyconvnet.__file__).resolve().parent.parent)
-    env = dict(os.environ, MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join([package_parent, os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / script)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+        import_oracle("skimage")
+    done = run_python([str(ROOT / "examples" / script)], cwd=tmp_path,
+                      env={"MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()

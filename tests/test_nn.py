@@ -629,3 +629,37 @@ def test_separate_models_in_several_threads_agree_with_one_thread():
     for a, b in zip(serial, parallel):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_sequential_backward_without_input_gradient(monkeypatch):
+    from pyconvnet import _convolution
+    calls = []
+    real = _convolution.conv2d_backward
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("compute_input_grad", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_convolution, "conv2d_backward", spy)
+    x = np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32)
+    model = nn.lenet5(rng=0)
+    y = model.forward(x)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    dx = model.backward(g)
+    assert dx.shape == x.shape
+    full = {k: v.copy() for k, v in model.grads().items()}
+    assert calls == [True] * 3
+    calls.clear()
+    model.forward(x)
+    assert model.backward(g, input_grad=False) is None
+    assert calls == [True, True, False]          # C5, C3, then C1 without dx
+    for name, value in model.grads().items():
+        np.testing.assert_array_equal(value, full[name], err_msg=name)
+
+
+def test_layer_backward_without_input_gradient_when_first_is_not_a_conv():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2, rng=0))
+    x = np.ones((2, 1, 2, 2), np.float32)
+    model.forward(x)
+    assert model.backward(np.ones((2, 2), np.float32), input_grad=False) is None
+    assert model.grads()["1.weight"].shape == (2, 4)

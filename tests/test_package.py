@@ -3,14 +3,13 @@ import doctest
 import importlib
 import os
 import pkgutil
-import subprocess
-import sys
+import tempfile
 
 import numpy as np
 import pytest
+from conftest import import_oracle, run_python
 
 import pyconvnet
-from conftest import import_oracle
 from pyconvnet._validation import as_float_array, check_n_threads, ntuple, result_dtype
 
 
@@ -46,9 +45,9 @@ def test_thread_count_rules():
 
 
 def _run(code, **env):
-    full_env = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, check=True).stdout.strip()
+    done = run_python(["-c", code], cwd=tempfile.gettempdir(), env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_omp_num_threads_sets_the_default():

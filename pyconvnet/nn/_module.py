@@ -38,6 +38,12 @@ class Module:
     def backward(self, grad):  # pragma: no cover - every layer overrides it
         raise NotImplementedError
 
+    def _backward(self, grad, input_grad):
+        """:meth:`backward`, told whether the caller needs the input
+        gradient; layers that can skip computing it override this and
+        return None when ``input_grad`` is False."""
+        return self.backward(grad)
+
     def __call__(self, x):
         return self.forward(x)
 
@@ -300,10 +306,32 @@ class Sequential(Module):
             x = y
         return x
 
-    def backward(self, grad):
-        for layer in reversed(self.layers.values()):
-            grad = layer.backward(grad)
-        return grad
+    def backward(self, grad, *, input_grad=True):
+        """Gradients of every layer, last to first.
+
+        Parameters
+        ----------
+        grad : ndarray
+            Gradient of the loss with respect to the output.
+        input_grad : bool, default True
+            False when the gradient with respect to the input is not
+            needed (training): the first layer then skips it where it can
+            (convolutions do), and None is returned.
+
+        Returns
+        -------
+        ndarray or None
+            Gradient with respect to the input, or None.
+        """
+        layers = list(self.layers.values())
+        for i in range(len(layers) - 1, -1, -1):
+            grad = layers[i]._backward(grad, input_grad or i > 0)
+        return grad if input_grad else None
+
+    def _backward(self, grad, input_grad):
+        if type(self).backward is not Sequential.backward:  # a subclass's own
+            return self.backward(grad)
+        return self.backward(grad, input_grad=input_grad)
 
     def penalty(self):
         return float(sum(layer.penalty() for layer in self.layers.values()))

@@ -124,10 +124,14 @@ class _ConvNd(Module):
         return y
 
     def backward(self, grad):
+        return self._backward(grad, True)
+
+    def _backward(self, grad, input_grad):
         x, w = self._cached()
         f = (_conv.conv1d_backward, _conv.conv2d_backward,
              _conv.conv3d_backward)[self._nd - 1]
-        dx, dw, db = f(grad, x, w, n_threads=self.n_threads, **self._geometry())
+        dx, dw, db = f(grad, x, w, n_threads=self.n_threads,
+                       compute_input_grad=bool(input_grad), **self._geometry())
         m = self._buffers.get("mask")
         if m is not None:
             dw *= m

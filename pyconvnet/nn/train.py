@@ -146,7 +146,7 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, loss=None, rng
                     raise FloatingPointError(
                         f"the loss became {value} at step {step} (epoch {epoch + 1}, "
                         f"batch {b + 1}): lower the learning rate")
-                model.backward(loss.backward())
+                model._backward(loss.backward(), False)   # no input gradient
                 opt.step()
                 total += value * len(idx)
                 correct += int((out.argmax(axis=1) == yb).sum())
