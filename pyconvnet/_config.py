@@ -27,6 +27,8 @@ def config_dict():
         "default_n_threads": check_n_threads(None),
         "cpu_count": os.cpu_count(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
         "blas": _blas_info(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
