@@ -603,7 +603,9 @@ max_pool3d_backward.__doc__ = _MAX_BACKWARD_DOC.format(nd=3, plane="(D, H, W) vo
 # --- average pooling ---------------------------------------------------------
 
 def _mean_setup(spatial, nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                divisor_override, dtype, needs_kernel_fit):
+                divisor_override, needs_kernel_fit):
+    """Check avg pooling's arguments; return the output size, the window
+    tables and each axis's factor of the divisors (float64)."""
     k, s, p, d, out_size = _pool_args(spatial, nd, kernel_size, stride, padding, 1,
                                       ceil_mode)
     count_include_pad = _check_bool(count_include_pad, "count_include_pad")
@@ -623,7 +625,7 @@ def _mean_setup(spatial, nd, kernel_size, stride, padding, ceil_mode, count_incl
     else:
         divs = [np.full(out_size[0], divisor_override)] + [np.ones(o) for o in out_size[1:]]
     divs = [np.ones(1)] * (3 - nd) + divs
-    return out_size, axes, [np.ascontiguousarray(v, dtype=dtype) for v in divs]
+    return out_size, axes, [np.asarray(v, dtype=np.float64) for v in divs]
 
 
 def _avg_pool(x, nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -632,8 +634,7 @@ def _avg_pool(x, nd, kernel_size, stride, padding, ceil_mode, count_include_pad,
     arr, batched = _check_input(x, nd)
     spatial = arr.shape[2:]
     out_size, axes, divs = _mean_setup(spatial, nd, kernel_size, stride, padding, ceil_mode,
-                                       count_include_pad, divisor_override, arr.dtype,
-                                       nd == 3)
+                                       count_include_pad, divisor_override, nd == 3)
     out = np.empty(arr.shape[:2] + out_size, dtype=arr.dtype)
     _run_mean(_pool.mean_forward, arr, out, spatial, axes, divs, n_threads)
     return _finish(out, batched)
@@ -644,14 +645,14 @@ def _run_mean(kernel, src, dst, spatial, axes, divs, n_threads):
     if planes and dst.size:
         n_threads = _team(n_threads, planes, src.size + dst.size)
         geo, tables, scratch = _plan(spatial, axes, src.dtype, n_threads)
-        divplane = divs[0][:1]
+        # the kernels multiply by inverse divisors (computed here in float64)
+        scales = [np.ascontiguousarray(1.0 / d, dtype=src.dtype) for d in divs]
+        plane = scales[0][:1]
         if geo[11] == SAME_STRIDE_1:
-            divplane = np.ascontiguousarray(
-                (divs[1][:, None] * divs[2][None, :] * divs[0][0]).ravel())
-        kernel(src.reshape(planes, -1), dst.reshape(planes, -1), geo, *tables, *divs,
-               divplane, scratch["buf"], scratch["rows"], n_threads)
-    elif dst.size:
-        dst[...] = 0
+            plane = np.ascontiguousarray(
+                1.0 / (divs[1][:, None] * divs[2][None, :] * divs[0][0]), dtype=src.dtype)
+        kernel(src.reshape(planes, -1), dst.reshape(planes, -1), geo, *tables, *scales,
+               plane.ravel(), scratch["buf"], scratch["rows"], n_threads)
 
 
 def _avg_backward(grad_output, input_shape, nd, kernel_size, stride, padding, ceil_mode,
@@ -667,8 +668,7 @@ def _avg_backward(grad_output, input_shape, nd, kernel_size, stride, padding, ce
     _check_sizes(full, nd, "input_shape")
     spatial = full[2:]
     out_size, axes, divs = _mean_setup(spatial, nd, kernel_size, stride, padding, ceil_mode,
-                                       count_include_pad, divisor_override, grad.dtype,
-                                       nd == 3)
+                                       count_include_pad, divisor_override, nd == 3)
     if grad.shape[-nd:] != out_size:
         raise ValueError(f"grad_output has spatial shape {grad.shape[-nd:]}, but pooling "
                          f"an input of shape {shape} with these arguments gives "
@@ -736,7 +736,9 @@ _AVG_DOC = r"""{nd}-D average pooling, as :func:`torch.nn.functional.avg_pool{nd
     the padded input) with ``count_include_pad``, or of
     :math:`\min(a + k, n) - \max(a, 0)` (the inputs actually summed)
     without it. The output size is that of :func:`max_pool{nd}d` with
-    dilation 1.
+    dilation 1. The kernels multiply the sums by the inverse of the divisor
+    (a division would stall the vector loops); results may differ from a
+    true division in the last bit or two.
 """
 _AVG3_EXTRA = ("\n        Like PyTorch, avg_pool3d also needs an input at least as large as\n"
                "        the kernel along every axis, whatever the padding.")
@@ -961,15 +963,14 @@ def adaptive_avg_pool2d(x, output_size, *, n_threads=None):
             _pool.plane_mean(arr.reshape(planes, -1), out.reshape(planes),
                              _team(n_threads, planes, arr.size))
         return _finish(out, batched)
-    axes, divs = _adaptive_axes(spatial, out_size, arr.dtype)
+    axes, divs = _adaptive_axes(spatial, out_size)
     _run_mean(_pool.mean_forward, arr, out, spatial, axes, divs, n_threads)
     return _finish(out, batched)
 
 
-def _adaptive_axes(spatial, out_size, dtype):
+def _adaptive_axes(spatial, out_size):
     axes = [_Axis.adaptive(n, o) for n, o in zip(spatial, out_size)]
-    divs = [np.ones(1, dtype=dtype)] + [
-        np.ascontiguousarray(a.table[1], dtype=dtype) for a in axes]
+    divs = [np.ones(1)] + [a.table[1].astype(np.float64) for a in axes]
     return axes, divs
 
 
@@ -1039,7 +1040,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
             _pool.plane_fill(grad.reshape(planes), out.reshape(planes, -1),
                              _team(n_threads, planes, out.size))
         return _finish(out, batched)
-    axes, divs = _adaptive_axes(spatial, grad.shape[-2:], grad.dtype)
+    axes, divs = _adaptive_axes(spatial, grad.shape[-2:])
     _run_mean(_pool.mean_backward, grad.reshape(full[:2] + grad.shape[-2:]), out, spatial,
               axes, divs, n_threads)
     return _finish(out, batched)

@@ -4,6 +4,7 @@ Slow, obvious loops over NumPy arrays, with no shared code with the compiled
 kernels: the test suite's independent oracles. Not part of the public API.
 """
 import itertools
+import math
 
 import numpy as np
 
@@ -345,4 +346,3 @@ def subsample2d_backward(grad, x, factor, beta):
     return grad_x, grad_beta, grad_bias
 
 
-import math  # noqa: E402  (the pooling references above use it)

@@ -592,39 +592,39 @@ cdef inline floating _win_sum(const floating *src, Py_ssize_t first, Py_ssize_t 
 
 
 cdef inline void _cols_mean(const floating *src, floating *orow, const Geom *g,
-                            floating rowdiv, const floating *divw) noexcept nogil:
-    """orow[ow] = (window sum of src) / (rowdiv * divw[ow])."""
+                            floating rowscale, const floating *scalew) noexcept nogil:
+    """orow[ow] = (window sum of src) * (rowscale * scalew[ow])."""
     cdef Py_ssize_t ow, i, j, n = g.hi - g.lo, s = g.s, k = g.k, step = g.step_w
     cdef const floating *b = src + g.lo * s - g.p
-    cdef const floating *dv = divw + g.lo
+    cdef const floating *sw = scalew + g.lo
     cdef floating *o = orow + g.lo
     cdef floating total
     for ow in range(g.lo):
-        orow[ow] = _win_sum(src, g.ww[ow], g.ww[g.OW + ow], step) / (rowdiv * divw[ow])
+        orow[ow] = _win_sum(src, g.ww[ow], g.ww[g.OW + ow], step) * (rowscale * scalew[ow])
     for ow in range(g.hi, g.OW):
-        orow[ow] = _win_sum(src, g.ww[ow], g.ww[g.OW + ow], step) / (rowdiv * divw[ow])
+        orow[ow] = _win_sum(src, g.ww[ow], g.ww[g.OW + ow], step) * (rowscale * scalew[ow])
     if step == 1 and k == 2 and s == 2:
         for i in range(n):
-            o[i] = (b[2 * i] + b[2 * i + 1]) / (rowdiv * dv[i])
+            o[i] = (b[2 * i] + b[2 * i + 1]) * (rowscale * sw[i])
     elif step == 1 and k == 3 and s == 2:
         for i in range(n):
-            o[i] = (b[2 * i] + b[2 * i + 1] + b[2 * i + 2]) / (rowdiv * dv[i])
+            o[i] = (b[2 * i] + b[2 * i + 1] + b[2 * i + 2]) * (rowscale * sw[i])
     elif step == 1 and k == 3 and s == 1:
         for i in range(n):
-            o[i] = (b[i] + b[i + 1] + b[i + 2]) / (rowdiv * dv[i])
+            o[i] = (b[i] + b[i + 1] + b[i + 2]) * (rowscale * sw[i])
     elif step == 1 and k == 2 and s == 1:
         for i in range(n):
-            o[i] = (b[i] + b[i + 1]) / (rowdiv * dv[i])
+            o[i] = (b[i] + b[i + 1]) * (rowscale * sw[i])
     else:
         for i in range(n):
             total = b[i * s]
             for j in range(1, k):
                 total = total + b[i * s + j * step]
-            o[i] = total / (rowdiv * dv[i])
+            o[i] = total * (rowscale * sw[i])
 
 
 cdef void _mean_plane(const floating *xp, floating *op, const Geom *g,
-                      const floating *divd, const floating *divh, const floating *divw,
+                      const floating *scaled, const floating *scaleh, const floating *scalew,
                       floating *buf, Py_ssize_t *rows) noexcept nogil:
     cdef Py_ssize_t od, oh, ow, n
     cdef floating *orow
@@ -638,30 +638,30 @@ cdef void _mean_plane(const floating *xp, floating *op, const Geom *g,
                     orow[ow] = 0
                 continue
             src = _rows_sum(xp, rows, n, g.W, buf)
-            _cols_mean(src, orow, g, divd[od] * divh[oh], divw)
+            _cols_mean(src, orow, g, scaled[od] * scaleh[oh], scalew)
 
 
 cdef void _mean_plane_2x2(const floating *xp, floating *op, const Geom *g,
-                          floating divd, const floating *divh,
-                          const floating *divw) noexcept nogil:
+                          floating scaled, const floating *scaleh,
+                          const floating *scalew) noexcept nogil:
     cdef Py_ssize_t i, j, W = g.W, OW = g.OW
     cdef const floating *r0
     cdef const floating *r1
     cdef floating *o
-    cdef floating rowdiv
+    cdef floating rowscale
     for i in range(g.OH):
         r0 = xp + 2 * i * W
         r1 = r0 + W
         o = op + i * OW
-        rowdiv = divd * divh[i]
+        rowscale = scaled * scaleh[i]
         for j in range(OW):
-            o[j] = ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1])) / (rowdiv * divw[j])
+            o[j] = ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1])) * (rowscale * scalew[j])
 
 
 cdef void _mean_plane_same(const floating *xp, floating *op, const Geom *g,
-                           const floating *dp, bint divide, floating *v) noexcept nogil:
-    """As _max_plane_same with sums, each divided by its divisor dp[q] when
-    ``divide`` (the plain window sums otherwise)."""
+                           const floating *sp, bint scale, floating *v) noexcept nogil:
+    """As _max_plane_same with sums, each multiplied by sp[q] (the inverse of
+    its divisor) when ``scale`` (the plain window sums otherwise)."""
     cdef Py_ssize_t H = g.H, W = g.W, kh = g.kh, ph = g.ph, kw = g.k, pw = g.p
     cdef Py_ssize_t q, a, b, i, oh, n, w, e1, e2, off
     cdef Py_ssize_t lo = ph * W, hi = (H - ph) * W, HW = H * W
@@ -694,9 +694,9 @@ cdef void _mean_plane_same(const floating *xp, floating *op, const Geom *g,
             for w in range(W):
                 vr[w] = vr[w] + r[i * W + w]
     if HW - pw > pw:
-        if kw == 3 and divide:
+        if kw == 3 and scale:
             for q in range(1, HW - 1):
-                op[q] = ((v[q - 1] + v[q]) + v[q + 1]) / dp[q]
+                op[q] = ((v[q - 1] + v[q]) + v[q + 1]) * sp[q]
         elif kw == 3:
             for q in range(1, HW - 1):
                 op[q] = (v[q - 1] + v[q]) + v[q + 1]
@@ -706,9 +706,9 @@ cdef void _mean_plane_same(const floating *xp, floating *op, const Geom *g,
             for b in range(1, kw):
                 for q in range(pw, HW - pw):
                     op[q] = op[q] + v[q - pw + b]
-            if divide:
+            if scale:
                 for q in range(pw, HW - pw):
-                    op[q] = op[q] / dp[q]
+                    op[q] = op[q] * sp[q]
     # columns [0, e1) and [e2, W) have windows clipped by the padding
     e1 = pw if pw < W else W
     e2 = W - pw if W - pw > e1 else e1
@@ -717,10 +717,10 @@ cdef void _mean_plane_same(const floating *xp, floating *op, const Geom *g,
             continue
         a = g.ww[w]
         n = g.ww[W + w]
-        if n == 2 and divide:
+        if n == 2 and scale:
             for oh in range(H):
                 q = oh * W + w
-                op[q] = (v[oh * W + a] + v[oh * W + a + 1]) / dp[q]
+                op[q] = (v[oh * W + a] + v[oh * W + a + 1]) * sp[q]
         elif n == 2:
             for oh in range(H):
                 op[oh * W + w] = v[oh * W + a] + v[oh * W + a + 1]
@@ -728,41 +728,45 @@ cdef void _mean_plane_same(const floating *xp, floating *op, const Geom *g,
             for oh in range(H):
                 q = oh * W + w
                 op[q] = _win_sum(v + oh * W, a, n, 1)
-                if divide:
-                    op[q] = op[q] / dp[q]
+                if scale:
+                    op[q] = op[q] * sp[q]
 
 
 def mean_forward(const floating[:, ::1] x, floating[:, ::1] out,
                  const Py_ssize_t[::1] geo, const Py_ssize_t[:, ::1] wd,
                  const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
-                 const floating[::1] divd, const floating[::1] divh,
-                 const floating[::1] divw, const floating[::1] divplane,
+                 const floating[::1] scaled, const floating[::1] scaleh,
+                 const floating[::1] scalew, const floating[::1] scaleplane,
                  floating[:, ::1] buf, Py_ssize_t[:, ::1] rows, int n_threads):
-    """Window sums of every plane divided by divd[od] * divh[oh] * divw[ow]
-    (``divplane`` holds those products, for the stride-1 layout)."""
+    """Window sums of every plane times scaled[od] * scaleh[oh] * scalew[ow],
+    the inverses of the divisor's factors (``scaleplane`` holds the
+    products, for the stride-1 layout). Multiplying by an inverse instead of
+    dividing keeps the loops from waiting on the divider, at the cost of an
+    extra rounding or two (a few units in the last place)."""
     cdef Geom g = _geom(geo, wd, wh, ww)
     cdef Py_ssize_t p, t, P = x.shape[0]
     with nogil:
         for p in prange(P, num_threads=n_threads, schedule="static"):
             t = omp_get_thread_num()
             if g.layout == DISJOINT_2X2:
-                _mean_plane_2x2(&x[p, 0], &out[p, 0], &g, divd[0], &divh[0], &divw[0])
+                _mean_plane_2x2(&x[p, 0], &out[p, 0], &g, scaled[0], &scaleh[0],
+                                &scalew[0])
             elif g.layout == SAME_STRIDE_1:
-                _mean_plane_same(&x[p, 0], &out[p, 0], &g, &divplane[0], True,
+                _mean_plane_same(&x[p, 0], &out[p, 0], &g, &scaleplane[0], True,
                                  &buf[t, 0])
             else:
-                _mean_plane(&x[p, 0], &out[p, 0], &g, &divd[0], &divh[0], &divw[0],
+                _mean_plane(&x[p, 0], &out[p, 0], &g, &scaled[0], &scaleh[0], &scalew[0],
                             &buf[t, 0], &rows[t, 0])
 
 
 cdef void _mean_backward_plane(const floating *gp, floating *xp, const Geom *g,
-                               const floating *divd, const floating *divh,
-                               const floating *divw,
+                               const floating *scaled, const floating *scaleh,
+                               const floating *scalew,
                                floating *buf, Py_ssize_t *rows) noexcept nogil:
     cdef Py_ssize_t od, oh, ow, n, i, j, w, first, count
     cdef const floating *grow
     cdef floating *r
-    cdef floating rowdiv, v
+    cdef floating rowscale, v
     memset(xp, 0, g.D * g.H * g.W * sizeof(floating))
     for od in range(g.OD):
         for oh in range(g.OH):
@@ -770,11 +774,11 @@ cdef void _mean_backward_plane(const floating *gp, floating *xp, const Geom *g,
             if n == 0:
                 continue
             grow = gp + (od * g.OH + oh) * g.OW
-            rowdiv = divd[od] * divh[oh]
+            rowscale = scaled[od] * scaleh[oh]
             # Spread the row of gradients along W, then add it to each row.
             memset(buf, 0, g.W * sizeof(floating))
             for ow in range(g.OW):
-                v = grow[ow] / (rowdiv * divw[ow])
+                v = grow[ow] * (rowscale * scalew[ow])
                 first = g.ww[ow]
                 count = g.ww[g.OW + ow]
                 for j in range(count):
@@ -786,22 +790,22 @@ cdef void _mean_backward_plane(const floating *gp, floating *xp, const Geom *g,
 
 
 cdef void _mean_backward_plane_2x2(const floating *gp, floating *xp, const Geom *g,
-                                   floating divd, const floating *divh,
-                                   const floating *divw) noexcept nogil:
+                                   floating scaled, const floating *scaleh,
+                                   const floating *scalew) noexcept nogil:
     """Each share written to its 2x2 block (no block overlaps another);
     rows and columns no block covers are zeroed."""
     cdef Py_ssize_t i, j, W = g.W, OW = g.OW, OH = g.OH
     cdef const floating *grow
     cdef floating *r0
     cdef floating *r1
-    cdef floating rowdiv, v
+    cdef floating rowscale, v
     for i in range(OH):
         grow = gp + i * OW
         r0 = xp + 2 * i * W
         r1 = r0 + W
-        rowdiv = divd * divh[i]
+        rowscale = scaled * scaleh[i]
         for j in range(OW):
-            v = grow[j] / (rowdiv * divw[j])
+            v = grow[j] * (rowscale * scalew[j])
             r0[2 * j] = v
             r0[2 * j + 1] = v
             r1[2 * j] = v
@@ -814,39 +818,39 @@ cdef void _mean_backward_plane_2x2(const floating *gp, floating *xp, const Geom 
 
 
 cdef void _mean_backward_plane_same(const floating *gp, floating *xp, const Geom *g,
-                                    const floating *dp, floating *share,
+                                    const floating *sp, floating *share,
                                     floating *v) noexcept nogil:
     """With stride 1 and a window centred on its output, position i lies in
     the window of output o exactly when o lies in the window centred on i:
     the gradient is the same clipped window sum, taken over the shares."""
     cdef Py_ssize_t q
     for q in range(g.H * g.W):
-        share[q] = gp[q] / dp[q]
-    _mean_plane_same(share, xp, g, dp, False, v)
+        share[q] = gp[q] * sp[q]
+    _mean_plane_same(share, xp, g, sp, False, v)
 
 
 def mean_backward(const floating[:, ::1] grad, floating[:, ::1] out,
                   const Py_ssize_t[::1] geo, const Py_ssize_t[:, ::1] wd,
                   const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
-                  const floating[::1] divd, const floating[::1] divh,
-                  const floating[::1] divw, const floating[::1] divplane,
+                  const floating[::1] scaled, const floating[::1] scaleh,
+                  const floating[::1] scalew, const floating[::1] scaleplane,
                   floating[:, ::1] buf, Py_ssize_t[:, ::1] rows, int n_threads):
-    """Adjoint of mean_forward: each gradient, divided by its window's
-    divisor, is added to every input position of the window."""
+    """Adjoint of mean_forward: each gradient, times its window's scale, is
+    added to every input position of the window."""
     cdef Geom g = _geom(geo, wd, wh, ww)
     cdef Py_ssize_t p, t, P = grad.shape[0]
     with nogil:
         for p in prange(P, num_threads=n_threads, schedule="static"):
             t = omp_get_thread_num()
             if g.layout == DISJOINT_2X2:
-                _mean_backward_plane_2x2(&grad[p, 0], &out[p, 0], &g, divd[0], &divh[0],
-                                         &divw[0])
+                _mean_backward_plane_2x2(&grad[p, 0], &out[p, 0], &g, scaled[0], &scaleh[0],
+                                         &scalew[0])
             elif g.layout == SAME_STRIDE_1:
-                _mean_backward_plane_same(&grad[p, 0], &out[p, 0], &g, &divplane[0],
+                _mean_backward_plane_same(&grad[p, 0], &out[p, 0], &g, &scaleplane[0],
                                           &buf[t, 0], &buf[t, g.H * g.W])
             else:
-                _mean_backward_plane(&grad[p, 0], &out[p, 0], &g, &divd[0], &divh[0],
-                                     &divw[0], &buf[t, 0], &rows[t, 0])
+                _mean_backward_plane(&grad[p, 0], &out[p, 0], &g, &scaled[0], &scaleh[0],
+                                     &scalew[0], &buf[t, 0], &rows[t, 0])
 
 
 cdef inline floating _sum(const floating *xp, Py_ssize_t S) noexcept nogil:
@@ -854,14 +858,17 @@ cdef inline floating _sum(const floating *xp, Py_ssize_t S) noexcept nogil:
     that the loop vectorises and several vector additions run at once."""
     cdef Py_ssize_t i, l, S16 = S - S % 16
     cdef floating acc[16]
-    cdef floating total = 0
+    cdef floating total
     for l in range(16):
         acc[l] = 0
     for i in range(0, S16, 16):
         for l in range(16):
             acc[l] = acc[l] + xp[i + l]
-    for l in range(16):
-        total = total + acc[l]
+    for l in range(8):                  # fold the partial sums in vector steps
+        acc[l] = acc[l] + acc[l + 8]
+    for l in range(4):
+        acc[l] = acc[l] + acc[l + 4]
+    total = (acc[0] + acc[2]) + (acc[1] + acc[3])
     for i in range(S16, S):
         total = total + xp[i]
     return total
