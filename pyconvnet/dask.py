@@ -89,11 +89,7 @@ def _padded_for_window(a, kernel_shape, mode):
     """The part of ``a`` (zero-padded, lazily) whose 'valid' correlation with
     a kernel of ``kernel_shape`` is the ``mode`` output of the full one."""
     start, shape = _signal._full_window(a.shape, kernel_shape, mode)
-    # Output m of the window reads a[start + m - (K - 1) + k], 0 <= k < K.
-    lo = [s - (k - 1) for s, k in zip(start, kernel_shape)]
-    hi = [s + n for s, n in zip(start, shape)]
-    pads = [(max(-l, 0), max(h - n, 0)) for l, h, n in zip(lo, hi, a.shape)]
-    inside = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, a.shape))
+    inside, pads = _signal._region_under_windows(a.shape, kernel_shape, start, shape)
     part = a[inside]
     if any(p != (0, 0) for p in pads):
         part = da.pad(part, pads, mode="constant")

@@ -510,15 +510,21 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     return score
 
 
-def _padded_region(a, window, start, shape):
-    """The part of ``a`` (zero-padded where needed) under the windows that give
-    the ``[start, start + shape)`` part of the full correlation with a kernel
-    of shape ``window``."""
+def _region_under_windows(a_shape, window, start, shape):
+    """Where the windows giving the ``[start, start + shape)`` part of the
+    full correlation with a kernel of shape ``window`` lie: the slices of
+    ``a`` they cover, and the zero padding (before, after) each axis needs."""
     # Full-output position m covers a[m - (K - 1) : m + 1] along each axis.
     lo = [s - (k - 1) for s, k in zip(start, window)]
     hi = [s + n for s, n in zip(start, shape)]
-    inside = a[tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, a.shape))]
-    pads = [(max(-l, 0), max(h - n, 0)) for l, h, n in zip(lo, hi, a.shape)]
+    inside = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, a_shape))
+    pads = [(max(-l, 0), max(h - n, 0)) for l, h, n in zip(lo, hi, a_shape)]
+    return inside, pads
+
+
+def _padded_region(a, window, start, shape):
+    """The part of ``a`` (zero-padded where needed) under those windows."""
+    inside, pads = _region_under_windows(a.shape, window, start, shape)
     if any(p != (0, 0) for p in pads):
-        return np.pad(inside, pads)
-    return np.ascontiguousarray(inside)
+        return np.pad(a[inside], pads)
+    return np.ascontiguousarray(a[inside])
