@@ -678,6 +678,8 @@ _FORWARD_DOC = r"""{nd}-D convolution layer (cross-correlation), as
 
     Notes
     -----
+    The derivation is in :ref:`theory-conv-layer`.
+
     The kernel depends on the layer (see the module notes): Winograd
     F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride and 16 or
     more channels per group (float32 results then differ from the direct
@@ -748,6 +750,8 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
 
     Notes
     -----
+    The derivation is in :ref:`theory-backprop-conv`.
+
     With unit stride the input gradient runs as a forward convolution of
     ``dy`` with the rotated, channel-swapped kernel and padding
     ``d (k - 1) - p``, unless the output is much smaller than the input;

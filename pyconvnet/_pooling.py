@@ -430,6 +430,8 @@ _MAX_DOC = r"""{nd}-D max pooling, as :func:`torch.nn.functional.max_pool{nd}d`.
 
     Notes
     -----
+    The derivation is in :ref:`theory-pooling`.
+
     Along each axis of length :math:`n`, output :math:`o` reads the input
     positions :math:`o s - p + j d`, :math:`0 \le j < k`, that lie in
     :math:`[0, n)` (padding is never selected), and in {nd}-D the window is
@@ -544,6 +546,8 @@ _MAX_BACKWARD_DOC = r"""Gradient of :func:`max_pool{nd}d` with respect to its in
 
     Notes
     -----
+    The derivation is in :ref:`theory-backprop-maxpool`.
+
     The maximum is piecewise the identity on the selected input, so
 
     .. math::
@@ -723,6 +727,8 @@ _AVG_DOC = r"""{nd}-D average pooling, as :func:`torch.nn.functional.avg_pool{nd
 
     Notes
     -----
+    The derivation is in :ref:`theory-pooling`.
+
     With the window of output :math:`o` starting at :math:`a = o s - p`
     along an axis of length :math:`n`,
 
@@ -829,6 +835,8 @@ _AVG_BACKWARD_DOC = r"""Gradient of :func:`avg_pool{nd}d` with respect to its in
 
     Notes
     -----
+    The derivation is in :ref:`theory-backprop-avgpool`.
+
     Average pooling is linear, and its adjoint sends each gradient back
     over the window it came from:
 
@@ -927,6 +935,8 @@ def adaptive_avg_pool2d(x, output_size, *, n_threads=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-pooling`.
+
     Output :math:`(i, j)` averages rows
     :math:`[\lfloor i H / H_o \rfloor, \lceil (i + 1) H / H_o \rceil)` and
     columns :math:`[\lfloor j W / W_o \rfloor, \lceil (j + 1) W / W_o \rceil)`:
@@ -1009,6 +1019,8 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-backprop-avgpool`.
+
     .. math::
 
         \frac{\partial L}{\partial x[n, c, h, w]} =
@@ -1081,6 +1093,8 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None)
 
     Notes
     -----
+    The derivation is in :ref:`theory-pooling`.
+
     .. math::
 
         y[n, c, i, j] = \max_{h \in R_i, \, w \in C_j} x[n, c, h, w]
@@ -1142,6 +1156,8 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, n_threads
 
     Notes
     -----
+    The derivation is in :ref:`theory-backprop-maxpool`.
+
     .. math::
 
         \frac{\partial L}{\partial x[n, c, h, w]} =
@@ -1196,6 +1212,8 @@ def global_avg_pool2d(x, keepdims=True, *, n_threads=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-pooling`.
+
     .. math::
 
         y[n, c] = \frac{1}{HW} \sum_{i, j} x[n, c, i, j]
@@ -1300,6 +1318,8 @@ def subsample2d(x, factor, beta, bias, *, n_threads=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-subsampling`.
+
     .. math::
 
         y[n, c, i, j] = \beta_c \sum_{a < f_h} \sum_{b < f_w}
@@ -1371,6 +1391,8 @@ def subsample2d_backward(grad_output, x, factor, beta, *, n_threads=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-backprop-subsampling`.
+
     With :math:`g = \partial L / \partial y` and :math:`S` the block sums of
     the forward pass,
 

@@ -320,6 +320,8 @@ def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-correlation`.
+
     NaN and infinity propagate: with the direct method into the outputs
     whose windows contain them, with the FFT method into the whole output,
     since every frequency mixes every sample. Pass ``method='direct'`` to
@@ -447,6 +449,8 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
 
     Notes
     -----
+    The derivation is in :ref:`theory-cosine-similarity`.
+
     The window norms come from sliding sums of :math:`a` and :math:`a^2`
     (each one addition and one subtraction per step, separably along each
     axis), never from a loop over windows, so the cost is that of one
