@@ -39,6 +39,12 @@ def bilinear_resize(images, size):
     aligned (PyTorch's ``interpolate(mode="bilinear", align_corners=False)``
     for upsampling).
 
+    Notes
+    -----
+    Resizing the images changes the input size that enters the output-size
+    calculation of every layer; see :ref:`theory-output-size` and, for the
+    32x32 inputs of LeNet-5, :ref:`theory-lenet5`.
+
     Examples
     --------
     >>> import numpy as np
@@ -86,6 +92,11 @@ def load_digits(size=24, padding=4, method="bilinear", dtype=np.float32):
     ValueError
         For a bad size, padding or method.
 
+    Notes
+    -----
+    These are the small digit images used to train the networks described in
+    :ref:`theory-lenet5` with the procedure of :ref:`theory-training`.
+
     Examples
     --------
     >>> X, y = load_digits()
@@ -128,6 +139,11 @@ def stratified_split(y, test_size=0.2, rng=0):
     train_idx, test_idx : ndarray of int
         Disjoint, sorted, covering every index.
 
+    Notes
+    -----
+    Keeping the class proportions equal in both parts gives a fair held-out
+    estimate for the training procedure described in :ref:`theory-training`.
+
     Examples
     --------
     >>> import numpy as np
@@ -155,6 +171,12 @@ def random_shift(images, max_shift, rng=None):
     Each image of ``(N, C, H, W)`` moves by its own ``(dy, dx)``, each drawn
     uniformly from ``-max_shift .. max_shift`` (data augmentation: a digit
     moved by a pixel or two is still the same digit).
+
+    Notes
+    -----
+    Small random translations are a form of data augmentation; their use when
+    training is described in :ref:`theory-alexnet`, and pooling's tolerance of
+    small shifts in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -210,6 +232,11 @@ def load_idx(path):
         or data that is shorter or longer than the header says.
     OSError
         When the file cannot be read (or is not valid gzip).
+
+    Notes
+    -----
+    The IDX files hold the handwritten digits that LeNet-5 was designed for;
+    see :ref:`theory-lenet5`.
 
     Examples
     --------

@@ -201,6 +201,11 @@ class InputTooSmallError(ValueError):
 
     A subclass of ValueError; :func:`summary` uses it to name the layer where
     a network's feature map vanishes.
+
+    Notes
+    -----
+    Raised when the output-size formula of :ref:`theory-output-size` gives
+    fewer than one element.
     """
 
 
@@ -243,6 +248,11 @@ class ShapeExplanation:
     fits : bool
         True when the windows tile the padded input exactly in every
         dimension (no rows or columns left over).
+
+    Notes
+    -----
+    Holds the terms of the output-size formula derived in
+    :ref:`theory-output-size`.
     """
 
     output: Any
@@ -381,6 +391,8 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1,
 
     Notes
     -----
+    The derivation is in :ref:`theory-output-size`.
+
     With input size :math:`n`, kernel :math:`k`, stride :math:`s`, padding
     :math:`p` on each side and dilation :math:`d`, the window covers
     :math:`d(k-1)+1` input positions and
@@ -480,6 +492,10 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1,
 
     Notes
     -----
+    Pooling windows slide like a convolution kernel, so the size follows the
+    same formula; the derivation is in :ref:`theory-output-size` and
+    :ref:`theory-pooling`.
+
     The size is :func:`conv_output_size` of the same window. With
     ``ceil_mode=True`` PyTorch keeps the extra window only if it starts
     inside the input or its left padding, that is if
@@ -558,6 +574,9 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0,
 
     Notes
     -----
+    A transposed convolution inverts the size relation of a convolution derived
+    in :ref:`theory-output-size`.
+
     .. math:: n_{out} = (n - 1)s - 2p + d(k - 1) + \\text{output_padding} + 1
 
     For ``output_padding = 0`` and a stride that fits, this inverts
@@ -621,6 +640,9 @@ def same_padding(kernel_size, dilation=1):
 
     Notes
     -----
+    The padding is found by solving the output-size relation derived in
+    :ref:`theory-output-size`.
+
     The total padding is :math:`d(k-1)`; PyTorch puts ``total // 2`` before
     and the rest after, so an even kernel pads one more on the right.
 
@@ -685,6 +707,8 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
 
     Notes
     -----
+    The derivation is in :ref:`theory-parameter-count`.
+
     .. math:: C_{out} \\cdot \\frac{C_{in}}{g} \\cdot \\prod k + C_{out}
               [\\text{bias}]
 
@@ -735,6 +759,8 @@ def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
 
     Notes
     -----
+    The derivation is in :ref:`theory-parameter-count`.
+
     Each output element is a dot product of length :math:`C_{in}/g \\cdot
     \\prod k`, so
 
@@ -758,6 +784,11 @@ def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
 def conv_flops(in_channels, out_channels, kernel_size, output_size, groups=1):
     """Floating-point operations of a convolution: ``2 * conv_macs(...)``.
 
+    Notes
+    -----
+    Each multiply-add counted by :func:`conv_macs` is two floating-point
+    operations; the count is derived in :ref:`theory-parameter-count`.
+
     Examples
     --------
     >>> conv_flops(3, 10, 5, 32)      # 750 weights at 32*32 positions, x2
@@ -769,6 +800,11 @@ def conv_flops(in_channels, out_channels, kernel_size, output_size, groups=1):
 
 def linear_params(in_features, out_features, bias=True):
     """Parameters of a fully connected layer: ``in * out (+ out)``.
+
+    Notes
+    -----
+    A linear layer is a convolution whose kernel covers the whole input, so its
+    count follows :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -783,6 +819,11 @@ def linear_params(in_features, out_features, bias=True):
 
 def linear_macs(in_features, out_features):
     """Multiply-accumulates of a fully connected layer on one vector.
+
+    Notes
+    -----
+    A linear layer is a convolution whose kernel covers the whole input, so its
+    count follows :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -818,6 +859,11 @@ def dtype_size(dtype):
     ------
     TypeError, ValueError
         For anything else, listing the known names.
+
+    Notes
+    -----
+    The element size turns the counts of :ref:`theory-parameter-count` into
+    bytes.
 
     Examples
     --------
@@ -866,6 +912,11 @@ def activation_memory(shape, dtype="float32", batch_size=1):
     -------
     int
 
+    Notes
+    -----
+    The stored activations have the layer output shapes derived in
+    :ref:`theory-output-size`.
+
     Examples
     --------
     >>> activation_memory((64, 112, 112))
@@ -880,6 +931,11 @@ def activation_memory(shape, dtype="float32", batch_size=1):
 
 def parse_shape(shape, name="input_shape"):
     """Normalise a shape given as ``"3x224x224"``, an int or a sequence of ints.
+
+    Notes
+    -----
+    The parsed shape is the input of the size calculation in
+    :ref:`theory-output-size`.
 
     Examples
     --------
@@ -925,6 +981,11 @@ class Comparison:
         Filled in when an output size was given.
     parts : tuple of (str, int)
         The alternative's layers and their parameter counts.
+
+    Notes
+    -----
+    Holds the parameter and multiply-add counts of
+    :ref:`theory-parameter-count` for two designs.
     """
 
     title: str
@@ -1028,6 +1089,8 @@ def compare_bottleneck(channels=256, bottleneck_channels=64, kernel_size=3, *,
 
     Notes
     -----
+    The derivation is in :ref:`theory-bottleneck`.
+
     Standard: :math:`C \\cdot C \\cdot k^2`. Bottleneck with :math:`B`
     channels: :math:`C B + B B k^2 + B C`. For :math:`C = 256, B = 64, k = 3`
     that is 589,824 against 16,384 + 36,864 + 16,384 = 69,632.
@@ -1069,6 +1132,8 @@ def compare_depthwise_separable(in_channels, out_channels, kernel_size=3, *,
 
     Notes
     -----
+    The derivation is in :ref:`theory-grouped`.
+
     Standard: :math:`C_{out} C_{in} k^2`. Depthwise-separable:
     :math:`C_{in} k^2 + C_{in} C_{out}`, a ratio of
     :math:`1/C_{out} + 1/k^2`.
@@ -1100,6 +1165,8 @@ def compare_grouped(in_channels, out_channels, kernel_size=3, groups=2, *,
 
     Notes
     -----
+    The derivation is in :ref:`theory-grouped`.
+
     Grouping divides the weights (and MACs) by :math:`g`:
     :math:`C_{out} \\cdot (C_{in}/g) \\cdot k^2`.
 
@@ -1139,6 +1206,10 @@ def compare_stacked(channels, kernel_size=5, small_kernel=3, *, bias=False,
 
     Notes
     -----
+    Stacked small kernels grow the receptive field as derived in
+    :ref:`theory-receptive-field`; the parameter counts follow
+    :ref:`theory-parameter-count`.
+
     :math:`C^2 K^2` against :math:`n C^2 k^2` with :math:`n = (K-1)/(k-1)`;
     for 5x5 against two 3x3 that is 25 against 18 weights per channel pair.
 
@@ -1190,6 +1261,12 @@ class Layer:
         Sub-layers of a composite.
     name : str or None
         Used to build the dotted row names of a summary.
+
+    Notes
+    -----
+    A layer maps an input shape to an output shape with the formulas of
+    :ref:`theory-output-size` and counts its parameters as in
+    :ref:`theory-parameter-count`.
     """
 
     kind: str
@@ -1236,6 +1313,12 @@ def conv(out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
     -------
     Layer
 
+    Notes
+    -----
+    The layer is described in :ref:`theory-conv-layer`; its output size and
+    parameter count are derived in :ref:`theory-output-size` and
+    :ref:`theory-parameter-count`.
+
     Examples
     --------
     >>> summary([conv(10, 5, padding=2)], (3, 32, 32)).rows[0].output_shape
@@ -1280,7 +1363,13 @@ def _iter(value):
 def conv_transpose(out_channels, kernel_size, stride=1, padding=0,
                    output_padding=0, dilation=1, groups=1, bias=True, *,
                    in_channels=None, trainable=True, name=None):
-    """A transposed convolution (see :func:`conv_transpose_output_size`)."""
+    """A transposed convolution (see :func:`conv_transpose_output_size`).
+
+    Notes
+    -----
+    The output size inverts the convolution relation derived in
+    :ref:`theory-output-size`.
+    """
     cfg = dict(out_channels=_check_int(out_channels, "out_channels", 1),
                kernel_size=_check_size(kernel_size, "kernel_size", 1),
                stride=_check_size(stride, "stride", 1),
@@ -1303,6 +1392,11 @@ def linear(out_features, bias=True, *, in_features=None, trainable=True,
     """A fully connected layer acting on the last dimension, as in PyTorch.
 
     Put :func:`flatten` before it to connect every element of a feature map.
+
+    Notes
+    -----
+    A linear layer is a convolution whose kernel covers the whole input, so its
+    count follows :ref:`theory-parameter-count`.
     """
     cfg = dict(out_features=_check_int(out_features, "out_features", 1),
                bias=_check_bool(bias, "bias"),
@@ -1317,6 +1411,11 @@ def rbf(out_features, *, trainable=True, name=None):
 
     Output ``i`` is :math:`\\sum_j (x_j - w_{ij})^2`: ``in * out`` parameters
     and as many MACs, no bias.
+
+    Notes
+    -----
+    The Euclidean radial basis function output layer of LeNet-5 is described in
+    :ref:`theory-lenet5`.
     """
     return Layer("rbf", dict(out_features=_check_int(out_features, "out_features", 1),
                              trainable=_check_bool(trainable, "trainable")),
@@ -1334,13 +1433,23 @@ def _pool(kind, kernel_size, stride, padding, dilation, ceil_mode, name):
 
 def max_pool(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
              *, name=None):
-    """Max pooling; ``stride`` defaults to ``kernel_size``."""
+    """Max pooling; ``stride`` defaults to ``kernel_size``.
+
+    Notes
+    -----
+    The derivation is in :ref:`theory-pooling`.
+    """
     return _pool("max_pool", kernel_size, stride, padding, dilation, ceil_mode,
                  name)
 
 
 def avg_pool(kernel_size, stride=None, padding=0, ceil_mode=False, *, name=None):
-    """Average pooling; ``stride`` defaults to ``kernel_size``."""
+    """Average pooling; ``stride`` defaults to ``kernel_size``.
+
+    Notes
+    -----
+    The derivation is in :ref:`theory-pooling`.
+    """
     return _pool("avg_pool", kernel_size, stride, padding, 1, ceil_mode, name)
 
 
@@ -1349,6 +1458,10 @@ def subsampling(kernel_size=2, stride=None, *, trainable=True, name=None):
 
     Two parameters per feature map; the output size is that of average
     pooling with the same window.
+
+    Notes
+    -----
+    The derivation is in :ref:`theory-subsampling`.
     """
     layer = _pool("subsampling", kernel_size, stride, 0, 1, False, name)
     layer.config["trainable"] = _check_bool(trainable, "trainable")
@@ -1365,17 +1478,33 @@ def _adaptive(kind, output_size, name):
 
 
 def adaptive_avg_pool(output_size, *, name=None):
-    """Adaptive average pooling to a fixed ``output_size`` (None keeps a dim)."""
+    """Adaptive average pooling to a fixed ``output_size`` (None keeps a dim).
+
+    Notes
+    -----
+    The derivation is in :ref:`theory-pooling`.
+    """
     return _adaptive("adaptive_avg_pool", output_size, name)
 
 
 def adaptive_max_pool(output_size, *, name=None):
-    """Adaptive max pooling to a fixed ``output_size``."""
+    """Adaptive max pooling to a fixed ``output_size``.
+
+    Notes
+    -----
+    The derivation is in :ref:`theory-pooling`.
+    """
     return _adaptive("adaptive_max_pool", output_size, name)
 
 
 def global_avg_pool(*, name=None):
-    """Global average pooling: ``adaptive_avg_pool(1)``."""
+    """Global average pooling: ``adaptive_avg_pool(1)``.
+
+    Notes
+    -----
+    Global average pooling in place of large fully connected layers is
+    described in :ref:`theory-pooling`.
+    """
     return adaptive_avg_pool(1, name=name)
 
 
@@ -1384,6 +1513,11 @@ def batch_norm(affine=True, *, trainable=True, name=None):
 
     ``2 * C`` parameters when affine; the running mean and variance are
     buffers, not parameters, and are not counted.
+
+    Notes
+    -----
+    Batch normalisation follows every convolution of a residual network;
+    see :ref:`theory-resnet`.
     """
     return Layer("batch_norm", dict(affine=_check_bool(affine, "affine"),
                                     trainable=_check_bool(trainable, "trainable")),
@@ -1391,7 +1525,13 @@ def batch_norm(affine=True, *, trainable=True, name=None):
 
 
 def lrn(size=5, *, name=None):
-    """Local response normalisation across ``size`` channels (no parameters)."""
+    """Local response normalisation across ``size`` channels (no parameters).
+
+    Notes
+    -----
+    Local response normalisation was part of AlexNet; see
+    :ref:`theory-alexnet`.
+    """
     return Layer("lrn", dict(size=_check_int(size, "size", 1)), name=_name(name))
 
 
@@ -1406,6 +1546,10 @@ def activation(kind="relu", *, name=None):
     ----------
     kind : str
         One of ``ACTIVATIONS``.
+
+    Notes
+    -----
+    Activation functions are discussed in :ref:`theory-activations`.
     """
     if not isinstance(kind, str) or kind.lower() not in ACTIVATIONS:
         raise ValueError(f"unknown activation {kind!r}; known: "
@@ -1414,29 +1558,58 @@ def activation(kind="relu", *, name=None):
 
 
 def relu(*, name=None):
-    """ReLU, ``activation("relu")``."""
+    """ReLU, ``activation("relu")``.
+
+    Notes
+    -----
+    The function is discussed in :ref:`theory-activations`.
+    """
     return activation("relu", name=name)
 
 
 def dropout(p=0.5, *, name=None):
-    """Dropout (no parameters, shape unchanged)."""
+    """Dropout (no parameters, shape unchanged).
+
+    Notes
+    -----
+    Dropout in the fully connected layers was introduced with AlexNet; see
+    :ref:`theory-alexnet`.
+    """
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
         raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
     return Layer("dropout", dict(p=float(p)), name=_name(name))
 
 
 def flatten(*, name=None):
-    """Flatten every non-batch dimension into one."""
+    """Flatten every non-batch dimension into one.
+
+    Notes
+    -----
+    Flattening feeds the last feature maps to the fully connected layers of the
+    architectures in :ref:`theory-architectures`.
+    """
     return Layer("flatten", {}, name=_name(name))
 
 
 def identity(*, name=None):
-    """A layer that passes its input through."""
+    """A layer that passes its input through.
+
+    Notes
+    -----
+    The identity is the shortcut branch of a residual block; see
+    :ref:`theory-resnet`.
+    """
     return Layer("identity", {}, name=_name(name))
 
 
 def sequential(*layers, name=None):
-    """Layers applied one after the other (a plain list means the same)."""
+    """Layers applied one after the other (a plain list means the same).
+
+    Notes
+    -----
+    Shapes and counts are chained layer by layer as in the tables of
+    :ref:`theory-architectures`.
+    """
     if len(layers) == 1 and isinstance(layers[0], list):
         layers = layers[0]
     return Layer("sequential", {}, tuple(as_layer(x) for x in layers),
@@ -1453,6 +1626,10 @@ def residual(body, shortcut=None, *, activation=None, name=None):
         None is the identity shortcut; shapes of both branches must match.
     activation : str, spec or None
         Applied after the addition (ResNet's final ReLU).
+
+    Notes
+    -----
+    The residual block is described in :ref:`theory-resnet`.
     """
     children = [as_layer(body), as_layer(shortcut) if shortcut is not None
                 else None]
@@ -1466,6 +1643,11 @@ def concat(*branches, name=None):
     """Parallel branches on the same input, concatenated along channels (Inception).
 
     A branch that is an empty list is the identity.
+
+    Notes
+    -----
+    Concatenating parallel branches along the channels is the inception module
+    of :ref:`theory-googlenet`.
     """
     if len(branches) < 1:
         raise ValueError("concat needs at least one branch")
@@ -1478,6 +1660,10 @@ def dense_block(*layers, name=None):
 
     ``x_i = concat(x_{i-1}, layer_i(x_{i-1}))``; the block outputs the last
     ``x``, so the channels grow by each layer's output channels.
+
+    Notes
+    -----
+    DenseNet's concatenating blocks are outlined in :ref:`theory-resnet`.
     """
     if len(layers) == 1 and isinstance(layers[0], list):
         layers = layers[0]
@@ -1563,6 +1749,10 @@ def as_layer(spec):
 
     Kind names are case-insensitive and forgiving: ``"Conv2d"``,
     ``"maxpool"``, ``"BN"`` and ``"fc"`` all work.
+
+    Notes
+    -----
+    The layer descriptions are those tabulated in :ref:`theory-architectures`.
 
     Examples
     --------
@@ -1745,6 +1935,11 @@ class LayerRow:
         Effective stride and centre of the first unit's field.
     activation_memory : int
         Bytes of this layer's output for the summary's dtype and batch size.
+
+    Notes
+    -----
+    A row holds the output shape of :ref:`theory-output-size` and the counts of
+    :ref:`theory-parameter-count` for one layer.
     """
 
     name: str
@@ -2071,6 +2266,11 @@ class Summary:
         forward pass keeps for the backward pass; in-place layers share).
     parameter_memory : int
         Bytes of the parameters.
+
+    Notes
+    -----
+    The totals add up the per-layer counts of :ref:`theory-parameter-count`, as
+    in the tables of :ref:`theory-architectures`.
     """
 
     name: str
@@ -2238,6 +2438,9 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
     Notes
     -----
+    The derivation of the shapes and counts is in :ref:`theory-output-size` and
+    :ref:`theory-parameter-count`.
+
     Parameter counts include every learnable tensor (weights, biases,
     batch-norm scale and shift) and exclude buffers such as batch-norm
     running statistics, matching ``sum(p.numel() for p in
@@ -2296,7 +2499,12 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
 @dataclass(frozen=True)
 class RFStep:
-    """Receptive field after one layer: ``size``, ``jump`` and ``start``."""
+    """Receptive field after one layer: ``size``, ``jump`` and ``start``.
+
+    Notes
+    -----
+    Holds one step of the recursion derived in :ref:`theory-receptive-field`.
+    """
 
     name: str
     kind: str
@@ -2319,6 +2527,10 @@ class ReceptiveField:
         Input coordinate of the centre of the first unit's field (negative
         when the field reaches into the padding).
     steps : tuple of RFStep
+
+    Notes
+    -----
+    Holds the result of the recursion derived in :ref:`theory-receptive-field`.
     """
 
     size: Any
@@ -2365,6 +2577,8 @@ def receptive_field(layers, input_shape=None):
 
     Notes
     -----
+    The derivation is in :ref:`theory-receptive-field`.
+
     Per dimension, starting from :math:`r_0 = 1, j_0 = 1, s_0 = 0`, a window
     of kernel :math:`k`, dilation :math:`d`, stride :math:`s` and left
     padding :math:`p` gives, with :math:`k' = d(k-1) + 1`,

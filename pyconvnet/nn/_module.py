@@ -22,6 +22,12 @@ class Module:
     ----------
     training : bool
         True in training mode (the default), False after :meth:`eval`.
+
+    Notes
+    -----
+    Every layer pairs a forward pass with a backward pass that applies the
+    chain rule; the training loop this supports is derived in
+    :ref:`theory-training`.
     """
 
     def __init__(self):
@@ -225,6 +231,11 @@ class Sequential(Module):
         From :meth:`forward`, when a layer refuses its input: the message
         names that layer and the one before it, with the shapes.
 
+    Notes
+    -----
+    The backward pass runs the layers in reverse order, passing each gradient
+    to the layer before it; the derivation is in :ref:`theory-training`.
+
     Examples
     --------
     >>> import numpy as np
@@ -357,6 +368,11 @@ def save_weights(model, path):
     path : str or path-like
         The file; numpy adds ``.npz`` when missing.
 
+    Notes
+    -----
+    The saved arrays are the learned parameters counted in
+    :ref:`theory-parameter-count` and updated as in :ref:`theory-sgd`.
+
     Examples
     --------
     >>> import os, tempfile
@@ -378,6 +394,11 @@ def load_weights(model, path):
     ValueError
         When the file's names or shapes do not match the model (the message
         names the parameter and both shapes).
+
+    Notes
+    -----
+    The loaded arrays are the learned parameters counted in
+    :ref:`theory-parameter-count` and updated as in :ref:`theory-sgd`.
     """
     with np.load(os.fspath(path), allow_pickle=False) as data:
         state = {k: data[k] for k in data.files}

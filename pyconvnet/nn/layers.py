@@ -208,6 +208,11 @@ _CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{n
     n_threads : int, optional
         Threads of the kernels (None: all).
 
+    Notes
+    -----
+    The forward pass is derived in :ref:`theory-conv-layer` and the
+    gradients of the backward pass in :ref:`theory-backprop-conv`.
+
     Examples
     --------
 {example}
@@ -266,6 +271,11 @@ class MaxPool2d(Module):
     padding, dilation : int or tuple of int
     ceil_mode : bool
     n_threads : int, optional
+
+    Notes
+    -----
+    The backward pass routes each gradient to the position of the window's
+    maximum; the derivation is in :ref:`theory-backprop-maxpool`.
 
     Examples
     --------
@@ -329,6 +339,11 @@ class AvgPool2d(Module):
     ceil_mode, count_include_pad : bool
     n_threads : int, optional
 
+    Notes
+    -----
+    The backward pass spreads each gradient evenly over its window; the
+    derivation is in :ref:`theory-backprop-avgpool`.
+
     Examples
     --------
     >>> import numpy as np
@@ -383,6 +398,12 @@ class AdaptiveAvgPool2d(Module):
     Parameters
     ----------
     output_size : int or tuple of (int or None)
+
+    Notes
+    -----
+    Each output is the mean of a window chosen to fit the requested output
+    size, so the gradient is spread as for average pooling; the derivation is
+    in :ref:`theory-pooling` and :ref:`theory-backprop-avgpool`.
 
     Examples
     --------
@@ -447,6 +468,12 @@ class Subsampling(Module):
         Initial coefficient; the default ``1 / k**2`` starts as average pooling.
     dtype : float32 or float64
     n_threads : int, optional
+
+    Notes
+    -----
+    The forward pass is derived in :ref:`theory-subsampling` and the gradients
+    of the trainable coefficient and bias in
+    :ref:`theory-backprop-subsampling`.
 
     Examples
     --------
@@ -537,6 +564,8 @@ class MapCombination(Module):
 
     Notes
     -----
+    The derivation is in :ref:`theory-map-combinations`.
+
     Softmax weights are positive and each column sums to one, so
     :math:`\sum_{ij} |\alpha_{ij}| = J` (the number of output maps) for every
     ``c``, and the gradient of the L1 penalty through the softmax is zero up
@@ -629,6 +658,12 @@ class Linear(Module):
     rng : int, Generator or None
     dtype : float32 or float64
 
+    Notes
+    -----
+    A linear layer is a convolution whose kernel covers the whole input, so its
+    gradients follow :ref:`theory-backprop-conv`; its parameter count is in
+    :ref:`theory-parameter-count`.
+
     Examples
     --------
     >>> import numpy as np
@@ -694,6 +729,10 @@ class ReLU(Module):
         arrays, e.g. right after a convolution, pooling or linear layer in a
         :class:`Sequential`.
 
+    Notes
+    -----
+    The function and its derivative are discussed in :ref:`theory-activations`.
+
     Examples
     --------
     >>> import numpy as np
@@ -735,6 +774,10 @@ class ReLU(Module):
 class Sigmoid(Module):
     r"""Logistic function :math:`\sigma(x) = 1/(1+e^{-x})`, derivative :math:`\sigma(1-\sigma)`.
 
+    Notes
+    -----
+    The function and its derivative are discussed in :ref:`theory-activations`.
+
     Examples
     --------
     >>> import numpy as np
@@ -770,6 +813,10 @@ class Tanh(Module):
         (1998) used :math:`A = 1.7159`, :math:`S = 2/3`.
     inplace : bool
         Compute the tanh in the input's memory (see :class:`ReLU`).
+
+    Notes
+    -----
+    The function and its derivative are discussed in :ref:`theory-activations`.
 
     Examples
     --------
@@ -819,6 +866,12 @@ class Tanh(Module):
 class Flatten(Module):
     """Flatten every dimension but the first (batch) one.
 
+    Notes
+    -----
+    Flattening turns the last feature maps into the vector fed to the fully
+    connected layers of the architectures in :ref:`theory-architectures`; the
+    backward pass only reshapes the gradient.
+
     Examples
     --------
     >>> import numpy as np
@@ -852,6 +905,11 @@ class Dropout(Module):
         Drop probability in [0, 1).
     rng : int, Generator or None
         Seed of the masks.
+
+    Notes
+    -----
+    Dropout in the fully connected layers was introduced with AlexNet; see
+    :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -921,6 +979,11 @@ class BatchNorm2d(Module):
     affine : bool
         Learn :math:`\gamma` (``weight``) and :math:`\beta` (``bias``).
     dtype : float32 or float64
+
+    Notes
+    -----
+    Batch normalisation follows every convolution of a residual network;
+    see :ref:`theory-resnet`.
 
     Examples
     --------

@@ -21,6 +21,11 @@ LENET5_C3_TABLE = (
 def c3_connection_mask(table=LENET5_C3_TABLE, in_maps=6):
     """The ``(len(table), in_maps)`` 0/1 mask of a connection table.
 
+    Notes
+    -----
+    The table of which S2 maps feed each C3 map is explained in
+    :ref:`theory-map-combinations` and :ref:`theory-lenet5`.
+
     Examples
     --------
     >>> m = c3_connection_mask()
@@ -79,6 +84,10 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
     -------
     Sequential
         Layers named ``c1, act1, s2, (act2,) c3, ...``.
+
+    Notes
+    -----
+    The architecture is described layer by layer in :ref:`theory-lenet5`.
 
     Examples
     --------

@@ -14,6 +14,11 @@ def log_softmax(z):
 
     .. math:: \log p_k = z_k - m - \log \sum_j e^{z_j - m}, \quad m = \max_j z_j
 
+    Notes
+    -----
+    Subtracting the maximum before exponentiating keeps the result finite; the
+    softmax and its logarithm are derived in :ref:`theory-losses`.
+
     Examples
     --------
     >>> import numpy as np
@@ -26,7 +31,12 @@ def log_softmax(z):
 
 
 def softmax(z):
-    """Row-wise softmax (see :func:`log_softmax`)."""
+    """Row-wise softmax (see :func:`log_softmax`).
+
+    Notes
+    -----
+    The derivation is in :ref:`theory-losses`.
+    """
     return np.exp(log_softmax(z))
 
 
@@ -70,6 +80,12 @@ def softmax_cross_entropy(logits, labels):
     TypeError
         For non-integer labels.
 
+    Notes
+    -----
+    The loss and its gradient, the softmax output minus the one-hot target, are
+    derived in :ref:`theory-losses`; how that gradient starts the backward pass
+    is in :ref:`theory-backprop-cost`.
+
     Examples
     --------
     >>> import numpy as np
@@ -108,6 +124,11 @@ def mean_squared_error(output, target):
     loss : float
     grad : ndarray
         Of ``output``'s shape.
+
+    Notes
+    -----
+    The loss and its gradient are derived in :ref:`theory-losses`; how that
+    gradient starts the backward pass is in :ref:`theory-backprop-cost`.
 
     Examples
     --------
@@ -159,6 +180,10 @@ class _Loss:
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy with integer labels (:func:`softmax_cross_entropy`).
 
+    Notes
+    -----
+    The loss and its gradient are derived in :ref:`theory-losses`.
+
     Examples
     --------
     >>> import numpy as np
@@ -175,6 +200,10 @@ class CrossEntropyLoss(_Loss):
 class MSELoss(_Loss):
     """Half squared error summed over outputs, averaged over the batch
     (:func:`mean_squared_error`).
+
+    Notes
+    -----
+    The loss and its gradient are derived in :ref:`theory-losses`.
 
     Examples
     --------

@@ -46,6 +46,11 @@ class SGD:
         For out-of-range hyper-parameters, or a ``layer_lr`` key that
         matches no parameter.
 
+    Notes
+    -----
+    The update rule, with momentum and weight decay, is derived in
+    :ref:`theory-sgd`.
+
     Examples
     --------
     One step by hand: :math:`w = 1, g = 0.5, \lambda = 0.1, \eta = 0.1` gives
