@@ -285,6 +285,9 @@ def _pooling_function(name, n_spatial):
         return _batchwise(in_memory, x, "x", n_spatial, options)
 
     pool.__name__ = pool.__qualname__ = name
+    example_shape = (6, 2) + (8,) * n_spatial
+    example_args = "" if name.startswith("global") else (
+        ", 1" if name.startswith("adaptive") else ", 2")
     pool.__doc__ = f"""Lazy :func:`pyconvnet.functional.{name}` of a Dask array chunked
     along the batch axis.
 
@@ -292,6 +295,16 @@ def _pooling_function(name, n_spatial):
     shape ``(N, C, *spatial)``; the other axes are merged into one chunk.
     Each chunk runs on ``n_threads`` threads (default 1, see the module
     notes). ``return_indices=True`` is refused.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from pyconvnet import dask as pdask, functional
+    >>> x = np.random.default_rng(0).random({example_shape})
+    >>> lazy = pdask.{name}(da.from_array(x, chunks=4){example_args})
+    >>> bool(np.array_equal(lazy.compute(), functional.{name}(x{example_args})))
+    True
     """
     return pool
 
