@@ -206,6 +206,14 @@ class InputTooSmallError(ValueError):
     -----
     Raised when the output-size formula of :ref:`theory-output-size` gives
     fewer than one element.
+
+    Examples
+    --------
+    >>> try:
+    ...     conv_output_size(3, 5)
+    ... except InputTooSmallError:
+    ...     print("no output left")
+    no output left
     """
 
 
@@ -253,6 +261,12 @@ class ShapeExplanation:
     -----
     Holds the terms of the output-size formula derived in
     :ref:`theory-output-size`.
+
+    Examples
+    --------
+    >>> e = conv_output_size(32, 5, explain=True)
+    >>> e.output, e.fits
+    (28, True)
     """
 
     output: Any
@@ -986,6 +1000,12 @@ class Comparison:
     -----
     Holds the parameter and multiply-add counts of
     :ref:`theory-parameter-count` for two designs.
+
+    Examples
+    --------
+    >>> c = compare_depthwise_separable(32, 64, 3)
+    >>> c.baseline_params, c.alternative_params
+    (18432, 2336)
     """
 
     title: str
@@ -1267,6 +1287,12 @@ class Layer:
     A layer maps an input shape to an output shape with the formulas of
     :ref:`theory-output-size` and counts its parameters as in
     :ref:`theory-parameter-count`.
+
+    Examples
+    --------
+    >>> layer = conv(10, 5)
+    >>> layer.kind, layer.config["out_channels"]
+    ('conv', 10)
     """
 
     kind: str
@@ -1369,6 +1395,12 @@ def conv_transpose(out_channels, kernel_size, stride=1, padding=0,
     -----
     The output size inverts the convolution relation derived in
     :ref:`theory-output-size`.
+
+    Examples
+    --------
+    >>> s = summary([conv_transpose(8, 2, stride=2)], (16, 8, 8))
+    >>> s.output_shape, s.total_params
+    ((8, 16, 16), 520)
     """
     cfg = dict(out_channels=_check_int(out_channels, "out_channels", 1),
                kernel_size=_check_size(kernel_size, "kernel_size", 1),
@@ -1397,6 +1429,11 @@ def linear(out_features, bias=True, *, in_features=None, trainable=True,
     -----
     A linear layer is a convolution whose kernel covers the whole input, so its
     count follows :ref:`theory-parameter-count`.
+
+    Examples
+    --------
+    >>> summary([flatten(), linear(10)], (1, 4, 4)).total_params
+    170
     """
     cfg = dict(out_features=_check_int(out_features, "out_features", 1),
                bias=_check_bool(bias, "bias"),
@@ -1416,6 +1453,11 @@ def rbf(out_features, *, trainable=True, name=None):
     -----
     The Euclidean radial basis function output layer of LeNet-5 is described in
     :ref:`theory-lenet5`.
+
+    Examples
+    --------
+    >>> summary([rbf(10)], (84,)).total_params
+    840
     """
     return Layer("rbf", dict(out_features=_check_int(out_features, "out_features", 1),
                              trainable=_check_bool(trainable, "trainable")),
@@ -1438,6 +1480,11 @@ def max_pool(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
     Notes
     -----
     The derivation is in :ref:`theory-pooling`.
+
+    Examples
+    --------
+    >>> summary([max_pool(2)], (6, 28, 28)).output_shape
+    (6, 14, 14)
     """
     return _pool("max_pool", kernel_size, stride, padding, dilation, ceil_mode,
                  name)
@@ -1449,6 +1496,11 @@ def avg_pool(kernel_size, stride=None, padding=0, ceil_mode=False, *, name=None)
     Notes
     -----
     The derivation is in :ref:`theory-pooling`.
+
+    Examples
+    --------
+    >>> summary([avg_pool(2)], (3, 32, 32)).output_shape
+    (3, 16, 16)
     """
     return _pool("avg_pool", kernel_size, stride, padding, 1, ceil_mode, name)
 
@@ -1462,6 +1514,12 @@ def subsampling(kernel_size=2, stride=None, *, trainable=True, name=None):
     Notes
     -----
     The derivation is in :ref:`theory-subsampling`.
+
+    Examples
+    --------
+    >>> s = summary([subsampling(2)], (6, 28, 28))
+    >>> s.output_shape, s.total_params
+    ((6, 14, 14), 12)
     """
     layer = _pool("subsampling", kernel_size, stride, 0, 1, False, name)
     layer.config["trainable"] = _check_bool(trainable, "trainable")
@@ -1483,6 +1541,11 @@ def adaptive_avg_pool(output_size, *, name=None):
     Notes
     -----
     The derivation is in :ref:`theory-pooling`.
+
+    Examples
+    --------
+    >>> summary([adaptive_avg_pool(4)], (3, 32, 32)).output_shape
+    (3, 4, 4)
     """
     return _adaptive("adaptive_avg_pool", output_size, name)
 
@@ -1493,6 +1556,11 @@ def adaptive_max_pool(output_size, *, name=None):
     Notes
     -----
     The derivation is in :ref:`theory-pooling`.
+
+    Examples
+    --------
+    >>> summary([adaptive_max_pool((2, None))], (3, 32, 32)).output_shape
+    (3, 2, 32)
     """
     return _adaptive("adaptive_max_pool", output_size, name)
 
@@ -1504,6 +1572,11 @@ def global_avg_pool(*, name=None):
     -----
     Global average pooling in place of large fully connected layers is
     described in :ref:`theory-pooling`.
+
+    Examples
+    --------
+    >>> summary([global_avg_pool()], (64, 7, 7)).output_shape
+    (64, 1, 1)
     """
     return adaptive_avg_pool(1, name=name)
 
@@ -1518,6 +1591,11 @@ def batch_norm(affine=True, *, trainable=True, name=None):
     -----
     Batch normalisation follows every convolution of a residual network;
     see :ref:`theory-resnet`.
+
+    Examples
+    --------
+    >>> summary([batch_norm()], (16, 8, 8)).total_params
+    32
     """
     return Layer("batch_norm", dict(affine=_check_bool(affine, "affine"),
                                     trainable=_check_bool(trainable, "trainable")),
@@ -1531,6 +1609,12 @@ def lrn(size=5, *, name=None):
     -----
     Local response normalisation was part of AlexNet; see
     :ref:`theory-alexnet`.
+
+    Examples
+    --------
+    >>> s = summary([lrn(5)], (96, 55, 55))
+    >>> s.output_shape, s.total_params
+    ((96, 55, 55), 0)
     """
     return Layer("lrn", dict(size=_check_int(size, "size", 1)), name=_name(name))
 
@@ -1550,6 +1634,11 @@ def activation(kind="relu", *, name=None):
     Notes
     -----
     Activation functions are discussed in :ref:`theory-activations`.
+
+    Examples
+    --------
+    >>> summary([activation("tanh")], (3, 32, 32)).output_shape
+    (3, 32, 32)
     """
     if not isinstance(kind, str) or kind.lower() not in ACTIVATIONS:
         raise ValueError(f"unknown activation {kind!r}; known: "
@@ -1563,6 +1652,11 @@ def relu(*, name=None):
     Notes
     -----
     The function is discussed in :ref:`theory-activations`.
+
+    Examples
+    --------
+    >>> summary([relu()], (3, 32, 32)).total_params
+    0
     """
     return activation("relu", name=name)
 
@@ -1574,6 +1668,11 @@ def dropout(p=0.5, *, name=None):
     -----
     Dropout in the fully connected layers was introduced with AlexNet; see
     :ref:`theory-alexnet`.
+
+    Examples
+    --------
+    >>> summary([dropout(0.5)], (3, 32, 32)).output_shape
+    (3, 32, 32)
     """
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
         raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
@@ -1587,6 +1686,11 @@ def flatten(*, name=None):
     -----
     Flattening feeds the last feature maps to the fully connected layers of the
     architectures in :ref:`theory-architectures`.
+
+    Examples
+    --------
+    >>> summary([flatten()], (3, 32, 32)).output_shape
+    (3072,)
     """
     return Layer("flatten", {}, name=_name(name))
 
@@ -1598,6 +1702,11 @@ def identity(*, name=None):
     -----
     The identity is the shortcut branch of a residual block; see
     :ref:`theory-resnet`.
+
+    Examples
+    --------
+    >>> summary([identity()], (3, 32, 32)).output_shape
+    (3, 32, 32)
     """
     return Layer("identity", {}, name=_name(name))
 
@@ -1609,6 +1718,11 @@ def sequential(*layers, name=None):
     -----
     Shapes and counts are chained layer by layer as in the tables of
     :ref:`theory-architectures`.
+
+    Examples
+    --------
+    >>> summary(sequential(conv(6, 5), max_pool(2)), (3, 32, 32)).output_shape
+    (6, 14, 14)
     """
     if len(layers) == 1 and isinstance(layers[0], list):
         layers = layers[0]
@@ -1630,6 +1744,13 @@ def residual(body, shortcut=None, *, activation=None, name=None):
     Notes
     -----
     The residual block is described in :ref:`theory-resnet`.
+
+    Examples
+    --------
+    >>> body = [conv(3, 3, padding=1), relu(), conv(3, 3, padding=1)]
+    >>> s = summary(residual(body, activation="relu"), (3, 32, 32))
+    >>> s.output_shape, s.total_params
+    ((3, 32, 32), 168)
     """
     children = [as_layer(body), as_layer(shortcut) if shortcut is not None
                 else None]
@@ -1648,6 +1769,12 @@ def concat(*branches, name=None):
     -----
     Concatenating parallel branches along the channels is the inception module
     of :ref:`theory-googlenet`.
+
+    Examples
+    --------
+    >>> spec = concat([conv(8, 1)], [conv(4, 3, padding=1)])
+    >>> summary(spec, (3, 32, 32)).output_shape
+    (12, 32, 32)
     """
     if len(branches) < 1:
         raise ValueError("concat needs at least one branch")
@@ -1664,6 +1791,12 @@ def dense_block(*layers, name=None):
     Notes
     -----
     DenseNet's concatenating blocks are outlined in :ref:`theory-resnet`.
+
+    Examples
+    --------
+    >>> block = dense_block(conv(4, 3, padding=1), conv(4, 3, padding=1))
+    >>> summary([block], (8, 16, 16)).output_shape
+    (16, 16, 16)
     """
     if len(layers) == 1 and isinstance(layers[0], list):
         layers = layers[0]
@@ -1940,6 +2073,12 @@ class LayerRow:
     -----
     A row holds the output shape of :ref:`theory-output-size` and the counts of
     :ref:`theory-parameter-count` for one layer.
+
+    Examples
+    --------
+    >>> row = summary([conv(8, 3, name="c1")], (3, 32, 32)).rows[0]
+    >>> row.name, row.output_shape, row.params
+    ('c1', (8, 30, 30), 224)
     """
 
     name: str
@@ -2271,6 +2410,12 @@ class Summary:
     -----
     The totals add up the per-layer counts of :ref:`theory-parameter-count`, as
     in the tables of :ref:`theory-architectures`.
+
+    Examples
+    --------
+    >>> s = summary([conv(6, 5), flatten(), linear(10)], (3, 32, 32))
+    >>> s.output_shape, s.total_params
+    ((10,), 47506)
     """
 
     name: str
@@ -2504,6 +2649,12 @@ class RFStep:
     Notes
     -----
     Holds one step of the recursion derived in :ref:`theory-receptive-field`.
+
+    Examples
+    --------
+    >>> step = receptive_field([(3, 1), (3, 1)]).steps[-1]
+    >>> step.size, step.jump
+    (5, 1)
     """
 
     name: str
@@ -2531,6 +2682,12 @@ class ReceptiveField:
     Notes
     -----
     Holds the result of the recursion derived in :ref:`theory-receptive-field`.
+
+    Examples
+    --------
+    >>> rf = receptive_field([(3, 1), (3, 1)])
+    >>> rf.size, rf.jump, len(rf.steps)
+    (5, 1, 2)
     """
 
     size: Any

@@ -28,6 +28,13 @@ class Module:
     Every layer pairs a forward pass with a backward pass that applies the
     chain rule; the training loop this supports is derived in
     :ref:`theory-training`.
+
+    Examples
+    --------
+    >>> from pyconvnet.nn import Linear
+    >>> layer = Linear(3, 2, rng=0)
+    >>> isinstance(layer, Module), sorted(layer.params())
+    (True, ['bias', 'weight'])
     """
 
     def __init__(self):
@@ -399,6 +406,15 @@ def load_weights(model, path):
     -----
     The loaded arrays are the learned parameters counted in
     :ref:`theory-parameter-count` and updated as in :ref:`theory-sgd`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pyconvnet.nn import Linear
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+    >>> save_weights(Linear(3, 2, rng=0), path)
+    >>> load_weights(Linear(3, 2, rng=1), path).params()["weight"].shape
+    (2, 3)
     """
     with np.load(os.fspath(path), allow_pickle=False) as data:
         state = {k: data[k] for k in data.files}

@@ -36,6 +36,13 @@ def softmax(z):
     Notes
     -----
     The derivation is in :ref:`theory-losses`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softmax(np.array([[0.0, 0.0], [0.0, np.log(3.0)]])).round(2)
+    array([[0.5 , 0.5 ],
+           [0.25, 0.75]])
     """
     return np.exp(log_softmax(z))
 
