@@ -16,10 +16,12 @@ axis (rotated by 180 degrees in 2-D), and the cosine similarity map divides the
 correlation by the norms of the template and of each window.
 
 The correlation runs either directly (typed Cython loops over OpenMP threads)
-or through real FFTs (:mod:`scipy.fft`, on the same number of threads); with
-``method='auto'`` a cost model picks the faster one.
+or through real FFTs (:mod:`scipy.fft`, on the same number of threads: one
+transform of everything, or overlap-save blocks in parallel); with
+``method='auto'`` a cost model picks the fastest.
 """
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
@@ -38,17 +40,20 @@ __all__ = ["correlate", "convolve", "similarity_map", "choose_method", "output_s
 MODES = ("full", "valid", "same")
 METHODS = ("auto", "direct", "fft")
 
-# Cost model of method='auto', in seconds per unit of work on one thread, fitted
-# on a 2-core AVX2 machine: one multiply-add of the direct loops, and one
-# N*log2(N) of a real FFT of N points (three transforms per correlation).
-_DIRECT_COST = 0.25e-9
-_FFT_COST = 1.2e-9
+# Cost model of method='auto', in seconds per unit of work on one thread,
+# fitted on a 2-core AVX2 machine: one multiply-add of the direct loops, and
+# one N*log2(N) of a real FFT of N points.
+_DIRECT_COST = 0.12e-9
+_FFT_COST = 0.6e-9
 _FFT_OVERHEAD = 30e-6
-# Long 1-D signals are transformed in overlapping blocks (overlap-save) of
-# this many times the kernel length, at least _MIN_BLOCK points: small
-# transforms stay in cache and run in parallel, one block per thread.
-_BLOCK_FACTOR = 8
-_MIN_BLOCK = 4096
+# Large 1-D and 2-D outputs are transformed in overlapping blocks
+# (overlap-save): small transforms stay in cache and rows of them run in
+# parallel. Per rank, a block is this many times the kernel length along
+# each axis, within (shortest, longest); threads take tasks of about
+# _TASK_POINTS points. 3-D blocks measured slower than one whole transform.
+_BLOCK_RULES = {1: (4096, 8, 1 << 16), 2: (128, 5, 256)}
+_TASK_POINTS = 1 << 16
+_TASK_OVERHEAD = 0.3e-3
 
 
 def output_shape(shape1, shape2, mode="full"):
@@ -150,12 +155,18 @@ def choose_method(in1, in2, mode="full", *, n_threads=None):
 
     Notes
     -----
+    The derivations are in :ref:`theory-correlation` and
+    :ref:`theory-overlap-save`.
+
     The direct loops cost about one multiply-add per output element and
-    kernel element, spread over the threads; the FFT path costs three real
-    transforms of the padded size :math:`L`, each about
-    :math:`L \\log_2 L`. The constants were fitted on a 2-core x86-64
-    machine; with float32, the direct loops do twice as many operations per
-    vector instruction.
+    kernel element, spread over the threads. The FFT method runs one of two
+    ways, whichever the model predicts faster: three real transforms of the
+    whole padded size :math:`L` (about :math:`L \\log_2 L` each), or
+    overlap-save, which cuts the output into blocks a few kernel lengths
+    wide (1-D and 2-D), transforms each block forward and back, and hands
+    rows of blocks to the threads. The constants were fitted on a 2-core
+    x86-64 machine; with float32, the direct loops do twice as many
+    operations per vector instruction and the FFTs about 1.5 times as many.
 
     Examples
     --------
@@ -179,29 +190,56 @@ def _is_shape(value):
 
 def _choose(shape1, shape2, start, shape, dtype, n_threads):
     """Cost model of method='auto' for the window ``[start, start + shape)``."""
-    full = tuple(n1 + n2 - 1 for n1, n2 in zip(shape1, shape2))
     kernel_size = min(math.prod(shape1), math.prod(shape2))
     direct = math.prod(shape) * kernel_size * _DIRECT_COST / n_threads
-    blocks = _overlap_save_blocks(shape, kernel_size) if len(shape) == 1 else None
-    if blocks is not None:
-        n_blocks, length = blocks
-        fft = 2 * n_blocks * length * math.log2(length) * _FFT_COST / n_threads
-    else:
-        n_fft = math.prod(_fft_lengths(full, start, shape))
-        # The threads split whole transforms along axes: less than linear.
-        fft = 3 * n_fft * math.log2(max(n_fft, 2)) * _FFT_COST / min(n_threads, 1.6)
+    fft = _fft_plan(shape1, shape2, start, shape, n_threads)[0]
     if np.dtype(dtype) == np.float32:
-        direct, fft = direct / 2, fft / 2
+        # Twice the lanes per vector instruction; the FFTs gain less.
+        direct, fft = direct / 2, fft / 1.5
     return "direct" if direct <= fft + _FFT_OVERHEAD else "fft"
 
 
-def _overlap_save_blocks(shape, kernel_size):
-    """(number of blocks, block length) for overlap-save over a 1-D output
-    window of ``shape``, or None when one transform of it all is as good."""
-    length = scipy.fft.next_fast_len(max(_MIN_BLOCK, _BLOCK_FACTOR * kernel_size), real=True)
-    step = length - kernel_size + 1
-    n_blocks = -(-shape[0] // step)
-    return (n_blocks, length) if n_blocks >= 4 else None
+def _fft_plan(shape1, shape2, start, shape, n_threads):
+    """Predicted time of the FFT method and how to run it: block lengths
+    for overlap-save, or None for one transform of everything."""
+    full = tuple(n1 + n2 - 1 for n1, n2 in zip(shape1, shape2))
+    n_fft = math.prod(_fft_lengths(full, start, shape))
+    # One large transform splits its lines among the threads: less than linear.
+    whole = 3 * n_fft * math.log2(max(n_fft, 2)) * _FFT_COST / min(n_threads, 1.6)
+    if len(shape) not in _BLOCK_RULES:
+        return whole, None
+    lengths = _block_lengths(shape2, shape)
+    counts = [-(-n // (length - k + 1)) for n, k, length in zip(shape, shape2, lengths)]
+    n_blocks, volume = math.prod(counts), math.prod(lengths)
+    if n_blocks == 1:
+        return whole, None
+    # Rows of blocks go to the threads whole, with a fixed cost per task.
+    n_tasks = len(_block_rows(counts, lengths, n_threads, _TASK_POINTS))
+    blocked = ((2 * n_blocks * volume * math.log2(volume) * _FFT_COST + n_tasks * _TASK_OVERHEAD)
+               / min(n_threads, n_tasks))
+    return (blocked, lengths) if blocked < whole else (whole, None)
+
+
+def _block_rows(counts, lengths, n_threads, task_points):
+    """Split the rows of blocks into tasks of about ``task_points`` points,
+    as many as a multiple of the thread count where there are enough rows."""
+    row_points = math.prod(counts[1:]) * math.prod(lengths)
+    n_tasks = min(counts[0], -(-counts[0] * row_points // task_points))
+    n_tasks = min(counts[0], -(-n_tasks // n_threads) * n_threads)
+    per_task = -(-counts[0] // n_tasks)
+    return [slice(i, i + per_task) for i in range(0, counts[0], per_task)]
+
+
+def _block_lengths(kernel_shape, shape):
+    """Overlap-save block lengths for an output window of ``shape``: a few
+    kernel lengths per axis within the bounds of ``_BLOCK_RULES``, or the
+    whole axis when that is shorter."""
+    shortest, factor, longest = _BLOCK_RULES[len(shape)]
+    lengths = []
+    for k, n in zip(kernel_shape, shape):
+        length = max(min(max(shortest, factor * k), longest), 2 * k)
+        lengths.append(scipy.fft.next_fast_len(min(length, n + k - 1), real=True))
+    return tuple(lengths)
 
 
 def _correlate_window(a, kernel, start, shape, method, n_threads):
@@ -230,40 +268,102 @@ def _direct_window(a, kernel, start, shape, n_threads):
 
 
 def _fft_window(a, kernel, start, shape, n_threads):
-    if a.ndim == 1 and kernel.size <= a.size:
-        blocks = _overlap_save_blocks(shape, kernel.size)
-        if blocks is not None:
-            return _overlap_save(a, kernel, start, shape, blocks[1], n_threads)
+    blocks = _fft_plan(a.shape, kernel.shape, start, shape, n_threads)[1]
+    if blocks is not None:
+        return _overlap_save(a, kernel, start, shape, blocks, n_threads)
     full = tuple(n1 + n2 - 1 for n1, n2 in zip(a.shape, kernel.shape))
     lengths = _fft_lengths(full, start, shape)
     axes = tuple(range(a.ndim))
-    reversed_kernel = kernel[(slice(None, None, -1),) * kernel.ndim]
-    spectrum = scipy.fft.rfftn(a, lengths, axes=axes, workers=n_threads)
-    spectrum *= scipy.fft.rfftn(reversed_kernel, lengths, axes=axes, workers=n_threads)
-    z = scipy.fft.irfftn(spectrum, lengths, axes=axes, workers=n_threads,
-                         overwrite_x=True)
+    spectrum = _rfftn(_zero_padded(a, lengths), axes, n_threads)
+    spectrum *= _rfftn(_zero_padded(_reversed(kernel), lengths), axes, n_threads)
+    z = _irfftn(spectrum, lengths, axes, n_threads)
     window = tuple(slice(s, s + n) for s, n in zip(start, shape))
     return np.ascontiguousarray(z[window], dtype=a.dtype)
 
 
-def _overlap_save(a, kernel, start, shape, length, n_threads):
-    """1-D window of the full correlation by overlap-save: the input under
-    the window is cut into overlapping blocks of ``length`` points, all
-    transformed at once (in parallel over blocks); the last ``length - K + 1``
-    points of each block's circular correlation are exact."""
-    k = kernel.size
-    step = length - k + 1
-    n_blocks = -(-shape[0] // step)
-    region = _padded_region(a, kernel.shape, start, shape)
-    padded = np.zeros(n_blocks * step + k - 1, dtype=a.dtype)
-    padded[:region.size] = region
-    blocks = np.lib.stride_tricks.as_strided(
-        padded, (n_blocks, length), (step * padded.itemsize, padded.itemsize),
-        writeable=False)
-    spectrum = scipy.fft.rfft(blocks, length, axis=-1, workers=n_threads)
-    spectrum *= scipy.fft.rfft(kernel[::-1], length)
-    z = scipy.fft.irfft(spectrum, length, axis=-1, workers=n_threads, overwrite_x=True)
-    return np.ascontiguousarray(z[:, k - 1:].reshape(-1)[:shape[0]], dtype=a.dtype)
+def _rfftn(x, axes, workers=1):
+    """Real FFT over ``axes``, one axis at a time and in place after the
+    first, which allocates one array where :func:`scipy.fft.rfftn` may
+    allocate several (fresh memory costs page faults on every call)."""
+    spectrum = scipy.fft.rfft(x, axis=axes[-1], workers=workers)
+    if len(axes) > 1:
+        spectrum = scipy.fft.fftn(spectrum, axes=axes[:-1], workers=workers, overwrite_x=True)
+    return spectrum
+
+
+def _irfftn(spectrum, lengths, axes, workers=1):
+    """Inverse of :func:`_rfftn`, overwriting ``spectrum``."""
+    if len(axes) > 1:
+        spectrum = scipy.fft.ifftn(spectrum, axes=axes[:-1], workers=workers, overwrite_x=True)
+    return scipy.fft.irfft(spectrum, lengths[-1], axis=axes[-1], workers=workers,
+                           overwrite_x=True)
+
+
+def _zero_padded(arr, lengths):
+    """``arr`` cut or zero-padded to ``lengths`` along each axis, as
+    :func:`scipy.fft.rfftn` takes its shape argument."""
+    if arr.shape == tuple(lengths):
+        return arr
+    padded = np.zeros(lengths, dtype=arr.dtype)
+    kept = tuple(slice(0, min(n, length)) for n, length in zip(arr.shape, lengths))
+    padded[kept] = arr[kept]
+    return padded
+
+
+def _reversed(arr):
+    return arr[(slice(None, None, -1),) * arr.ndim]
+
+
+def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None):
+    """Window ``[start, start + shape)`` of the full correlation by
+    overlap-save: the output window is cut into blocks of ``L - K + 1``
+    points per axis, and each block is the exact part of the circular
+    correlation of the ``L`` input points under it, so every block is one
+    small real FFT, its product with the kernel's spectrum and one inverse
+    FFT. Rows of blocks (along the first axis) go to the threads as tasks
+    small enough for the cache; no array of the whole padded size is made.
+    """
+    ndim = a.ndim
+    steps = [n - k + 1 for n, k in zip(lengths, kernel.shape)]
+    counts = [-(-n // s) for n, s in zip(shape, steps)]
+    # Block rows r0:r1 read the padded input from (start - K + 1) on.
+    origin = [s - (k - 1) for s, k in zip(start, kernel.shape)]
+    axes = tuple(range(ndim, 2 * ndim))
+    kernel_spectrum = scipy.fft.rfftn(_reversed(kernel), lengths)
+    exact = (Ellipsis,) + tuple(slice(k - 1, None) for k in kernel.shape)
+    # (block row, block, ..., step, step, ...) -> (row, step, block, step, ...)
+    interleave = [i for pair in zip(range(ndim), range(ndim, 2 * ndim)) for i in pair]
+    out = np.empty(shape, dtype=a.dtype)
+
+    def transform(rows):
+        r0, r1 = rows.start, min(rows.stop, counts[0])
+        extent = [(r1 - r0) * steps[0] + kernel.shape[0] - 1] + [
+            c * s + k - 1 for c, s, k in zip(counts[1:], steps[1:], kernel.shape[1:])]
+        corner = [origin[0] + r0 * steps[0]] + origin[1:]
+        padded = np.zeros(extent, dtype=a.dtype)
+        padded[tuple(slice(max(-c, 0), min(n - c, e)) for c, n, e in
+                     zip(corner, a.shape, extent))] = a[
+            tuple(slice(max(c, 0), min(c + e, n)) for c, n, e in zip(corner, a.shape, extent))]
+        blocks = np.lib.stride_tricks.as_strided(
+            padded, [r1 - r0] + counts[1:] + list(lengths),
+            [s * st for s, st in zip(steps, padded.strides)] + list(padded.strides),
+            writeable=False)
+        spectrum = _rfftn(blocks, axes)
+        spectrum *= kernel_spectrum
+        z = _irfftn(spectrum, lengths, axes)[exact].transpose(interleave)
+        z = z.reshape([(r1 - r0) * steps[0]] + [c * s for c, s in zip(counts[1:], steps[1:])])
+        rows_out = slice(r0 * steps[0], min(r1 * steps[0], shape[0]))
+        out[rows_out] = z[(slice(0, rows_out.stop - rows_out.start),)
+                          + tuple(slice(0, n) for n in shape[1:])]
+
+    tasks = _block_rows(counts, lengths, n_threads, task_points or _TASK_POINTS)
+    if n_threads == 1 or len(tasks) == 1:
+        for rows in tasks:
+            transform(rows)
+    else:
+        with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
+            list(pool.map(transform, tasks))
+    return out
 
 
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
@@ -323,9 +423,10 @@ def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
     The derivation is in :ref:`theory-correlation`.
 
     NaN and infinity propagate: with the direct method into the outputs
-    whose windows contain them, with the FFT method into the whole output,
-    since every frequency mixes every sample. Pass ``method='direct'`` to
-    keep them local.
+    whose windows contain them, with the FFT method into every output of
+    the transform that holds them (the whole output, or the overlap-save
+    blocks around them), since every frequency mixes every sample. Pass
+    ``method='direct'`` to keep them local.
 
     Examples
     --------
@@ -459,7 +560,7 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     :math:`n` elements per window, the centred numerator is
     :math:`\sum_k w_m[k] (t[k] - \bar t)` and the centred window norm is
     :math:`\sqrt{s_2 - s_1^2 / n}`. Windows holding NaN or infinity score
-    NaN (with ``method='fft'`` the NaN spreads to every window, as in
+    NaN (with ``method='fft'`` the NaN spreads further, as in
     :func:`correlate`).
 
     Examples

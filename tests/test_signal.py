@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import import_oracle, tolerance
 from pyconvnet import _reference as ref
+from pyconvnet import signal
 from pyconvnet.signal import choose_method, convolve, correlate, output_shape, similarity_map
 
 MODES = ["full", "valid", "same"]
@@ -85,6 +86,54 @@ def test_large_1d_signal_every_method_agrees(n_threads):
     direct = correlate(a, k, "same", "direct", n_threads=n_threads)
     np.testing.assert_allclose(direct, correlate(a, k, "same", "fft"), atol=1e-9)
     np.testing.assert_allclose(direct, scipy.signal.correlate(a, k, "same"), atol=1e-9)
+
+
+# --- FFTs in overlap-save blocks ------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(ndim=st.integers(1, 3), data=st.data(), mode=st.sampled_from(MODES),
+       precision=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from([1, 2]))
+def test_overlap_save_with_any_block_length_matches_naive_loops(ndim, data, mode, precision,
+                                                                 threads):
+    # Block lengths from the kernel's own upwards, so that blocks of one
+    # output point, partial last blocks, padding on both sides and more
+    # tasks than threads all occur.
+    shape1 = data.draw(st.tuples(*[st.integers(1, 14)] * ndim), label="shape1")
+    shape2 = data.draw(st.tuples(*[st.integers(1, 6)] * ndim), label="shape2")
+    lengths = tuple(data.draw(st.integers(k, k + 7), label="length") for k in shape2)
+    task_points = data.draw(st.sampled_from([1, 50, 1 << 16]), label="task_points")
+    a, k = random(shape1, precision), random(shape2, precision)
+    if mode == "valid" and not all(x >= y for x, y in zip(shape1, shape2)):
+        mode = "full"
+    start, shape = signal._full_window(shape1, shape2, mode)
+    got = signal._overlap_save(a, k, start, shape, lengths, threads, task_points)
+    assert got.dtype == precision and got.shape == shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, ref.correlate(a, k, mode), **tolerance(precision))
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "readonly"])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shapes", [((1000, 900), (21, 17)), ((60_001,), (301,))], ids=str)
+def test_fft_in_blocks_on_large_outputs_agrees_with_direct_and_scipy(shapes, mode, layout,
+                                                                     dtype, n_threads):
+    a, k = random(shapes[0], dtype), random(shapes[1], dtype)
+    start, shape = signal._full_window(a.shape, k.shape, mode)
+    assert signal._fft_plan(a.shape, k.shape, start, shape, 2)[1] is not None, \
+        "the shapes must be large enough for the FFT to run in blocks"
+    if layout == "strided":
+        a = np.repeat(a, 2, axis=-1)[..., ::2]
+    elif layout == "readonly":
+        a.flags.writeable = False
+    before = a.copy()
+    fft = correlate(a, k, mode, "fft", n_threads=n_threads)
+    assert fft.dtype == dtype and fft.flags.c_contiguous
+    # Sums of k.size products of unit normals: errors grow with their size.
+    tol = {key: value * np.sqrt(k.size) for key, value in tolerance(dtype).items()}
+    np.testing.assert_allclose(fft, correlate(a, k, mode, "direct", n_threads=n_threads), **tol)
+    if dtype == np.float64:
+        np.testing.assert_allclose(convolve(a, k, mode, "fft", n_threads=n_threads),
+                                   scipy.signal.convolve(a, k, mode), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(a, before)
 
 
 @pytest.mark.parametrize("layout", ["fortran", "strided", "readonly"])
