@@ -217,6 +217,21 @@ def test_match_template_on_a_real_photograph():
     assert got.max() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("shapes", [((9000,), (25,)), ((3, 6000), (2, 30))], ids=str)
+def test_similarity_of_long_rows_split_among_threads_matches_naive(shapes, centered, dtype,
+                                                                   n_threads):
+    # Few rows of many windows: the window norms run over column ranges
+    # in parallel, which must join seamlessly.
+    a, t = random(shapes[0], dtype), random(shapes[1], dtype)
+    expected = ref.similarity_map(a, t, centered, "full")
+    for mode in MODES:
+        start, shape = signal._full_window(a.shape, t.shape, mode)
+        window = tuple(slice(s, s + n) for s, n in zip(start, shape))
+        got = similarity_map(a, t, centered=centered, mode=mode, n_threads=n_threads)
+        np.testing.assert_allclose(got, expected[window], **tolerance(dtype))
+
+
 def test_similarity_finds_scaled_copy_and_stays_in_range():
     a = RNG.random((40, 50))
     t = a[10:17, 20:25] * 3.0

@@ -17,6 +17,8 @@ from libc.math cimport sqrt
 # accumulators stays in the L1 cache while the kernel sweeps over it.
 cdef enum:
     CHUNK = 2048
+    # Running window sums restart from scratch every REFRESH positions.
+    REFRESH = 256
 
 
 cdef inline Py_ssize_t _max(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -111,10 +113,13 @@ def normalize_by_window_norms(
     """
     cdef:
         Py_ssize_t D = score.shape[0], H = score.shape[1], W = score.shape[2]
-        Py_ssize_t X2 = x.shape[2]
-        Py_ssize_t band = 32, REFRESH = 256
+        Py_ssize_t band = 32
         Py_ssize_t n_bands = (H + band - 1) // band
-        Py_ssize_t task, i, j, j0, j1, k, k0, blk, a, b
+        # Few bands (1-D input, short images): split the rows into column
+        # ranges too, so that every thread has work.
+        Py_ssize_t n_parts = 1 if D * n_bands >= 4 * n_threads else (W + CHUNK - 1) // CHUNK
+        Py_ssize_t part = (W + n_parts - 1) // n_parts
+        Py_ssize_t task, i, j, j0, j1, k, k0, k1, c0, c1, blk, a, b
         double n = <double>(kd * kh * kw)
         double s1, s2, spread, v, value
         double *col1
@@ -122,40 +127,43 @@ def normalize_by_window_norms(
 
     with nogil, parallel(num_threads=n_threads):
         col1 = &work[threadid(), 0]
-        col2 = col1 + X2
-        for task in prange(D * n_bands, schedule="static"):
-            i = task // n_bands
-            j0 = (task % n_bands) * band
+        col2 = col1 + x.shape[2]
+        for task in prange(D * n_bands * n_parts, schedule="static"):
+            c0 = (task % n_parts) * part
+            c1 = _min(c0 + part, W)
+            i = task // n_parts // n_bands
+            j0 = (task // n_parts % n_bands) * band
             j1 = _min(j0 + band, H)
             for j in range(j0, j1):
                 if j == j0:
-                    for k in range(X2):
+                    for k in range(c0, c1 + kw - 1):
                         col1[k] = 0
                         col2[k] = 0
                     for a in range(kd):
                         for b in range(kh):
-                            for k in range(X2):
+                            for k in range(c0, c1 + kw - 1):
                                 v = x[i + a, j + b, k]
                                 col1[k] += v
                                 col2[k] += v * v
                 else:
                     # slide the column sums down one row
                     for a in range(kd):
-                        for k in range(X2):
+                        for k in range(c0, c1 + kw - 1):
                             v = x[i + a, j + kh - 1, k]
                             col1[k] += v
                             col2[k] += v * v
                             v = x[i + a, j - 1, k]
                             col1[k] -= v
                             col2[k] -= v * v
-                for blk in range((W + REFRESH - 1) // REFRESH):
-                    k0 = blk * REFRESH
+                for blk in range((c1 - c0 + REFRESH - 1) // REFRESH):
+                    k0 = c0 + blk * REFRESH
+                    k1 = _min(k0 + REFRESH, c1)
                     s1 = 0
                     s2 = 0
                     for b in range(k0, k0 + kw):
                         s1 = s1 + col1[b]
                         s2 = s2 + col2[b]
-                    for k in range(k0, _min(k0 + REFRESH, W)):
+                    for k in range(k0, k1):
                         if k > k0:
                             s1 = s1 + col1[k + kw - 1] - col1[k - 1]
                             s2 = s2 + col2[k + kw - 1] - col2[k - 1]
