@@ -17,6 +17,22 @@ def median_time(func, repeat=7, warmup=1, min_time=0.0):
     return statistics.median(times)
 
 
+def interleaved(funcs, rounds, warmup=1):
+    """Median wall time of each function in seconds, running them in turn
+    ``rounds`` times, so that a change in the machine's load during the run
+    affects every one of them alike."""
+    for _ in range(warmup):
+        for func in funcs:
+            func()
+    samples = [[] for _ in funcs]
+    for _ in range(rounds):
+        for func, times in zip(funcs, samples):
+            start = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - start)
+    return [statistics.median(times) for times in samples]
+
+
 def sgemm_gflops(n=2048, repeat=5):
     """Measured float32 matrix-multiply speed of numpy's BLAS (GFLOP/s)."""
     rng = np.random.default_rng(0)

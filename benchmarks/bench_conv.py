@@ -24,7 +24,7 @@ try:
 except ImportError:  # run from a source tree with an in-place build
     sys.path.insert(0, str(HERE.parent))
 
-from _common import markdown_table, median_time, sgemm_gflops  # noqa: E402
+from _common import interleaved, markdown_table, sgemm_gflops  # noqa: E402
 
 from pyconvnet import _convolution as conv  # noqa: E402
 
@@ -46,17 +46,6 @@ def load_peer(name):
         return importlib.import_module(name)
     except ImportError:
         return None
-
-
-def interleaved(funcs, rounds):
-    """Median time of each function, running them in turn ``rounds`` times."""
-    for f in funcs:  # warm up
-        f()
-    samples = [[] for _ in funcs]
-    for _ in range(rounds):
-        for f, s in zip(funcs, samples):
-            s.append(median_time(f, repeat=1, warmup=0))
-    return [statistics.median(s) for s in samples]
 
 
 def path_name(geom):

@@ -20,14 +20,13 @@ The average and adaptive backward rows time the gradient kernels alone
     python benchmarks/bench_pool.py [--threads 2] [--quick]
 """
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import copy_bandwidth, markdown_table, median_time  # noqa: E402
+from _common import copy_bandwidth, interleaved, markdown_table  # noqa: E402
 
 from pyconvnet import functional as P  # noqa: E402
 
@@ -40,16 +39,6 @@ except ImportError:  # reported, not faked
 
 def _nbytes(*arrays):
     return sum(a.nbytes for a in arrays)
-
-
-def interleaved_times(ours, theirs, repeat):
-    """Median times of two functions timed in alternation, so that a change
-    in the machine's load during the run affects both alike."""
-    samples = ([], [])
-    for _ in range(repeat):
-        for func, times in zip((ours, theirs), samples):
-            times.append(median_time(func, repeat=1, warmup=0))
-    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def cases(quick):
@@ -143,8 +132,7 @@ def main(argv=None):
             else:
                 ours, theirs, nbytes = backward_pair(x, tx, a, args.threads, rng)
                 label = name + (" fwd+bwd" if a["kind"] == "max" else " bwd")
-            ours(), theirs()                     # warm up both
-            t_ours, t_theirs = interleaved_times(ours, theirs, repeat)
+            t_ours, t_theirs = interleaved((ours, theirs), repeat)
             gbs = nbytes / t_ours / 1e9
             rows.append([label, "x".join(map(str, shape)), f"{t_ours * 1e3:.2f}",
                          f"{t_theirs * 1e3:.2f}", f"{t_theirs / t_ours:.1f}x",

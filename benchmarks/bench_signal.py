@@ -16,7 +16,7 @@ import numpy as np
 import scipy.signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, median_time  # noqa: E402
+from _common import interleaved, markdown_table  # noqa: E402
 
 from pyconvnet.signal import choose_method, correlate, similarity_map  # noqa: E402
 
@@ -34,7 +34,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     images = [512, 1024] if args.quick else [512, 1024, 2048]
     kernels = [3, 15] if args.quick else [3, 7, 15, 31, 63]
-    repeat = 3 if args.quick else 5
+    repeat = 3 if args.quick else 7
 
     rows = []
     ratios = {"scipy": [], "skimage": []}
@@ -42,14 +42,15 @@ def main(argv=None):
         image = rng.random((n, n))
         for k in kernels:
             kernel = rng.random((k, k))
-            ours = median_time(lambda: correlate(image, kernel, "same", n_threads=args.threads), repeat)
-            theirs = median_time(lambda: scipy.signal.correlate(image, kernel, "same"), repeat)
-            sim = median_time(lambda: similarity_map(image, kernel, centered=True,
-                                                     n_threads=args.threads), repeat)
+            funcs = [lambda: correlate(image, kernel, "same", n_threads=args.threads),
+                     lambda: scipy.signal.correlate(image, kernel, "same"),
+                     lambda: similarity_map(image, kernel, centered=True, n_threads=args.threads)]
             if match_template is not None:
-                sk = median_time(lambda: match_template(image, kernel), repeat)
-                sk_cell, sk_ratio = f"{sk * 1e3:.1f}", f"{sk / sim:.1f}x"
-                ratios["skimage"].append(sk / sim)
+                funcs.append(lambda: match_template(image, kernel))
+            ours, theirs, sim, *sk = interleaved(funcs, repeat)
+            if sk:
+                sk_cell, sk_ratio = f"{sk[0] * 1e3:.1f}", f"{sk[0] / sim:.1f}x"
+                ratios["skimage"].append(sk[0] / sim)
             else:
                 sk_cell = sk_ratio = "missing"
             ratios["scipy"].append(theirs / ours)
@@ -61,10 +62,11 @@ def main(argv=None):
     signal = rng.random(n)
     for k in ([3, 63] if args.quick else [3, 15, 63, 255, 1023]):
         kernel = rng.random(k)
-        ours = median_time(lambda: correlate(signal, kernel, "same", n_threads=args.threads), repeat)
-        theirs = median_time(lambda: scipy.signal.correlate(signal, kernel, "same"), repeat)
-        sim = median_time(lambda: similarity_map(signal, kernel, centered=True,
-                                                 n_threads=args.threads), repeat)
+        ours, theirs, sim = interleaved(
+            [lambda: correlate(signal, kernel, "same", n_threads=args.threads),
+             lambda: scipy.signal.correlate(signal, kernel, "same"),
+             lambda: similarity_map(signal, kernel, centered=True, n_threads=args.threads)],
+            repeat)
         ratios["scipy"].append(theirs / ours)
         method = choose_method(signal, kernel, "same", n_threads=args.threads)
         rows.append([f"{n}", f"{k}", method, f"{ours * 1e3:.2f}", f"{theirs * 1e3:.2f}",
