@@ -18,7 +18,7 @@ for symmetric padding) the output has
 
     \left\lfloor \frac{n + P - d (k - 1) - 1}{s} \right\rfloor + 1
 
-positions (:func:`_output_size`, the only place the formula lives).
+positions (``shapes._window_count``, the one place the formula lives).
 
 The gradients of a loss with respect to the inputs, given the upstream
 gradient ``dy``, follow from the sum term by term:
@@ -74,6 +74,7 @@ import numpy as np
 from scipy.linalg import blas as _blas
 
 from ._ext import _conv
+from .shapes import _window_count
 from ._validation import (
     as_float_array,
     check_choice,
@@ -108,11 +109,6 @@ _PADDED_BYTES = 32 << 20
 # thread), and the most output blocks per task.
 _WINOGRAD_BYTES = 16 << 20
 _WINOGRAD_TILES = 2048
-
-
-def _output_size(n, kernel, stride, total_padding, dilation):
-    """Output length along one axis: floor((n + P - d(k-1) - 1) / s) + 1."""
-    return (n + total_padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 # --- holding BLAS to one thread ---------------------------------------------
@@ -299,7 +295,7 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
         if bias.shape != (K,):
             raise ValueError(f"bias must have shape (out_channels,) = ({K},), "
                              f"got {bias.shape}")
-    out = tuple(_output_size(n, k, s, t, d) for n, k, s, t, d in
+    out = tuple(_window_count(n, k, s, t, d) for n, k, s, t, d in
                 zip(x.shape[2:], kernel, stride, total, dilation))
     if min(out) < 1:  # pragma: no cover - excluded by the check above
         raise ValueError(f"the output size would be zero: {out}")

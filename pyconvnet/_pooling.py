@@ -42,6 +42,7 @@ import numpy as np
 
 from ._ext import _pool
 from ._validation import as_float_array, check_int, check_n_threads, ntuple, result_dtype
+from .shapes import _pool_window_count
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -88,11 +89,8 @@ def _output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
     >>> _output_size(3, 4, 2, ceil_mode=True)
     1
     """
-    k, s, p, d = kernel_size, kernel_size if stride is None else stride, padding, dilation
-    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
+    stride = kernel_size if stride is None else stride
+    return _pool_window_count(n, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 class _Axis:

@@ -217,23 +217,41 @@ class InputTooSmallError(ValueError):
     """
 
 
-def _out_len(n, k, s, pl, pr, d, ceil_mode):
-    """Windows of extent ``d(k-1)+1`` and stride ``s`` over the padded input.
+def _window_count(n, k, s, padding, d, ceil_mode=False):
+    """Positions of a window of extent ``d(k-1)+1`` sliding by ``s`` over an
+    input of ``n`` with ``padding`` (total of both sides) added.
 
-    This is the one place the convolution output-size formula lives::
+    This is the one place the output-size formula lives::
 
-        out = floor((n + pl + pr - d(k-1) - 1) / s) + 1     (ceil with ceil_mode)
+        out = floor((n + padding - d(k-1) - 1) / s) + 1     (ceil with ceil_mode)
+
+    The result is zero or negative when the window does not fit.
     """
-    span = n + pl + pr - d * (k - 1) - 1
-    if span < 0:
+    span = n + padding - d * (k - 1) - 1
+    return (-(-span // s) if ceil_mode else span // s) + 1
+
+
+def _pool_window_count(n, k, s, p, d, ceil_mode):
+    """:func:`_window_count` with padding ``p`` on each side, as pooling
+    counts it: in ceil mode a last window that would start past the input
+    and its left padding is dropped (PyTorch's rule)."""
+    out = _window_count(n, k, s, 2 * p, d, ceil_mode)
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _out_len(n, k, s, pl, pr, d, ceil_mode, overhang=False):
+    """:func:`_window_count`, refusing a kernel larger than the padded input
+    (unless ``overhang``: pooling in ceil mode keeps one such window)."""
+    count = _window_count(n, k, s, pl + pr, d, ceil_mode)
+    if d * (k - 1) + 1 > n + pl + pr and not (overhang and ceil_mode and count >= 1):
         dil = f" with dilation {d}" if d != 1 else ""
         raise InputTooSmallError(
             f"kernel_size {k}{dil} spans {d * (k - 1) + 1} positions but the "
             f"padded input has only {n} + {pl} + {pr} = {n + pl + pr}: the "
             "kernel is larger than the padded input")
-    if ceil_mode:
-        return -(-span // s) + 1
-    return span // s + 1
+    return count
 
 
 # --------------------------------------------------------------------------
@@ -441,7 +459,7 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1,
 
 
 def _conv_dims(n, kernel_size, stride, padding, dilation, ceil_mode,
-               pad_limits=None):
+               pad_limits=None, overhang=False):
     """Per-dimension sizes, worked lines and fit flags of a sliding window."""
     scalar, ndim = _layout(n, kernel_size, stride, dilation,
                            padding if not isinstance(padding, str) else 0)
@@ -454,7 +472,7 @@ def _conv_dims(n, kernel_size, stride, padding, dilation, ceil_mode,
     outs, lines, fits = [], [], []
     for i in range(ndim):
         try:
-            out = _out_len(sizes[i], k[i], s[i], *pads[i], d[i], ceil_mode)
+            out = _out_len(sizes[i], k[i], s[i], *pads[i], d[i], ceil_mode, overhang)
         except InputTooSmallError as exc:
             label = _dim_labels(ndim)[i]
             where = "" if scalar or not label else f"along {label}: "
@@ -486,7 +504,8 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1,
         Spacing between window taps (max pooling only, in PyTorch).
     ceil_mode : bool
         Round up, keeping a partial last window, unless that window would
-        start in the right padding (then it is dropped).
+        start in the right padding (then it is dropped). A window longer
+        than the padded input then still gives one output, as in PyTorch.
     explain, strict : bool
         As in :func:`conv_output_size`.
 
@@ -538,14 +557,16 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1,
     _check_bool(strict, "strict")
     scalar, outs, lines, fits = _conv_dims(n, kernel_size, stride, padding,
                                            dilation, ceil_mode,
-                                           [ki // 2 for ki in k])
+                                           [ki // 2 for ki in k], overhang=True)
     if ceil_mode:
         sizes = _per_dim(n, "n", ndim, 1)
         s = _per_dim(stride, "stride", ndim, 1)
+        d = _per_dim(dilation, "dilation", ndim, 1)
         for i in range(ndim):
             last = (outs[i] - 1) * s[i]
-            if last >= sizes[i] + p[i]:
-                outs[i] -= 1
+            kept = _pool_window_count(sizes[i], k[i], s[i], p[i], d[i], ceil_mode)
+            if kept < outs[i]:
+                outs[i] = kept
                 lines[i].append(
                     f"the last window would start at {last}, past the input "
                     f"and its left padding ({sizes[i]} + {p[i]}), so it is "
