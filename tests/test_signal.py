@@ -293,6 +293,19 @@ def test_concurrent_calls_from_python_threads():
         np.testing.assert_allclose(s, expected_sim, atol=1e-12)
 
 
+def test_concurrent_fft_in_blocks_from_python_threads():
+    # Each call runs its own pool of block tasks inside the caller's thread.
+    a, t = random((700, 650)), random((31, 29))
+    start, shape = signal._full_window(a.shape, t.shape, "same")
+    assert signal._fft_plan(a.shape, t.shape, start, shape, 2)[1] is not None
+    expected = scipy.signal.correlate(a, t, "same")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda n: correlate(a, t, "same", "fft", n_threads=1 + n % 2),
+                                range(8)))
+    for c in results:
+        np.testing.assert_allclose(c, expected, rtol=1e-10, atol=1e-10)
+
+
 # --- bad input ------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, error, match", [
