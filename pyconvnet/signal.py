@@ -622,8 +622,8 @@ def _region_under_windows(a_shape, window, start, shape):
     # Full-output position m covers a[m - (K - 1) : m + 1] along each axis.
     lo = [s - (k - 1) for s, k in zip(start, window)]
     hi = [s + n for s, n in zip(start, shape)]
-    inside = tuple(slice(max(l, 0), min(h, n)) for l, h, n in zip(lo, hi, a_shape))
-    pads = [(max(-l, 0), max(h - n, 0)) for l, h, n in zip(lo, hi, a_shape)]
+    inside = tuple(slice(max(first, 0), min(end, n)) for first, end, n in zip(lo, hi, a_shape))
+    pads = [(max(-first, 0), max(end - n, 0)) for first, end, n in zip(lo, hi, a_shape)]
     return inside, pads
 
 
