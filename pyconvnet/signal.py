@@ -52,7 +52,7 @@ _FFT_OVERHEAD = 30e-6
 # each axis, within (shortest, longest); threads take tasks of about
 # _TASK_POINTS points. 3-D blocks measured slower than one whole transform.
 _BLOCK_RULES = {1: (4096, 8, 1 << 16), 2: (128, 5, 256)}
-_TASK_POINTS = 1 << 16
+_TASK_POINTS = 1 << 17
 _TASK_OVERHEAD = 0.3e-3
 
 
@@ -214,20 +214,31 @@ def _fft_plan(shape1, shape2, start, shape, n_threads):
     if n_blocks == 1:
         return whole, None
     # Rows of blocks go to the threads whole, with a fixed cost per task.
-    n_tasks = len(_block_rows(counts, lengths, n_threads, _TASK_POINTS))
+    n_tasks = len(_block_tasks(counts, lengths, n_threads, _TASK_POINTS))
     blocked = ((2 * n_blocks * volume * math.log2(volume) * _FFT_COST + n_tasks * _TASK_OVERHEAD)
                / min(n_threads, n_tasks))
     return (blocked, lengths) if blocked < whole else (whole, None)
 
 
-def _block_rows(counts, lengths, n_threads, task_points):
-    """Split the rows of blocks into tasks of about ``task_points`` points,
-    as many as a multiple of the thread count where there are enough rows."""
+def _block_tasks(counts, lengths, n_threads, task_points):
+    """Share the blocks out in tasks of about ``task_points`` points: runs of
+    whole rows of blocks (along the first axis), as many as a multiple of
+    the thread count where there are enough rows, or parts of single rows
+    when one row alone is larger. A task is a slice of block numbers per
+    axis."""
+    ndim = len(counts)
     row_points = math.prod(counts[1:]) * math.prod(lengths)
+    if ndim > 1 and counts[1] > 1 and row_points > task_points:
+        parts = min(counts[1], -(-row_points // task_points))
+        width = -(-counts[1] // parts)
+        rest = (slice(None),) * (ndim - 2)
+        return [(slice(r, r + 1), slice(c, c + width)) + rest
+                for r in range(counts[0]) for c in range(0, counts[1], width)]
     n_tasks = min(counts[0], -(-counts[0] * row_points // task_points))
     n_tasks = min(counts[0], -(-n_tasks // n_threads) * n_threads)
     per_task = -(-counts[0] // n_tasks)
-    return [slice(i, i + per_task) for i in range(0, counts[0], per_task)]
+    rest = (slice(None),) * (ndim - 1)
+    return [(slice(r, r + per_task),) + rest for r in range(0, counts[0], per_task)]
 
 
 def _block_lengths(kernel_shape, shape):
@@ -320,46 +331,46 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
     points per axis, and each block is the exact part of the circular
     correlation of the ``L`` input points under it, so every block is one
     small real FFT, its product with the kernel's spectrum and one inverse
-    FFT. Rows of blocks (along the first axis) go to the threads as tasks
-    small enough for the cache; no array of the whole padded size is made.
+    FFT. Rows of blocks (or parts of rows) go to the threads as tasks small
+    enough for the cache; no array of the whole padded size is made.
     """
     ndim = a.ndim
     steps = [n - k + 1 for n, k in zip(lengths, kernel.shape)]
     counts = [-(-n // s) for n, s in zip(shape, steps)]
-    # Block rows r0:r1 read the padded input from (start - K + 1) on.
+    # Block b along an axis reads the padded input from origin + b * step on.
     origin = [s - (k - 1) for s, k in zip(start, kernel.shape)]
     axes = tuple(range(ndim, 2 * ndim))
     kernel_spectrum = scipy.fft.rfftn(_reversed(kernel), lengths)
     exact = (Ellipsis,) + tuple(slice(k - 1, None) for k in kernel.shape)
-    # (block row, block, ..., step, step, ...) -> (row, step, block, step, ...)
+    # (block, block, ..., point, point, ...) -> (block, point, block, point, ...)
     interleave = [i for pair in zip(range(ndim), range(ndim, 2 * ndim)) for i in pair]
     out = np.empty(shape, dtype=a.dtype)
 
-    def transform(rows):
-        r0, r1 = rows.start, min(rows.stop, counts[0])
-        extent = [(r1 - r0) * steps[0] + kernel.shape[0] - 1] + [
-            c * s + k - 1 for c, s, k in zip(counts[1:], steps[1:], kernel.shape[1:])]
-        corner = [origin[0] + r0 * steps[0]] + origin[1:]
+    def transform(task):
+        first = [range(c)[part].start for c, part in zip(counts, task)]
+        number = [len(range(c)[part]) for c, part in zip(counts, task)]
+        extent = [m * s + k - 1 for m, s, k in zip(number, steps, kernel.shape)]
+        corner = [o + f * s for o, f, s in zip(origin, first, steps)]
         padded = np.zeros(extent, dtype=a.dtype)
         padded[tuple(slice(max(-c, 0), min(n - c, e)) for c, n, e in
                      zip(corner, a.shape, extent))] = a[
             tuple(slice(max(c, 0), min(c + e, n)) for c, n, e in zip(corner, a.shape, extent))]
         blocks = np.lib.stride_tricks.as_strided(
-            padded, [r1 - r0] + counts[1:] + list(lengths),
+            padded, number + list(lengths),
             [s * st for s, st in zip(steps, padded.strides)] + list(padded.strides),
             writeable=False)
         spectrum = _rfftn(blocks, axes)
         spectrum *= kernel_spectrum
         z = _irfftn(spectrum, lengths, axes)[exact].transpose(interleave)
-        z = z.reshape([(r1 - r0) * steps[0]] + [c * s for c, s in zip(counts[1:], steps[1:])])
-        rows_out = slice(r0 * steps[0], min(r1 * steps[0], shape[0]))
-        out[rows_out] = z[(slice(0, rows_out.stop - rows_out.start),)
-                          + tuple(slice(0, n) for n in shape[1:])]
+        z = z.reshape([m * s for m, s in zip(number, steps)])
+        target = tuple(slice(f * s, min((f + m) * s, n))
+                       for f, m, s, n in zip(first, number, steps, shape))
+        out[target] = z[tuple(slice(0, t.stop - t.start) for t in target)]
 
-    tasks = _block_rows(counts, lengths, n_threads, task_points or _TASK_POINTS)
+    tasks = _block_tasks(counts, lengths, n_threads, task_points or _TASK_POINTS)
     if n_threads == 1 or len(tasks) == 1:
-        for rows in tasks:
-            transform(rows)
+        for task in tasks:
+            transform(task)
     else:
         with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
             list(pool.map(transform, tasks))
