@@ -16,11 +16,15 @@ axis (rotated by 180 degrees in 2-D), and the cosine similarity map divides the
 correlation by the norms of the template and of each window.
 
 The correlation runs either directly (typed Cython loops over OpenMP threads)
-or through real FFTs (:mod:`scipy.fft`, on the same number of threads: one
-transform of everything, or overlap-save blocks in parallel); with
+or through real FFTs on the same number of threads: one transform of
+everything (:mod:`scipy.fft`), or overlap-save blocks in parallel
+(:mod:`numpy.fft`, which writes into reused workspaces); with
 ``method='auto'`` a cost model picks the fastest.
 """
+import contextlib
 import math
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -332,49 +336,131 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
     correlation of the ``L`` input points under it, so every block is one
     small real FFT, its product with the kernel's spectrum and one inverse
     FFT. Rows of blocks (or parts of rows) go to the threads as tasks small
-    enough for the cache; no array of the whole padded size is made.
+    enough for the cache, and every step writes into a workspace reused
+    from task to task and call to call: no array of the whole padded size
+    is made, and no fresh memory (whose first touch costs a page fault) is
+    taken per task.
     """
     ndim = a.ndim
+    lengths = list(lengths)
     steps = [n - k + 1 for n, k in zip(lengths, kernel.shape)]
     counts = [-(-n // s) for n, s in zip(shape, steps)]
     # Block b along an axis reads the padded input from origin + b * step on.
     origin = [s - (k - 1) for s, k in zip(start, kernel.shape)]
-    axes = tuple(range(ndim, 2 * ndim))
-    kernel_spectrum = scipy.fft.rfftn(_reversed(kernel), lengths)
+    spectrum_dtype = np.complex64 if a.dtype == np.float32 else np.complex128
+    kernel_spectrum = np.fft.rfftn(_reversed(kernel), lengths, axes=range(ndim)).astype(
+        spectrum_dtype, copy=False)
+    half = lengths[:-1] + [lengths[-1] // 2 + 1]
+    block_axes = range(ndim, 2 * ndim - 1)      # the axes of a block but the last
     exact = (Ellipsis,) + tuple(slice(k - 1, None) for k in kernel.shape)
     # (block, block, ..., point, point, ...) -> (block, point, block, point, ...)
     interleave = [i for pair in zip(range(ndim), range(ndim, 2 * ndim)) for i in pair]
     out = np.empty(shape, dtype=a.dtype)
+    tasks = _block_tasks(counts, lengths, n_threads, task_points or _TASK_POINTS)
+    most = max(math.prod(len(range(c)[part]) for c, part in zip(counts, task))
+               for task in tasks)
+    layout = [("padded", a.dtype, [most * math.prod(lengths)]),
+              ("blocks", a.dtype, [most * math.prod(lengths)]),
+              ("spectrum", spectrum_dtype, [most * math.prod(half)]),
+              ("result", a.dtype, [most * math.prod(lengths)]),
+              ("edge", a.dtype, [most * math.prod(steps)])]
 
-    def transform(task):
+    def transform(task, work):
         first = [range(c)[part].start for c, part in zip(counts, task)]
         number = [len(range(c)[part]) for c, part in zip(counts, task)]
         extent = [m * s + k - 1 for m, s, k in zip(number, steps, kernel.shape)]
         corner = [o + f * s for o, f, s in zip(origin, first, steps)]
-        padded = np.zeros(extent, dtype=a.dtype)
+        padded = work["padded"][:math.prod(extent)].reshape(extent)
+        padded.fill(0)
         padded[tuple(slice(max(-c, 0), min(n - c, e)) for c, n, e in
                      zip(corner, a.shape, extent))] = a[
             tuple(slice(max(c, 0), min(c + e, n)) for c, n, e in zip(corner, a.shape, extent))]
-        blocks = np.lib.stride_tricks.as_strided(
-            padded, number + list(lengths),
+        blocks = work["blocks"][:math.prod(number + lengths)].reshape(number + lengths)
+        blocks[...] = np.lib.stride_tricks.as_strided(
+            padded, number + lengths,
             [s * st for s, st in zip(steps, padded.strides)] + list(padded.strides),
             writeable=False)
-        spectrum = _rfftn(blocks, axes)
+        spectrum = work["spectrum"][:math.prod(number + half)].reshape(number + half)
+        np.fft.rfft(blocks, axis=-1, out=spectrum)
+        for axis in block_axes:
+            np.fft.fft(spectrum, axis=axis, out=spectrum)
         spectrum *= kernel_spectrum
-        z = _irfftn(spectrum, lengths, axes)[exact].transpose(interleave)
-        z = z.reshape([m * s for m, s in zip(number, steps)])
+        for axis in block_axes:
+            np.fft.ifft(spectrum, axis=axis, out=spectrum)
+        result = work["result"][:math.prod(number + lengths)].reshape(number + lengths)
+        np.fft.irfft(spectrum, lengths[-1], axis=-1, out=result)
+        exact_part = result[exact].transpose(interleave)
         target = tuple(slice(f * s, min((f + m) * s, n))
                        for f, m, s, n in zip(first, number, steps, shape))
-        out[target] = z[tuple(slice(0, t.stop - t.start) for t in target)]
+        covered = [m * s for m, s in zip(number, steps)]
+        if all(t.stop - t.start == c for t, c in zip(target, covered)):
+            out[target].reshape(exact_part.shape)[...] = exact_part
+        else:   # the last blocks reach past the window: cut them to it
+            edge = work["edge"][:math.prod(covered)].reshape(covered)
+            edge.reshape(exact_part.shape)[...] = exact_part
+            out[target] = edge[tuple(slice(0, t.stop - t.start) for t in target)]
 
-    tasks = _block_tasks(counts, lengths, n_threads, task_points or _TASK_POINTS)
-    if n_threads == 1 or len(tasks) == 1:
-        for task in tasks:
-            transform(task)
+    def worker(first_task):
+        with _workspace(layout) as work:
+            for task in tasks[first_task::n_workers]:
+                transform(task, work)
+
+    n_workers = min(n_threads, len(tasks))
+    if n_workers == 1:
+        worker(0)
     else:
-        with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
-            list(pool.map(transform, tasks))
+        with ThreadPoolExecutor(n_workers - 1) as pool:
+            helpers = [pool.submit(worker, i) for i in range(1, n_workers)]
+            worker(0)
+            for helper in helpers:
+                helper.result()
     return out
+
+
+# Workspaces of the overlap-save tasks, kept between calls: one per thread
+# that has run a task, at most _MAX_WORKSPACES of them.
+_free_workspaces = []
+_workspaces_lock = threading.Lock()
+_MAX_WORKSPACES = max(4, os.cpu_count() or 1)
+
+
+def _reset_workspaces():
+    # A child forked while another thread held the lock must not inherit it.
+    global _workspaces_lock
+    _workspaces_lock = threading.Lock()
+    _free_workspaces.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_workspaces)
+
+
+@contextlib.contextmanager
+def _workspace(layout):
+    """Arrays named and shaped by ``layout`` (name, dtype, shape triples),
+    carved from one byte buffer taken from the free list (or made) and
+    given back afterwards."""
+    sizes = [-(-math.prod(shape) * np.dtype(dtype).itemsize // 64) * 64
+             for _, dtype, shape in layout]
+    nbytes = sum(sizes)
+    with _workspaces_lock:
+        # the smallest that fits (the list is sorted by size)
+        index = next((i for i, b in enumerate(_free_workspaces) if b.nbytes >= nbytes), None)
+        buffer = None if index is None else _free_workspaces.pop(index)
+    if buffer is None:
+        buffer = np.empty(nbytes, dtype=np.uint8)
+    arrays, offset = {}, 0
+    for (name, dtype, shape), size in zip(layout, sizes):
+        count = math.prod(shape)
+        arrays[name] = buffer[offset:offset + count * np.dtype(dtype).itemsize].view(dtype)
+        offset += size
+    try:
+        yield arrays
+    finally:
+        with _workspaces_lock:
+            _free_workspaces.append(buffer)
+            _free_workspaces.sort(key=len)
+            del _free_workspaces[:-_MAX_WORKSPACES]
 
 
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
