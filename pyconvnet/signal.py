@@ -55,9 +55,12 @@ _FFT_OVERHEAD = 30e-6
 # parallel. Per rank, a block is this many times the kernel length along
 # each axis, within (shortest, longest); threads take tasks of about
 # _TASK_POINTS points. 3-D blocks measured slower than one whole transform.
+# Each task costs about _TASK_OVERHEAD seconds besides its FFTs, and starting
+# the threads of a call _POOL_OVERHEAD.
 _BLOCK_RULES = {1: (4096, 8, 1 << 16), 2: (128, 5, 256)}
 _TASK_POINTS = 1 << 17
 _TASK_OVERHEAD = 0.3e-3
+_POOL_OVERHEAD = 0.5e-3
 
 
 def output_shape(shape1, shape2, mode="full"):
@@ -217,10 +220,12 @@ def _fft_plan(shape1, shape2, start, shape, n_threads):
     n_blocks, volume = math.prod(counts), math.prod(lengths)
     if n_blocks == 1:
         return whole, None
-    # Rows of blocks go to the threads whole, with a fixed cost per task.
+    # Tasks of blocks go to the threads whole, with a fixed cost per task and
+    # one for starting the threads.
     n_tasks = len(_block_tasks(counts, lengths, n_threads, _TASK_POINTS))
+    n_workers = min(n_threads, n_tasks)
     blocked = ((2 * n_blocks * volume * math.log2(volume) * _FFT_COST + n_tasks * _TASK_OVERHEAD)
-               / min(n_threads, n_tasks))
+               / n_workers + (_POOL_OVERHEAD if n_workers > 1 else 0))
     return (blocked, lengths) if blocked < whole else (whole, None)
 
 
