@@ -61,16 +61,17 @@ def result_dtype(*dtypes):
     """The floating dtype a kernel computes in for inputs of these dtypes.
 
     float32 stays float32 (float16 is widened to float32), float64 stays
-    float64; bools and integers are promoted to float64; a mix of float32
-    and float64 gives float64. Complex, object, string and extended
-    precision dtypes are refused.
+    float64, in either byte order; bools and integers are promoted to
+    float64; a mix of float32 and float64 gives float64. Complex, object,
+    string and extended precision dtypes are refused.
     """
     out = np.float32
     for dtype in dtypes:
         dtype = np.dtype(dtype)
-        if dtype == np.float64 or dtype.kind in "biu":
+        # by kind and size, so that either byte order is accepted
+        if (dtype.kind == "f" and dtype.itemsize == 8) or dtype.kind in "biu":
             out = np.float64
-        elif dtype in (np.float32, np.float16):
+        elif dtype.kind == "f" and dtype.itemsize in (2, 4):
             pass
         elif dtype.kind == "f":
             raise TypeError(

@@ -69,9 +69,29 @@ def test_threadpoolctl_sees_and_limits_the_openmp_pool():
     ((np.float32,), np.float32), ((np.float64,), np.float64), ((np.float16,), np.float32),
     ((np.int8,), np.float64), ((np.uint64,), np.float64), ((np.bool_,), np.float64),
     ((np.float32, np.float64), np.float64), ((np.float32, np.int16), np.float64),
+    ((">f8",), np.float64), ((">f4",), np.float32), ((">f2",), np.float32),
+    ((">i4",), np.float64), ((">f4", "<f4"), np.float32),
 ])
 def test_result_dtype(dtypes, expected):
     assert result_dtype(*dtypes) == expected
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_either_byte_order_gives_the_native_result(order, dtype):
+    # Data read from files (FITS, IDX) often comes big-endian.
+    from pyconvnet.functional import avg_pool2d, conv2d, max_pool2d
+    from pyconvnet.signal import correlate, similarity_map
+    rng = np.random.default_rng(0)
+    x, w = rng.random((2, 3, 9, 8)).astype(dtype), rng.random((4, 3, 3, 3)).astype(dtype)
+    swapped = [a.astype(a.dtype.newbyteorder(order)) for a in (x, w)]
+    calls = [lambda x, w: conv2d(x, w), lambda x, w: max_pool2d(x, 2),
+             lambda x, w: avg_pool2d(x, 2), lambda x, w: correlate(x[0, 0], w[0, 0]),
+             lambda x, w: similarity_map(x[0, 0], w[0, 0])]
+    for call in calls:
+        native, other = call(x, w), call(*swapped)
+        assert other.dtype == np.dtype(dtype) and other.dtype.isnative
+        np.testing.assert_array_equal(other, native)
 
 
 @pytest.mark.parametrize("bad", [np.complex64, np.complex128, object, "U3", np.longdouble])
