@@ -217,7 +217,7 @@ def _fft_plan(shape1, shape2, start, shape, n_threads):
     if len(shape) not in _BLOCK_RULES:
         return whole, None
     lengths = _block_lengths(shape2, shape)
-    counts = [-(-n // (length - k + 1)) for n, k, length in zip(shape, shape2, lengths)]
+    counts = _block_counts(shape, shape2, lengths)
     n_blocks, volume = math.prod(counts), math.prod(lengths)
     if n_blocks == 1:
         return whole, None
@@ -232,6 +232,11 @@ def _fft_plan(shape1, shape2, start, shape, n_threads):
     # (blocks reuse their workspaces): measured, blocks win until about 1.5
     # times the predicted cost of the whole transform.
     return (blocked, lengths) if blocked < _WHOLE_PENALTY * whole else (whole, None)
+
+
+def _block_counts(shape, kernel_shape, lengths):
+    """Blocks per axis: each block of ``L`` inputs gives ``L - K + 1`` outputs."""
+    return [-(-n // (length - k + 1)) for n, k, length in zip(shape, kernel_shape, lengths)]
 
 
 def _block_tasks(counts, lengths, n_threads, task_points):
@@ -354,9 +359,7 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
     ndim = a.ndim
     lengths = list(lengths)
     steps = [n - k + 1 for n, k in zip(lengths, kernel.shape)]
-    counts = [-(-n // s) for n, s in zip(shape, steps)]
-    # Block b along an axis reads the padded input from origin + b * step on.
-    origin = [s - (k - 1) for s, k in zip(start, kernel.shape)]
+    counts = _block_counts(shape, kernel.shape, lengths)
     spectrum_dtype = np.complex64 if a.dtype == np.float32 else np.complex128
     kernel_spectrum = np.fft.rfftn(_reversed(kernel), lengths, axes=range(ndim)).astype(
         spectrum_dtype, copy=False)
@@ -378,13 +381,14 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
     def transform(task, work):
         first = [range(c)[part].start for c, part in zip(counts, task)]
         number = [len(range(c)[part]) for c, part in zip(counts, task)]
-        extent = [m * s + k - 1 for m, s, k in zip(number, steps, kernel.shape)]
-        corner = [o + f * s for o, f, s in zip(origin, first, steps)]
+        # The task's part of the full correlation, and the input under it.
+        inside, pads = _region_under_windows(
+            a.shape, kernel.shape, [s + f * t for s, f, t in zip(start, first, steps)],
+            [m * t for m, t in zip(number, steps)])
+        extent = [m * t + k - 1 for m, t, k in zip(number, steps, kernel.shape)]
         padded = work["padded"][:math.prod(extent)].reshape(extent)
         padded.fill(0)
-        padded[tuple(slice(max(-c, 0), min(n - c, e)) for c, n, e in
-                     zip(corner, a.shape, extent))] = a[
-            tuple(slice(max(c, 0), min(c + e, n)) for c, n, e in zip(corner, a.shape, extent))]
+        padded[tuple(slice(p, p + r.stop - r.start) for (p, _), r in zip(pads, inside))] = a[inside]
         blocks = work["blocks"][:math.prod(number + lengths)].reshape(number + lengths)
         blocks[...] = np.lib.stride_tricks.as_strided(
             padded, number + lengths,
