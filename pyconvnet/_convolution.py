@@ -74,7 +74,6 @@ import numpy as np
 from scipy.linalg import blas as _blas
 
 from ._ext import _conv
-from .shapes import _window_count
 from ._validation import (
     as_float_array,
     check_choice,
@@ -83,6 +82,7 @@ from ._validation import (
     ntuple,
     result_dtype,
 )
+from .shapes import _window_count
 
 __all__ = [
     "conv1d",
