@@ -372,11 +372,11 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
     tasks = _block_tasks(counts, lengths, n_threads, task_points or _TASK_POINTS)
     most = max(math.prod(len(range(c)[part]) for c, part in zip(counts, task))
                for task in tasks)
-    layout = [("padded", a.dtype, [most * math.prod(lengths)]),
-              ("blocks", a.dtype, [most * math.prod(lengths)]),
-              ("spectrum", spectrum_dtype, [most * math.prod(half)]),
-              ("result", a.dtype, [most * math.prod(lengths)]),
-              ("edge", a.dtype, [most * math.prod(steps)])]
+    layout = [("padded", a.dtype, most * math.prod(lengths)),
+              ("blocks", a.dtype, most * math.prod(lengths)),
+              ("spectrum", spectrum_dtype, most * math.prod(half)),
+              ("result", a.dtype, most * math.prod(lengths)),
+              ("edge", a.dtype, most * math.prod(steps))]
 
     def transform(task, work):
         first = [range(c)[part].start for c, part in zip(counts, task)]
@@ -451,11 +451,10 @@ if hasattr(os, "register_at_fork"):
 
 @contextlib.contextmanager
 def _workspace(layout):
-    """Arrays named and shaped by ``layout`` (name, dtype, shape triples),
-    carved from one byte buffer taken from the free list (or made) and
-    given back afterwards."""
-    sizes = [-(-math.prod(shape) * np.dtype(dtype).itemsize // 64) * 64
-             for _, dtype, shape in layout]
+    """1-D arrays named and sized by ``layout`` (name, dtype, length
+    triples), carved from one byte buffer taken from the free list (or
+    made) and given back afterwards."""
+    sizes = [-(-count * np.dtype(dtype).itemsize // 64) * 64 for _, dtype, count in layout]
     nbytes = sum(sizes)
     with _workspaces_lock:
         # the smallest that fits (the list is sorted by size)
@@ -464,8 +463,7 @@ def _workspace(layout):
     if buffer is None:
         buffer = np.empty(nbytes, dtype=np.uint8)
     arrays, offset = {}, 0
-    for (name, dtype, shape), size in zip(layout, sizes):
-        count = math.prod(shape)
+    for (name, dtype, count), size in zip(layout, sizes):
         arrays[name] = buffer[offset:offset + count * np.dtype(dtype).itemsize].view(dtype)
         offset += size
     try:
