@@ -258,6 +258,17 @@ class Conv3d(_ConvNd):
 
 # -- pooling ---------------------------------------------------------------
 
+def _pool_repr(layer):
+    """The arguments a pooling layer shows in its repr: the kernel size,
+    and the stride and padding where they are set."""
+    s = f"kernel_size={layer.kernel_size}"
+    if layer.stride is not None:
+        s += f", stride={layer.stride}"
+    if layer.padding:
+        s += f", padding={layer.padding}"
+    return s
+
+
 class MaxPool2d(Module):
     """2-D max pooling (as PyTorch's MaxPool2d).
 
@@ -313,12 +324,7 @@ class MaxPool2d(Module):
         return _pool.max_pool2d_backward(grad, idx, shape, n_threads=self.n_threads)
 
     def extra_repr(self):
-        s = f"kernel_size={self.kernel_size}"
-        if self.stride is not None:
-            s += f", stride={self.stride}"
-        if self.padding:
-            s += f", padding={self.padding}"
-        return s
+        return _pool_repr(self)
 
     def layer_specs(self):
         return _shapes.max_pool(self.kernel_size, self.stride, self.padding,
@@ -380,12 +386,7 @@ class AvgPool2d(Module):
                                          n_threads=self.n_threads)
 
     def extra_repr(self):
-        s = f"kernel_size={self.kernel_size}"
-        if self.stride is not None:
-            s += f", stride={self.stride}"
-        if self.padding:
-            s += f", padding={self.padding}"
-        return s
+        return _pool_repr(self)
 
     def layer_specs(self):
         return _shapes.avg_pool(self.kernel_size, self.stride, self.padding,
