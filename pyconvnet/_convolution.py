@@ -109,6 +109,9 @@ _PADDED_BYTES = 32 << 20
 # thread), and the most output blocks per task.
 _WINOGRAD_BYTES = 16 << 20
 _WINOGRAD_TILES = 2048
+# Narrowest block of output channels (forward) or rows of the weight
+# gradient (32 taps' worth of input channels) handed to one task's GEMM.
+_MIN_BLOCK = 16
 
 
 # --- holding BLAS to one thread ---------------------------------------------
@@ -414,6 +417,18 @@ def _tile(geom, rows, positions):
     return min(max(floor, _TILE_BYTES // column), positions)
 
 
+def _channel_block(count, tasks, n_threads, minimum=None):
+    """Channels per block when each of ``tasks`` independent tasks is cut
+    into blocks of ``count`` channels: as few blocks as give every thread
+    two tasks, no block narrower than ``minimum`` channels (default
+    _MIN_BLOCK: narrower GEMMs run far below BLAS's peak)."""
+    minimum = _MIN_BLOCK if minimum is None else min(minimum, _MIN_BLOCK)
+    if n_threads == 1 or tasks >= 2 * n_threads:
+        return count
+    blocks = min(-(-2 * n_threads // tasks), max(1, count // minimum))
+    return -(-count // blocks)
+
+
 def _transposed_weight(geom, weight):
     """Weight of :meth:`_Geometry.transposed`: per group, the kernel rotated
     by 180 degrees with its two channel axes swapped, (C, K/G, *kernel)."""
@@ -448,10 +463,13 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "winograd":
         _run_winograd(geom, x5, w5, bias, y5, n_threads)
     elif algorithm == "gemm":
+        positions = math.prod(geom.out)
+        tile = _tile(geom, geom.rows, positions)
+        kblock = _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
+                                n_threads)
         with _single_threaded_blas():
             _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
-                               geom.groups, _tile(geom, geom.rows, math.prod(geom.out)),
-                               n_threads)
+                               geom.groups, tile, kblock, n_threads)
     elif algorithm == "padded":
         _conv.padded_forward(x5, w5, bias, y5, geom.pad, geom.dilation, geom.groups,
                              n_threads)
@@ -587,10 +605,22 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
     elif algorithm == "winograd":
         _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads)
     elif algorithm == "gemm":
+        positions = math.prod(geom.out)
+        taps = math.prod(geom.kernel)
+        tile = _tile(geom, geom.rows, positions)
+        # Few images: tasks over blocks of input channels, each summing over
+        # every image, instead of one task per image and tile (which would
+        # leave threads idle and need a private copy of dW per thread).
+        tasks = geom.N * -(-positions // tile)
+        cblock = _channel_block(geom.Cg, geom.groups, n_threads, -(-2 * _MIN_BLOCK // taps))
         with _single_threaded_blas():
-            _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
-                                   geom.groups, _tile(geom, geom.rows, math.prod(geom.out)),
-                                   n_threads)
+            if tasks < 2 * n_threads and geom.groups * -(-geom.Cg // cblock) > tasks:
+                _conv.gemm_weight_grad_cblocks(
+                    x5, dy5, dw5, geom.stride, geom.pad, geom.dilation, geom.groups,
+                    cblock, _tile(geom, cblock * taps, positions), n_threads)
+            else:
+                _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
+                                       geom.groups, tile, n_threads)
     elif algorithm == "padded":
         _conv.padded_weight_grad(x5, dy5, dw5, geom.pad, geom.dilation, geom.groups,
                                  n_threads)

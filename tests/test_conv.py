@@ -24,7 +24,7 @@ from conftest import tolerance
 
 FORWARD = {1: conv1d, 2: conv2d, 3: conv3d}
 BACKWARD = {1: conv1d_backward, 2: conv2d_backward, 3: conv3d_backward}
-KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "padded", "direct"]
+KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "gemm-split", "padded", "direct"]
 
 
 @pytest.fixture(params=KERNELS)
@@ -37,6 +37,11 @@ def kernel(request, monkeypatch):
 def force_kernel(monkeypatch, name):
     if name == "auto":
         return
+    if name == "gemm-split":
+        # GEMM with work split into channel blocks of any width whenever
+        # there are fewer images than threads
+        monkeypatch.setattr(conv, "_MIN_BLOCK", 1)
+        name = "gemm"
     if name.startswith("winograd-"):
         m = int(name[-1])
         monkeypatch.setattr(conv, "_winograd_m", lambda geom: m)

@@ -529,22 +529,27 @@ cdef inline bint _is_pointwise(const Geom *g) noexcept nogil:
 
 cdef void _forward_task(const floating *x, const floating *w, const floating *bias,
                         floating *y, const Geom *g, Py_ssize_t task,
-                        Py_ssize_t n_tiles, Py_ssize_t tile,
-                        floating *buf) noexcept nogil:
-    # One (image, group, tile) block of y = W_g @ cols (+ bias).
+                        Py_ssize_t n_tiles, Py_ssize_t tile, Py_ssize_t n_kblocks,
+                        Py_ssize_t kblock, floating *buf) noexcept nogil:
+    # One (image, group, tile, output-channel block) block of
+    # y = W_g @ cols (+ bias). Blocks of one tile each unroll it: the copy
+    # is cheap next to the product, and the tasks stay independent.
     cdef:
-        Py_ssize_t t = task % n_tiles
-        Py_ssize_t ng = task // n_tiles
+        Py_ssize_t kb = task % n_kblocks
+        Py_ssize_t t = (task // n_kblocks) % n_tiles
+        Py_ssize_t ng = task // (n_kblocks * n_tiles)
         Py_ssize_t gi = ng % g.G
         Py_ssize_t n = ng // g.G
         Py_ssize_t P = g.OD * g.OH * g.OW
         Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
         Py_ssize_t p0 = t * tile
         Py_ssize_t cnt = _min(tile, P - p0)
+        Py_ssize_t k0 = kb * kblock
+        Py_ssize_t nk = _min(kblock, g.Kg - k0)
         Py_ssize_t k, j
         const floating *xg = x + (n * g.C + gi * g.Cg) * g.D * g.H * g.W
         const floating *cols
-        floating *yt = y + (n * g.K + gi * g.Kg) * P + p0
+        floating *yt = y + (n * g.K + gi * g.Kg + k0) * P + p0
         floating bk
         int ld
     if _is_pointwise(g):
@@ -554,12 +559,12 @@ cdef void _forward_task(const floating *x, const floating *w, const floating *bi
         _im2col(xg, buf, g, p0, cnt)
         cols = buf
         ld = <int>cnt
-    # Row-major y_t (Kg x cnt, row stride P) = W_g (Kg x R) @ cols (R x cnt).
-    _gemm(c'N', c'N', <int>cnt, <int>g.Kg, <int>R, 1, cols, ld,
-          w + gi * g.Kg * R, <int>R, 0, yt, <int>P)
+    # Row-major y_t (nk x cnt, row stride P) = W_g[k0:k0+nk] (nk x R) @ cols (R x cnt).
+    _gemm(c'N', c'N', <int>cnt, <int>nk, <int>R, 1, cols, ld,
+          w + (gi * g.Kg + k0) * R, <int>R, 0, yt, <int>P)
     if bias != NULL:
-        for k in range(g.Kg):
-            bk = bias[gi * g.Kg + k]
+        for k in range(nk):
+            bk = bias[gi * g.Kg + k0 + k]
             for j in range(cnt):
                 yt[k * P + j] += bk
 
@@ -569,8 +574,9 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                  const floating[::1] bias,             # IN  (K,) or None
                  floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
                  tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
-                 Py_ssize_t tile, int n_threads):
-    """Forward pass by tiled im2col and one GEMM per (image, group, tile)."""
+                 Py_ssize_t tile, Py_ssize_t kblock, int n_threads):
+    """Forward pass by tiled im2col and one GEMM per (image, group, tile,
+    block of ``kblock`` output channels)."""
     cdef:
         Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
                            dilation, groups)
@@ -578,12 +584,14 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         Py_ssize_t N = x.shape[0]
         Py_ssize_t P = g.OD * g.OH * g.OW
         Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
-        Py_ssize_t n_tiles, task, n_tasks
+        Py_ssize_t n_tiles, n_kblocks, task, n_tasks
         const floating *bptr = NULL
         floating[:, ::1] buf
     tile = _min(tile, P)
     n_tiles = _ceil_div(P, tile)
-    n_tasks = N * g.G * n_tiles
+    kblock = _max(1, _min(kblock, g.Kg))
+    n_kblocks = _ceil_div(g.Kg, kblock)
+    n_tasks = N * g.G * n_tiles * n_kblocks
     n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
     with _Scratch() as scratch:
         buf = scratch.array((n_threads, 1 if _is_pointwise(&g) else R * tile),
@@ -593,8 +601,8 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
                 _forward_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
-                              &y[0, 0, 0, 0, 0], &g, task, n_tiles, tile,
-                              &buf[threadid(), 0])
+                              &y[0, 0, 0, 0, 0], &g, task, n_tiles, tile, n_kblocks,
+                              kblock, &buf[threadid(), 0])
 
 
 cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
@@ -662,6 +670,83 @@ def gemm_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                 out[i] = 0
                 for t in range(n_threads):
                     out[i] += acc[t, i]
+
+
+cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
+                                   floating *dw, const Geom *g, Py_ssize_t task,
+                                   Py_ssize_t n_cblocks, Py_ssize_t cblock,
+                                   Py_ssize_t N, Py_ssize_t tile,
+                                   floating *buf) noexcept nogil:
+    # The columns of dW_g that belong to input channels [c0, c1) of one
+    # group, summed over every image and tile: dW_g[:, c0 FF:c1 FF] =
+    # sum dy_t @ cols_t^T, with cols_t unrolled for those channels only.
+    # Each task owns its part of dW: no private copies, no reduction.
+    cdef:
+        Py_ssize_t cb = task % n_cblocks
+        Py_ssize_t gi = task // n_cblocks
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t R = g.Cg * FF
+        Py_ssize_t c0 = cb * cblock
+        Py_ssize_t plane = g.D * g.H * g.W
+        Py_ssize_t n, p0, cnt
+        Geom sub = g[0]
+        const floating *xg
+        const floating *cols
+        floating beta = 0
+        int ld
+    sub.Cg = _min(cblock, g.Cg - c0)
+    for n in range(N):
+        xg = x + (n * g.C + gi * g.Cg + c0) * plane
+        p0 = 0
+        while p0 < P:
+            cnt = _min(tile, P - p0)
+            if _is_pointwise(g):
+                cols = xg + p0
+                ld = <int>P
+            else:
+                _im2col(xg, buf, &sub, p0, cnt)
+                cols = buf
+                ld = <int>cnt
+            _gemm(c'T', c'N', <int>(sub.Cg * FF), <int>g.Kg, <int>cnt, 1, cols, ld,
+                  dy + (n * g.K + gi * g.Kg) * P + p0, <int>P, beta,
+                  dw + gi * g.Kg * R + c0 * FF, <int>R)
+            beta = 1
+            p0 += cnt
+
+
+def gemm_weight_grad_cblocks(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                             const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
+                             floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
+                             tuple stride, tuple pad, tuple dilation,
+                             Py_ssize_t groups, Py_ssize_t cblock, Py_ssize_t tile,
+                             int n_threads):
+    """Weight gradient with tasks over (group, block of ``cblock`` input
+    channels), each summing over every image: the split for few images,
+    where one task per image would leave threads idle. Every value of dW is
+    summed in one order whatever the thread count."""
+    cdef:
+        Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t n_cblocks, task, n_tasks
+        floating[:, ::1] buf
+    cblock = _max(1, _min(cblock, g.Cg))
+    tile = _min(tile, P)
+    n_cblocks = _ceil_div(g.Cg, cblock)
+    n_tasks = g.G * n_cblocks
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    with _Scratch() as scratch:
+        buf = scratch.array((n_threads, 1 if _is_pointwise(&g) else cblock * FF * tile),
+                            np.float32 if floating is float else np.float64)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                _weight_grad_cblock_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0],
+                                         &dw[0, 0, 0, 0, 0], &g, task, n_cblocks, cblock,
+                                         N, tile, &buf[threadid(), 0])
 
 
 cdef void _input_grad_task(const floating *dy, const floating *w, floating *dx,
