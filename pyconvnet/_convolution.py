@@ -326,9 +326,9 @@ def _applicable(geom, op):
     ``op`` is 'forward' (also the unit-stride input gradient, as the forward
     pass of :meth:`_Geometry.transposed`), 'input_grad' (strided layers)
     or 'weight_grad'. 'direct' always applies; 'gemm' needs sizes that fit
-    BLAS's 32-bit integers; 'padded' needs unit stride and a modest copy of
-    a group's padded input per thread; 'winograd' a 2-D 3x3 kernel with
-    unit stride.
+    BLAS's 32-bit integers; 'padded' a modest copy of a group's padded
+    input (split by stride phase) per thread; 'winograd' a 2-D 3x3 kernel
+    with unit stride.
     """
     kernels = {"direct"}
     if _fits_blas(geom):
@@ -337,9 +337,10 @@ def _applicable(geom, op):
                 and geom.pad == (0, 0, 0) and geom.dilation == (1, 1, 1)):
             kernels.add("dense")
     unit_stride = geom.stride == (1, 1, 1)
-    if unit_stride and op != "input_grad":
-        padded = math.prod(o + (k - 1) * d for o, k, d in
-                           zip(geom.out, geom.kernel, geom.dilation))
+    if op != "input_grad":
+        # the padded volume the outputs read, each stride phase rounded up
+        padded = math.prod(-(-((o - 1) * s + (k - 1) * d + 1) // s) * s for o, k, s, d in
+                           zip(geom.out, geom.kernel, geom.stride, geom.dilation))
         if geom.Cg * padded * geom.dtype.itemsize <= _PADDED_BYTES:
             kernels.add("padded")
     # Winograd tasks take whole rows of blocks: about 9 values per output
@@ -361,8 +362,9 @@ def _algorithm(geom, op="forward"):
     bound), the loops over padded planes beat im2col + GEMM; for the weight
     gradient only up to 64 pairs (GEMM's reduction over output positions
     is long there). With a stride, GEMM wins unless the layer is depthwise
-    (one or two channel pairs). A fully connected layer ('dense') is always
-    one matrix product.
+    (one or two channel pairs), where the padded loops run on planes split
+    by stride phase. A fully connected layer ('dense') is always one matrix
+    product.
     """
     kernels = _applicable(geom, op)
     pairs = geom.Cg * geom.Kg
@@ -371,6 +373,8 @@ def _algorithm(geom, op="forward"):
     if "winograd" in kernels and geom.Cg >= 16 and geom.Kg >= 16:
         return "winograd"
     limit = 1024 if math.prod(geom.kernel) > 1 and op != "weight_grad" else 64
+    if geom.stride != (1, 1, 1):
+        limit = 2
     if "padded" in kernels and pairs <= limit:
         return "padded"
     if "gemm" in kernels and pairs > 2:
@@ -471,8 +475,8 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
             _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                geom.groups, tile, kblock, n_threads)
     elif algorithm == "padded":
-        _conv.padded_forward(x5, w5, bias, y5, geom.pad, geom.dilation, geom.groups,
-                             n_threads)
+        _conv.padded_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                             geom.groups, n_threads)
     else:
         _conv.direct_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                              geom.groups, n_threads)
@@ -622,8 +626,8 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
                 _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                        geom.groups, tile, n_threads)
     elif algorithm == "padded":
-        _conv.padded_weight_grad(x5, dy5, dw5, geom.pad, geom.dilation, geom.groups,
-                                 n_threads)
+        _conv.padded_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
+                                 geom.groups, n_threads)
     else:
         _conv.direct_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                  geom.groups, n_threads)

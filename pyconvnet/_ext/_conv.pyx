@@ -1049,57 +1049,73 @@ def bias_grad(const floating[:, :, ::1] dy,    # IN  (N, K, P)
             db[k] = <floating>s
 
 
-# --- direct kernels over padded planes (unit stride) --------------------------
+# --- direct kernels over padded planes ---------------------------------------
 #
-# With unit stride, output (od, oh, ow) and tap (a, b, e) read the padded
-# input at (od + a dd, oh + b dh, ow + e dw). Laid out with the padded row
-# length Wp (and plane Hp*Wp), every tap is then one contiguous
+# Output (od, oh, ow) and tap (a, b, e) read the padded input at
+# (od sd + a dd, oh sh + b dh, ow sw + e dw). The padded volume is stored
+# split by stride phase: padded index z along an axis with stride s goes to
+# phase z % s at position z // s, each phase a block of Dq x Hq x Wq
+# (Dq = ceil(Dp / sd), ...). Tap (a, b, e) then reads phase
+# (a dd % sd, b dh % sh, e dw % sw) at (od + a dd // sd, oh + b dh // sh,
+# ow + e dw // sw): for every stride, each tap is one contiguous
 # multiply-add over the whole "extended" output, whose rows also hold
-# Wp - OW junk columns that are dropped at the end:
+# Wq - OW junk columns that are dropped at the end:
 #
-#     ext[q] += w[a, b, e] * xp[q + (a dd Hp + b dh) Wp + e dw],
-#     q = (od Hp + oh) Wp + ow.
+#     ext[q] += w[a, b, e] * xp[off(a, b, e) + q],   q = (od Hq + oh) Wq + ow.
 #
-# Long unit-stride loops instead of one short loop per output row and tap.
+# Long unit-stride loops instead of one short loop per output row and tap;
+# with unit stride there is one phase and no copy beyond the padding.
 
 cdef struct Ext:
-    Py_ssize_t Dp, Hp, Wp    # padded extent
-    Py_ssize_t Pp            # padded volume, plus slack for the last taps
+    Py_ssize_t Dq, Hq, Wq    # extent of one stride phase of the padded volume
+    Py_ssize_t Pq            # volume of one phase
+    Py_ssize_t Pp            # all phases, plus slack for the last taps
     Py_ssize_t L             # extended output length
 
 
 cdef Ext _ext_layout(const Geom *g) noexcept nogil:
     cdef Ext s
-    s.Dp = g.OD + (g.FD - 1) * g.dd
-    s.Hp = g.OH + (g.FH - 1) * g.dh
-    s.Wp = g.OW + (g.FW - 1) * g.dw
-    s.Pp = s.Dp * s.Hp * s.Wp + (g.FW - 1) * g.dw
-    s.L = ((g.OD - 1) * s.Hp + g.OH) * s.Wp
+    s.Dq = _ceil_div((g.OD - 1) * g.sd + (g.FD - 1) * g.dd + 1, g.sd)
+    s.Hq = _ceil_div((g.OH - 1) * g.sh + (g.FH - 1) * g.dh + 1, g.sh)
+    s.Wq = _ceil_div((g.OW - 1) * g.sw + (g.FW - 1) * g.dw + 1, g.sw)
+    s.Pq = s.Dq * s.Hq * s.Wq
+    s.Pp = g.sd * g.sh * g.sw * s.Pq + ((g.FW - 1) * g.dw) // g.sw
+    s.L = ((g.OD - 1) * s.Hq + g.OH) * s.Wq
     return s
 
 
 cdef void _pad_volume(const floating *x, floating *xp, const Geom *g,
                       const Ext *s) noexcept nogil:
-    # xp[rd, rh, rw] = x[rd - pd, rh - ph, rw - pw], zero outside x.
+    # Phase (rd, rh, rw), position (zd, zh, zw) of xp holds
+    # x[zd sd + rd - pd, zh sh + rh - ph, zw sw + rw - pw], zero outside x.
     cdef:
-        Py_ssize_t rd, rh, col, i_d, i_h
-        Py_ssize_t c_lo = _max(0, -g.pw)
-        Py_ssize_t c_hi = _min(g.W, s.Wp - g.pw)
+        Py_ssize_t rd, rh, rw, zd, zh, j, j_lo, j_hi, i_d, i_h, shift
         const floating *src
         floating *dst
     memset(xp, 0, s.Pp * sizeof(floating))
-    for rd in range(s.Dp):
-        i_d = rd - g.pd
-        if i_d < 0 or i_d >= g.D:
-            continue
-        for rh in range(s.Hp):
-            i_h = rh - g.ph
-            if i_h < 0 or i_h >= g.H:
+    for rd in range(g.sd):
+        for zd in range(s.Dq):
+            i_d = zd * g.sd + rd - g.pd
+            if i_d < 0 or i_d >= g.D:
                 continue
-            src = x + (i_d * g.H + i_h) * g.W
-            dst = xp + (rd * s.Hp + rh) * s.Wp + g.pw
-            for col in range(c_lo, c_hi):
-                dst[col] = src[col]
+            for rh in range(g.sh):
+                for zh in range(s.Hq):
+                    i_h = zh * g.sh + rh - g.ph
+                    if i_h < 0 or i_h >= g.H:
+                        continue
+                    src = x + (i_d * g.H + i_h) * g.W
+                    for rw in range(g.sw):
+                        # positions j read column j sw + shift inside [0, W)
+                        shift = rw - g.pw
+                        _valid_range(g.W, s.Wq, g.sw, shift, &j_lo, &j_hi)
+                        dst = xp + ((rd * g.sh + rh) * g.sw + rw) * s.Pq \
+                            + (zd * s.Hq + zh) * s.Wq
+                        if g.sw == 1:
+                            for j in range(j_lo, j_hi):
+                                dst[j] = src[j + shift]
+                        else:
+                            for j in range(j_lo, j_hi):
+                                dst[j] = src[j * g.sw + shift]
 
 
 cdef inline void _taps(floating *ext, const floating *src, const Py_ssize_t *off,
@@ -1136,18 +1152,23 @@ cdef void _padded_forward_task(const floating *x, const floating *w,
         for od in range(g.OD):
             for oh in range(g.OH):
                 for ow in range(g.OW):
-                    yk[(od * g.OH + oh) * g.OW + ow] = ext[(od * s.Hp + oh) * s.Wp + ow]
+                    yk[(od * g.OH + oh) * g.OW + ow] = ext[(od * s.Hq + oh) * s.Wq + ow]
 
 
 cdef Py_ssize_t[::1] _tap_offsets(const Geom *g, const Ext *s):
-    # Offset of tap (a, b, e) in the padded volume, in filter order.
+    # Offset of tap (a, b, e) in the phase-split padded volume, in filter
+    # order: its phase's block, then its shift within the phase.
     cdef:
         Py_ssize_t[::1] off = np.empty(g.FD * g.FH * g.FW, dtype=np.intp)
-        Py_ssize_t a, b, e, t = 0
+        Py_ssize_t a, b, e, t = 0, phase
     for a in range(g.FD):
         for b in range(g.FH):
             for e in range(g.FW):
-                off[t] = (a * g.dd * s.Hp + b * g.dh) * s.Wp + e * g.dw
+                phase = (((a * g.dd) % g.sd * g.sh + (b * g.dh) % g.sh) * g.sw
+                         + (e * g.dw) % g.sw)
+                off[t] = (phase * s.Pq + ((a * g.dd) // g.sd * s.Hq
+                                          + (b * g.dh) // g.sh) * s.Wq
+                          + (e * g.dw) // g.sw)
                 t += 1
     return off
 
@@ -1156,11 +1177,12 @@ def padded_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                    const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
                    const floating[::1] bias,             # IN  (K,) or None
                    floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
-                   tuple pad, tuple dilation, Py_ssize_t groups, int n_threads):
-    """Unit-stride forward pass over padded planes, one task per (image,
+                   tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                   int n_threads):
+    """Forward pass over padded, phase-split planes, one task per (image,
     group)."""
     cdef:
-        Geom g = _geometry(x.shape, w.shape, y.shape, (1, 1, 1), pad,
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
                            dilation, groups)
         Ext s = _ext_layout(&g)
         Py_ssize_t N = x.shape[0]
@@ -1204,7 +1226,7 @@ cdef void _padded_weight_grad_task(const floating *x, const floating *dy,
         for od in range(g.OD):
             for oh in range(g.OH):
                 for ow in range(g.OW):
-                    ext[(od * s.Hp + oh) * s.Wp + ow] = dyk[(od * g.OH + oh) * g.OW + ow]
+                    ext[(od * s.Hq + oh) * s.Wq + ow] = dyk[(od * g.OH + oh) * g.OW + ow]
         if floating is float:
             pcn_dots_f(ext, xp, off, FF, s.L, acc)
         else:
@@ -1216,11 +1238,12 @@ cdef void _padded_weight_grad_task(const floating *x, const floating *dy,
 def padded_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                        const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, OW)
                        floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
-                       tuple pad, tuple dilation, Py_ssize_t groups, int n_threads):
-    """Unit-stride weight gradient over padded planes, one task per filter
+                       tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                       int n_threads):
+    """Weight gradient over padded, phase-split planes, one task per filter
     slice (k, c)."""
     cdef:
-        Geom g = _geometry(x.shape, dw.shape, dy.shape, (1, 1, 1), pad,
+        Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad,
                            dilation, groups)
         Ext s = _ext_layout(&g)
         Py_ssize_t N = x.shape[0]
