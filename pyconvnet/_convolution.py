@@ -455,9 +455,34 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, n_threads):
     return y[0] if unbatched else y
 
 
+def _all_finite(a, n_threads):
+    """Whether every value of the C-contiguous float array ``a`` is finite
+    (one vectorised pass over its bits)."""
+    bits = a.reshape(-1).view(np.uint32 if a.dtype.itemsize == 4 else np.uint64)
+    return _conv.count_nonfinite_chunks(bits, n_threads) == 0
+
+
+def _window_local(geom, algorithm, op, arrays, n_threads):
+    """``algorithm``, or 'gemm' where it would let an inf or NaN of
+    ``arrays`` reach outputs outside its windows.
+
+    Winograd mixes every value of a tile into every output of its block
+    (and turns inf into NaN: inf - inf); the padded loops' weight gradient
+    multiplies the junk columns of its extended rows (zero gradients) by
+    input values no window reads. Both are exact for finite values, so a
+    non-finite input takes im2col + GEMM (or the direct loops), whose every
+    product is one of the definition's.
+    """
+    if algorithm == "winograd" or (algorithm == "padded" and op == "weight_grad"):
+        if not all(_all_finite(a, n_threads) for a in arrays):
+            return "gemm" if "gemm" in _applicable(geom, op) else "direct"
+    return algorithm
+
+
 def _run_forward(geom, x5, w5, bias, y5, n_threads):
     """y5 = conv(x5, w5) + bias with the kernel :func:`_algorithm` picks."""
-    algorithm = _algorithm(geom, "forward")
+    algorithm = _window_local(geom, _algorithm(geom, "forward"), "forward", (x5, w5),
+                              n_threads)
     if algorithm == "dense":
         # y (N, K) = X (N, R) @ W^T, computed as y^T = W @ X^T
         y = _dense(geom, w5.reshape(geom.K, -1).T, x5.reshape(geom.N, -1).T, trans_a=1).T
@@ -601,7 +626,8 @@ def _run_input_grad(geom, dy5, w5, dx5, n_threads):
 
 
 def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
-    algorithm = _algorithm(geom, "weight_grad")
+    algorithm = _window_local(geom, _algorithm(geom, "weight_grad"), "weight_grad",
+                              (x5, dy5), n_threads)
     if algorithm == "dense":
         # dW (K, R) = dY^T @ X, computed as dW^T = X^T @ dY
         dw5.reshape(geom.K, -1)[...] = _dense(geom, x5.reshape(geom.N, -1).T,

@@ -696,3 +696,51 @@ def test_weight_gradient_kernel_choice():
     assert algorithm((32, 1, 32, 32), 6, 5) == "padded"        # and C1
     assert algorithm((8, 3, 64, 64), 16, 5) == "padded"
     assert algorithm((1, 64, 56, 56), 64, 3, padding=1) == "winograd"
+
+
+# --- non-finite values stay in their windows ------------------------------------
+
+@pytest.mark.parametrize("kernel", KERNELS, indirect=True)
+@pytest.mark.parametrize("shape,K,ks,kwargs", [
+    ((2, 16, 11, 10), 16, 3, dict(padding=1)),              # Winograd
+    ((1, 16, 12, 12), 16, 3, dict(padding=2, dilation=2)),  # Winograd over phases
+    ((2, 4, 9, 9), 6, 3, dict(stride=2, padding=1)),
+    ((1, 3, 8, 9), 4, 5, dict(padding=0)),                  # padded, junk columns
+    ((2, 8, 7, 7), 8, 3, dict(padding=1, groups=8)),        # depthwise
+])
+def test_nan_and_inf_stay_in_their_windows(kernel, shape, K, ks, kwargs, dtype, n_threads):
+    """An inf or NaN in the input reaches exactly the outputs (and weight
+    gradients) whose windows read it, with the definition's values: inf
+    stays inf, as in PyTorch."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    x[0, 0, 1, 2] = np.nan
+    x[-1, -1, -1, -2] = np.inf
+    x[-1, 0, 4, 0] = -np.inf
+    w = rng.standard_normal((K, shape[1] // kwargs.get("groups", 1), ks, ks))
+    y = conv2d(x.astype(dtype), w.astype(dtype), None, n_threads=n_threads, **kwargs)
+    expected = ref.conv_forward(x, w, **kwargs)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
+    finite = np.isfinite(expected)
+    close(y[finite], expected[finite], dtype, scale=np.abs(expected[finite]).max())
+    dy = rng.standard_normal(y.shape)
+    _, dw, _ = conv2d_backward(dy.astype(dtype), x.astype(dtype), w.astype(dtype),
+                               n_threads=n_threads, compute_input_grad=False, **kwargs)
+    _, expected_dw, _ = ref.conv_backward(dy, x, w, **kwargs)
+    np.testing.assert_array_equal(np.isnan(dw), np.isnan(expected_dw))
+    np.testing.assert_array_equal(np.isinf(dw), np.isinf(expected_dw))
+
+
+def test_nonfinite_scan_finds_every_position():
+    for dtype in (np.float32, np.float64):
+        a = np.zeros(3 * 4096 + 17, dtype=dtype)
+        assert conv._all_finite(a, 2)
+        for i in (0, 4095, 4096, len(a) - 1):
+            for value in (np.nan, np.inf, -np.inf):
+                b = a.copy()
+                b[i] = value
+                assert not conv._all_finite(b, 2)
+        b = a.copy()
+        b[5] = np.finfo(dtype).max
+        assert conv._all_finite(b, 1)

@@ -41,6 +41,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -1047,6 +1048,43 @@ def bias_grad(const floating[:, :, ::1] dy,    # IN  (N, K, P)
             for n in range(N):
                 s = s + _sum(&dy[n, k, 0], P)
             db[k] = <floating>s
+
+
+# --- non-finite values ---------------------------------------------------------
+
+ctypedef fused float_bits:
+    uint32_t
+    uint64_t
+
+
+cdef enum:
+    FINITE_CHUNK = 4096    # values per task of the non-finite scan
+
+
+def count_nonfinite_chunks(const float_bits[::1] bits,    # IN  float32/64 bits
+                           int n_threads):
+    """Number of chunks of FINITE_CHUNK values that hold an inf or a NaN,
+    given the values' bit patterns (an inf or NaN has every exponent bit
+    set). The masks, compares and ORs vectorise: the scan runs at memory
+    speed."""
+    cdef:
+        Py_ssize_t n = bits.shape[0], n_chunks = (n + FINITE_CHUNK - 1) // FINITE_CHUNK
+        Py_ssize_t chunk, i, lo, hi, found = 0
+        float_bits mask
+        int hit
+    if float_bits is uint32_t:
+        mask = 0x7f800000u
+    else:
+        mask = 0x7ff0000000000000u
+    with nogil:
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            lo = chunk * FINITE_CHUNK
+            hi = _min(n, lo + FINITE_CHUNK)
+            hit = 0
+            for i in range(lo, hi):
+                hit = hit | ((bits[i] & mask) == mask)
+            found += hit
+    return found
 
 
 # --- direct kernels over padded planes ---------------------------------------
