@@ -553,7 +553,7 @@ def _winograd_plan(geom):
 def _run_winograd(geom, x5, w5, bias, y5, n_threads):
     (BT, G, AT), tiles = _winograd_plan(geom)
     u = np.empty((len(BT) ** 2, geom.K, geom.Cg), dtype=geom.dtype)
-    _conv.winograd_filter(w5.reshape(geom.K, geom.Cg, 3, 3), G, u)
+    _conv.winograd_filter(w5.reshape(geom.K, geom.Cg, 3, 3), G, u, n_threads)
     with _single_threaded_blas():
         _conv.winograd_forward(x5, u, bias, y5, BT, AT, geom.pad, geom.dilation,
                                geom.groups, tiles, n_threads)
@@ -565,7 +565,7 @@ def _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads):
     with _single_threaded_blas():
         _conv.winograd_weight_grad(x5, dy5, u, BT, AT, geom.pad, geom.dilation,
                                    geom.groups, tiles, n_threads)
-    _conv.winograd_filter_grad(u, G, dw5.reshape(geom.K, geom.Cg, 3, 3))
+    _conv.winograd_filter_grad(u, G, dw5.reshape(geom.K, geom.Cg, 3, 3), n_threads)
 
 
 def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_threads,

@@ -2112,6 +2112,8 @@ class LayerRow:
     rf_jump: Any
     rf_start: Any
     activation_memory: int
+    input_shape: Any = None
+    layer: Any = None
 
     def to_dict(self):
         return {"name": self.name, "kind": self.kind,
@@ -2222,6 +2224,8 @@ class _Walker:
         if out is not None and len(out) < 2:
             rf = None
         self.add_row(path, layer.kind, out, params, trainable, macs, rf)
+        import dataclasses
+        self.rows[-1] = dataclasses.replace(self.rows[-1], input_shape=shape, layer=layer)
         return (out, rf)
 
     def add_row(self, path, kind, shape, params, trainable, macs, rf):

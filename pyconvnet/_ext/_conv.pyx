@@ -1556,74 +1556,96 @@ cdef enum:
     FILTER_CHUNK = 128    # filters per block of the filter transforms
 
 
+cdef void _filter_chunk(const floating *wf, floating *uf, const double *G,
+                        Py_ssize_t a, Py_ssize_t KC, Py_ssize_t f0,
+                        Py_ssize_t nf) noexcept nogil:
+    # u[:, f0:f0+nf] for filters f0 ... f0 + nf - 1 (see winograd_filter).
+    cdef:
+        Py_ssize_t j, i, l, q
+        double wt[9][FILTER_CHUNK]
+        double t[8][3][FILTER_CHUNK]
+        double acc
+    # the chunk's filters tap by tap, so that every loop below runs along
+    # memory (and vectorises)
+    for j in range(nf):
+        for q in range(9):
+            wt[q][j] = wf[(f0 + j) * 9 + q]
+    # t[i][q] = sum_p G[i, p] w[p, q]
+    for i in range(a):
+        for q in range(3):
+            for j in range(nf):
+                t[i][q][j] = (G[i * 3] * wt[q][j] + G[i * 3 + 1] * wt[3 + q][j]
+                              + G[i * 3 + 2] * wt[6 + q][j])
+    # u[i, l] = sum_q t[i][q] G[l, q]
+    for i in range(a):
+        for l in range(a):
+            for j in range(nf):
+                acc = (t[i][0][j] * G[l * 3] + t[i][1][j] * G[l * 3 + 1]
+                       + t[i][2][j] * G[l * 3 + 2])
+                uf[(i * a + l) * KC + f0 + j] = <floating>acc
+
+
 def winograd_filter(const floating[:, :, :, ::1] w,    # IN  (K, Cg, 3, 3)
                     const double[:, ::1] G,            # IN  (a, 3)
-                    floating[:, :, ::1] u):            # OUT (a*a, K, Cg)
+                    floating[:, :, ::1] u,             # OUT (a*a, K, Cg)
+                    int n_threads):
     """u[i*a + l, k, c] = (G w[k, c] G^T)[i, l], in double before rounding.
 
-    Filters go in blocks, so that reads of w and writes of u both run along
-    memory.
+    Filters go in blocks (one task each), so that reads of w and writes of
+    u both run along memory.
     """
     cdef:
         Py_ssize_t KC = w.shape[0] * w.shape[1], a = G.shape[0]
-        Py_ssize_t f0, nf, j, i, l, p, q
-        const floating *wf = &w[0, 0, 0, 0]
-        floating *uf = &u[0, 0, 0]
-        double t[8][3][FILTER_CHUNK]
-        double acc
+        Py_ssize_t chunk, n_chunks = (KC + FILTER_CHUNK - 1) // FILTER_CHUNK
+    n_threads = <int>_max(1, _min(n_threads, n_chunks))
     with nogil:
-        f0 = 0
-        while f0 < KC:
-            nf = _min(FILTER_CHUNK, KC - f0)
-            # t[i][q] = sum_p G[i, p] w[p, q]
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            _filter_chunk(&w[0, 0, 0, 0], &u[0, 0, 0], &G[0, 0], a, KC,
+                          chunk * FILTER_CHUNK,
+                          _min(FILTER_CHUNK, KC - chunk * FILTER_CHUNK))
+
+
+cdef void _filter_grad_chunk(const floating *uf, floating *df, const double *G,
+                             Py_ssize_t a, Py_ssize_t KC, Py_ssize_t f0,
+                             Py_ssize_t nf) noexcept nogil:
+    # dw of filters f0 ... f0 + nf - 1 (see winograd_filter_grad).
+    cdef:
+        Py_ssize_t j, i, l, p, q
+        double t[3][8][FILTER_CHUNK]
+        double acc
+    # t[p][l] = sum_i G[i, p] u[i, l]
+    for p in range(3):
+        for l in range(a):
+            for j in range(nf):
+                t[p][l][j] = 0
             for i in range(a):
-                for q in range(3):
-                    for j in range(nf):
-                        t[i][q][j] = (G[i, 0] * wf[(f0 + j) * 9 + q]
-                                      + G[i, 1] * wf[(f0 + j) * 9 + 3 + q]
-                                      + G[i, 2] * wf[(f0 + j) * 9 + 6 + q])
-            # u[i, l] = sum_q t[i][q] G[l, q]
-            for i in range(a):
+                for j in range(nf):
+                    t[p][l][j] += G[i * 3 + p] * uf[(i * a + l) * KC + f0 + j]
+    # dw[p, q] = sum_l t[p][l] G[l, q]
+    for p in range(3):
+        for q in range(3):
+            for j in range(nf):
+                acc = 0
                 for l in range(a):
-                    for j in range(nf):
-                        acc = t[i][0][j] * G[l, 0] + t[i][1][j] * G[l, 1] + t[i][2][j] * G[l, 2]
-                        uf[(i * a + l) * KC + f0 + j] = <floating>acc
-            f0 += nf
+                    acc = acc + t[p][l][j] * G[l * 3 + q]
+                df[(f0 + j) * 9 + p * 3 + q] = <floating>acc
 
 
 def winograd_filter_grad(const floating[:, :, ::1] u,     # IN  (a*a, K, Cg)
                          const double[:, ::1] G,          # IN  (a, 3)
-                         floating[:, :, :, ::1] dw):      # OUT (K, Cg, 3, 3)
+                         floating[:, :, :, ::1] dw,       # OUT (K, Cg, 3, 3)
+                         int n_threads):
     """dw[k, c] = G^T u[:, k, c] G (u as a x a), in double before rounding,
     filters in blocks as in :func:`winograd_filter`."""
     cdef:
         Py_ssize_t KC = dw.shape[0] * dw.shape[1], a = G.shape[0]
-        Py_ssize_t f0, nf, j, i, l, p, q
-        const floating *uf = &u[0, 0, 0]
-        floating *df = &dw[0, 0, 0, 0]
-        double t[3][8][FILTER_CHUNK]
-        double acc
+        Py_ssize_t chunk, n_chunks = (KC + FILTER_CHUNK - 1) // FILTER_CHUNK
+    n_threads = <int>_max(1, _min(n_threads, n_chunks))
     with nogil:
-        f0 = 0
-        while f0 < KC:
-            nf = _min(FILTER_CHUNK, KC - f0)
-            # t[p][l] = sum_i G[i, p] u[i, l]
-            for p in range(3):
-                for l in range(a):
-                    for j in range(nf):
-                        t[p][l][j] = 0
-                    for i in range(a):
-                        for j in range(nf):
-                            t[p][l][j] += G[i, p] * uf[(i * a + l) * KC + f0 + j]
-            # dw[p, q] = sum_l t[p][l] G[l, q]
-            for p in range(3):
-                for q in range(3):
-                    for j in range(nf):
-                        acc = 0
-                        for l in range(a):
-                            acc = acc + t[p][l][j] * G[l, q]
-                        df[(f0 + j) * 9 + p * 3 + q] = <floating>acc
-            f0 += nf
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="static"):
+            _filter_grad_chunk(&u[0, 0, 0], &dw[0, 0, 0, 0], &G[0, 0], a, KC,
+                               chunk * FILTER_CHUNK,
+                               _min(FILTER_CHUNK, KC - chunk * FILTER_CHUNK))
 
 
 def winograd_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H, W)
