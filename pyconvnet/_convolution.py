@@ -382,6 +382,109 @@ def _algorithm(geom, op="forward"):
     return "padded" if "padded" in kernels else "direct"
 
 
+# --- cost model ---------------------------------------------------------------
+#
+# Each kernel's time is predicted from the work its plan gives every task:
+# a fixed cost per call, plus, for the busiest thread, its share of the
+# tasks (ceil(tasks / threads) of them) times the work of one task, a sum
+# of amounts (multiply-adds, values copied, values BLAS packs, ...) each
+# with a cost per unit. The costs per unit are fitted by
+# ``benchmarks/fit_conv_costs.py`` on every convolution layer of the
+# built-in networks at several batch sizes and thread counts (nonnegative
+# least squares on relative errors), and written into _COSTS.
+
+
+def _split_tasks(total, most, n_threads):
+    """(items per task, tasks) of the Winograd kernels' split of ``total``
+    block rows, at most ``most`` a task, the tasks a multiple of the thread
+    count where there are enough items (as ``_conv._split``)."""
+    tasks = -(-total // most)
+    tasks = min(total, -(-tasks // n_threads) * n_threads)
+    most = -(-total // tasks)
+    return most, -(-total // most)
+
+
+def _ext_length(geom):
+    """Length of the extended output of the padded loops (rows of the
+    phase-split padded width) and the padded volume of one channel."""
+    q = [-(-((o - 1) * s + (k - 1) * d + 1) // s) for o, k, s, d in
+         zip(geom.out, geom.kernel, geom.stride, geom.dilation)]
+    od, oh, _ = geom.out
+    return ((od - 1) * q[1] + oh) * q[2], math.prod(q) * math.prod(geom.stride)
+
+
+def _cost_terms(geom, algorithm, op, n_threads):
+    """(tasks, {amount: total over the call}, {amount: total outside the
+    tasks}) of ``algorithm`` running ``op`` ('forward' or 'weight_grad')."""
+    N, G, C, K, Cg, Kg = geom.N, geom.groups, geom.C, geom.K, geom.Cg, geom.Kg
+    taps = math.prod(geom.kernel)
+    R = Cg * taps
+    P = math.prod(geom.out)
+    macs = N * K * R * P
+    pointwise = taps == 1 and geom.stride == (1, 1, 1) and geom.pad == (0, 0, 0)
+    serial = {}
+    if algorithm == "gemm":
+        if op == "forward":
+            tile, kblock = _gemm_forward_plan(geom, n_threads)
+            tiles = -(-P // tile)
+            kblocks = -(-Kg // kblock)
+            tasks = N * G * tiles * kblocks
+            packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
+            copied = 0 if pointwise else N * G * R * P * kblocks
+        else:
+            tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
+            tiles = -(-P // tile)
+            if cblock:
+                cblocks = -(-Cg // cblock)
+                tasks = G * cblocks
+                packed = G * cblocks * N * tiles * (Kg * min(tile, P) + cblock * taps * min(tile, P))
+            else:
+                tasks = N * G * tiles
+                packed = tasks * (Kg * min(tile, P) + R * min(tile, P))
+                serial["reduced"] = min(n_threads, tasks) * K * R
+            copied = 0 if pointwise else N * G * R * P
+        work = {"macs": macs, "packed": packed, "copied": copied}
+    elif algorithm == "winograd":
+        m = _winograd_m(geom)
+        a = m + 2
+        (_, _, _), tiles = _winograd_plan(geom)
+        blocks_w = _winograd_blocks(_Geometry(geom.x5, geom.w5, (1, 1, geom.out[2]),
+                                              geom.stride, geom.pad, geom.dilation,
+                                              geom.groups, geom.dtype), m)
+        blocks = _winograd_blocks(geom, m)
+        rows = blocks // blocks_w
+        per_task, tasks = _split_tasks(N * rows, max(1, tiles // blocks_w), n_threads)
+        work = {"macs": a * a * N * blocks * K * Cg,
+                "transformed": a * a * N * blocks * (C + K),
+                "packed": tasks * a * a * K * Cg}
+        serial["filters"] = K * Cg * a * a
+    elif algorithm == "padded":
+        L, volume = _ext_length(geom)
+        if op == "forward":
+            tasks = N * G
+            copied = N * C * volume + N * K * L
+        else:
+            tasks = K * Cg
+            copied = N * K * Cg * (volume + L)
+        work = {"macs": N * K * Cg * taps * L, "copied": copied}
+    else:  # direct
+        tasks = N * G if op == "forward" else K * Cg
+        work = {"macs": macs}
+    return tasks, work, serial
+
+
+def _predicted_time(geom, algorithm, op, n_threads):
+    """Seconds ``algorithm`` is expected to take for ``op`` (see _COSTS)."""
+    costs = _COSTS[algorithm, op]
+    tasks, work, serial = _cost_terms(geom, algorithm, op, n_threads)
+    waves = -(-tasks // n_threads)
+    busiest = waves / tasks
+    t = costs.get("call", 0.0)
+    t += sum(costs.get(k, 0.0) * v for k, v in work.items()) * busiest
+    t += sum(costs.get(k, 0.0) * v for k, v in serial.items()) / min(n_threads, max(1, tasks))
+    return t
+
+
 # The unit-stride input gradient as a full correlation costs about
 # prod(spatial) / prod(out) times the multiplies of col2im; col2im pays for
 # its scatter and its GEMM's short inner dimension (K/G), so it wins, as
@@ -431,6 +534,32 @@ def _channel_block(count, tasks, n_threads, minimum=None):
         return count
     blocks = min(-(-2 * n_threads // tasks), max(1, count // minimum))
     return -(-count // blocks)
+
+
+def _gemm_forward_plan(geom, n_threads):
+    """(positions per tile, output channels per block) of the GEMM forward
+    pass: tiles from the cache budget, and channel blocks where images x
+    groups x tiles leave threads without work."""
+    positions = math.prod(geom.out)
+    tile = _tile(geom, geom.rows, positions)
+    return tile, _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
+                                n_threads)
+
+
+def _gemm_weight_grad_plan(geom, n_threads):
+    """(positions per tile, input channels per block or 0) of the GEMM
+    weight gradient. With few images, tasks go over blocks of input
+    channels, each summing over every image (cblock > 0), instead of one
+    task per image and tile, which would leave threads idle and need a
+    private copy of dW per thread (cblock = 0)."""
+    positions = math.prod(geom.out)
+    taps = math.prod(geom.kernel)
+    tile = _tile(geom, geom.rows, positions)
+    tasks = geom.N * -(-positions // tile)
+    cblock = _channel_block(geom.Cg, geom.groups, n_threads, -(-2 * _MIN_BLOCK // taps))
+    if tasks < 2 * n_threads and geom.groups * -(-geom.Cg // cblock) > tasks:
+        return _tile(geom, cblock * taps, positions), cblock
+    return tile, 0
 
 
 def _transposed_weight(geom, weight):
@@ -492,10 +621,7 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "winograd":
         _run_winograd(geom, x5, w5, bias, y5, n_threads)
     elif algorithm == "gemm":
-        positions = math.prod(geom.out)
-        tile = _tile(geom, geom.rows, positions)
-        kblock = _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
-                                n_threads)
+        tile, kblock = _gemm_forward_plan(geom, n_threads)
         with _single_threaded_blas():
             _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                geom.groups, tile, kblock, n_threads)
@@ -635,19 +761,12 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
     elif algorithm == "winograd":
         _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads)
     elif algorithm == "gemm":
-        positions = math.prod(geom.out)
-        taps = math.prod(geom.kernel)
-        tile = _tile(geom, geom.rows, positions)
-        # Few images: tasks over blocks of input channels, each summing over
-        # every image, instead of one task per image and tile (which would
-        # leave threads idle and need a private copy of dW per thread).
-        tasks = geom.N * -(-positions // tile)
-        cblock = _channel_block(geom.Cg, geom.groups, n_threads, -(-2 * _MIN_BLOCK // taps))
+        tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
         with _single_threaded_blas():
-            if tasks < 2 * n_threads and geom.groups * -(-geom.Cg // cblock) > tasks:
+            if cblock:
                 _conv.gemm_weight_grad_cblocks(
                     x5, dy5, dw5, geom.stride, geom.pad, geom.dilation, geom.groups,
-                    cblock, _tile(geom, cblock * taps, positions), n_threads)
+                    cblock, tile, n_threads)
             else:
                 _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                        geom.groups, tile, n_threads)
