@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .shapes import (activation, adaptive_avg_pool, avg_pool, batch_norm,
+from ._specs import (activation, adaptive_avg_pool, avg_pool, batch_norm,
                      concat, conv, dense_block, dropout, flatten, linear,
                      max_pool, rbf, relu, residual, sequential, subsampling)
 

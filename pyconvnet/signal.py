@@ -33,6 +33,7 @@ import scipy.fft
 from ._ext import _correlate
 from ._validation import (
     as_float_array,
+    check_bool,
     check_choice,
     check_n_threads,
     check_ndim,
@@ -688,8 +689,7 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     if any(k > n for k, n in zip(template.shape, a.shape)):
         raise ValueError(f"template must be no larger than a along every axis, got "
                          f"template shape {template.shape} and a shape {a.shape}")
-    if not isinstance(centered, (bool, np.bool_)):
-        raise TypeError(f"centered must be a bool, got {type(centered).__name__}")
+    centered = check_bool(centered, "centered")
     start, shape = _full_window(a.shape, template.shape, mode)
     n = template.size
     t64 = template.astype(np.float64)
