@@ -618,7 +618,7 @@ _PARAMS = """\
     n_threads : int, optional
         Number of OpenMP threads. None uses every core OpenMP offers (or
         ``OMP_NUM_THREADS``, or a threadpoolctl limit); negative values count
-        down from the number of cores; 0 is an error. BLAS runs on one thread
+        down from that number (-1 is the same as None); 0 is an error. BLAS runs on one thread
         inside each of them."""
 
 

@@ -506,7 +506,7 @@ def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
     n_threads : int, optional
         Number of threads. None uses every core OpenMP offers (or
         ``OMP_NUM_THREADS``, or a threadpoolctl limit); negative values count
-        down from the number of cores (-1 is all of them); 0 is an error.
+        down from that number (-1 is the same as None); 0 is an error.
 
     Returns
     -------
