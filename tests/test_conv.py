@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pyconvnet import _convolution as conv
 from pyconvnet import _reference as ref
-from pyconvnet.shapes import _window_count
+from pyconvnet._geometry import window_count
 from pyconvnet.functional import (
     conv1d,
     conv1d_backward,
@@ -553,7 +553,7 @@ def test_output_size_formula():
                             continue
                         count = sum(1 for o in range(n + 2 * p)
                                     if o * s + d * (k - 1) < n + 2 * p)
-                        assert _window_count(n, k, s, 2 * p, d) == count
+                        assert window_count(n, k, s, 2 * p, d) == count
     assert math.prod(conv2d(np.zeros((1, 1, 7, 7)), np.zeros((1, 1, 3, 3)), stride=2).shape) == 9
 
 

@@ -618,3 +618,28 @@ def test_layer_repr_and_immutability():
     assert "conv" in repr(layer) and "name='c'" in repr(layer)
     with pytest.raises(AttributeError):
         layer.kind = "linear"
+
+
+# The public names of pyconvnet.shapes as they were when it was one module:
+# the package must keep every one of them, and add none.
+PUBLIC_NAMES = [
+    "ACTIVATIONS", "CONVENTIONS", "Comparison", "InputTooSmallError", "Layer", "LayerRow",
+    "RFStep", "ReceptiveField", "ShapeExplanation", "Summary", "activation",
+    "activation_memory", "adaptive_avg_pool", "adaptive_max_pool", "as_layer", "avg_pool",
+    "batch_norm", "compare_bottleneck", "compare_depthwise_separable", "compare_grouped",
+    "compare_stacked", "concat", "conv", "conv_flops", "conv_macs", "conv_output_size",
+    "conv_params", "conv_transpose", "conv_transpose_output_size", "dense_block", "dropout",
+    "dtype_size", "flatten", "global_avg_pool", "identity", "linear", "linear_macs",
+    "linear_params", "lrn", "max_pool", "parse_shape", "pool_output_size", "rbf",
+    "receptive_field", "relu", "residual", "same_padding", "sequential", "subsampling",
+    "summary",
+]
+
+
+def test_public_names_are_unchanged():
+    import pyconvnet.shapes as module
+
+    assert module.__all__ == [n for n in PUBLIC_NAMES if n not in ("ACTIVATIONS", "CONVENTIONS")]
+    assert sorted(n for n in dir(module) if not n.startswith("_")) == PUBLIC_NAMES
+    assert module.CONVENTIONS == ("torchvision", "full")
+    assert "tanh" in module.ACTIVATIONS
