@@ -25,7 +25,7 @@ import inspect
 import numpy as np
 
 from . import signal as _signal
-from ._geometry import kernel_extent, same_pair
+from ._geometry import kernel_extent, same_pair, window_count
 from ._validation import check_choice, check_n_threads, check_padding, ntuple, result_dtype
 
 try:
@@ -410,8 +410,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     for axis, (s, e) in enumerate(zip(strides, extents)):
         sizes = x.chunks[2 + axis]
         # a chunk of c rows (a multiple of s) yields c / s outputs; the last
-        # one, without a halo, floor((c - e) / s) + 1
-        out_chunks.append(tuple(c // s for c in sizes[:-1]) + ((sizes[-1] - e) // s + 1,))
+        # one, without a halo, as many as a window of extent e fits in it
+        out_chunks.append(tuple(c // s for c in sizes[:-1]) + (window_count(sizes[-1], e, s, 0),))
     depth = {0: 0, 1: 0}
     depth.update({2 + axis: (0, max(0, e - s)) for axis, (s, e) in
                   enumerate(zip(strides, extents))})

@@ -55,7 +55,8 @@ their output formats (``_formats``), and receptive fields (``_receptive``).
 The layer specifications are defined in :mod:`pyconvnet._specs`, outside the
 package, so that :mod:`pyconvnet.architectures` can build its networks from
 them while :func:`summary` reads those networks. The window arithmetic itself
-is :mod:`pyconvnet._geometry`'s; every name is imported from here.
+is :mod:`pyconvnet._geometry`'s. The submodules are private: import every
+name from ``pyconvnet.shapes``.
 """
 from .._geometry import InputTooSmallError
 from .._specs import (ACTIVATIONS, Layer, activation, adaptive_avg_pool, adaptive_max_pool,
