@@ -608,6 +608,7 @@ _PARAMS = """\
         padding; 'same' keeps the input's size and needs stride 1: a total
         padding of ``dilation * (k - 1)`` per axis, ``total // 2`` before
         and the rest after (the odd one out, for even kernels, goes after).
+        The strings are read in any case (``"SAME"`` is ``'same'``).
     dilation : int or tuple of int, default 1
         Spacing between kernel taps (>= 1).
     groups : int, default 1

@@ -111,7 +111,8 @@ def conv(out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
     out_channels : int
     kernel_size, stride, dilation : int or tuple of int
     padding : int, tuple of int, 'same' or 'valid'
-        ``'same'`` requires stride 1, as in PyTorch.
+        ``'same'`` requires stride 1, as in PyTorch; the strings are read in
+        any case and stored in lower case.
     groups : int
     bias : bool
     in_channels : int, optional

@@ -185,6 +185,7 @@ _CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{n
     in_channels, out_channels : int
     kernel_size, stride, dilation : int or tuple of int
     padding : int, tuple of int, 'same' or 'valid'
+        The strings in any case (``"SAME"`` is ``'same'``).
     groups : int
     bias : bool
     mask : array_like, optional

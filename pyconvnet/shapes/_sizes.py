@@ -180,6 +180,7 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1,
     padding : int, tuple of int, 'same' or 'valid'
         Zeros added on each side. ``'same'`` pads a total of ``d(k-1)``,
         ``total // 2`` before and the rest after (see :func:`same_padding`).
+        The strings are read in any case (``"SAME"`` is ``'same'``).
     ceil_mode : bool
         Round the division up instead of down, so that a partial last window
         is kept. Pooling layers use :func:`pool_output_size`, which also
