@@ -18,7 +18,7 @@ for symmetric padding) the output has
 
     \left\lfloor \frac{n + P - d (k - 1) - 1}{s} \right\rfloor + 1
 
-positions (``shapes._window_count``, the one place the formula lives).
+positions (``_geometry.window_count``, the one place the formula lives).
 
 The gradients of a loss with respect to the inputs, given the upstream
 gradient ``dy``, follow from the sum term by term:
@@ -74,15 +74,16 @@ import numpy as np
 from scipy.linalg import blas as _blas
 
 from ._ext import _conv
+from ._geometry import kernel_extent, same_pair, window_count
 from ._validation import (
     as_float_array,
-    check_choice,
+    check_bool,
     check_int,
     check_n_threads,
+    check_padding,
     ntuple,
     result_dtype,
 )
-from .shapes import _window_count
 
 __all__ = [
     "conv1d",
@@ -93,7 +94,6 @@ __all__ = [
     "conv3d_backward",
 ]
 
-_PADDING_MODES = ("valid", "same")
 _INT_MAX = 2 ** 31 - 1
 
 # Column-matrix budget per thread (bytes): a tile of the unrolled input this
@@ -244,10 +244,10 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
     bias or None, the :class:`_Geometry`, the output shape (batched) and
     whether ``x`` was unbatched.
     """
-    natural, (x, weight, bias) = _common_dtype([(x, "input"), (weight, "weight"),
+    natural, (x, weight, bias) = _common_dtype([(x, "x"), (weight, "weight"),
                                                 (bias, "bias")])
     dtype = natural if dtype is None else np.dtype(dtype)
-    x = as_float_array(x, "input", dtype)
+    x = as_float_array(x, "x", dtype)
     weight = as_float_array(weight, "weight", dtype)
     if weight.ndim != nd + 2:
         raise ValueError(
@@ -255,7 +255,7 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
             f"{', '.join(_kernel_names(nd))}), got shape {weight.shape}")
     if x.ndim not in (nd + 1, nd + 2):
         raise ValueError(
-            f"input must be {nd + 2}-dimensional (N, C, *spatial) or {nd + 1}-"
+            f"x must be {nd + 2}-dimensional (N, C, *spatial) or {nd + 1}-"
             f"dimensional (C, *spatial) for a {nd}-D convolution, got shape {x.shape}")
     unbatched = x.ndim == nd + 1
     if unbatched:
@@ -269,28 +269,29 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
                          f"by groups ({groups})")
     if x.shape[1] != Cg * groups:
         raise ValueError(
-            f"input has {x.shape[1]} channels but weight expects in_channels = "
+            f"x has {x.shape[1]} channels but weight expects in_channels = "
             f"weight.shape[1] * groups = {Cg} * {groups} = {Cg * groups}")
     if 0 in x.shape[2:]:
-        raise ValueError(f"input must have non-zero spatial sizes, got shape {x.shape}")
+        raise ValueError(f"x must have non-zero spatial sizes, got shape {x.shape}")
     stride = ntuple(stride, nd, "stride", 1)
     dilation = ntuple(dilation, nd, "dilation", 1)
     kernel = weight.shape[2:]
-    if isinstance(padding, str):
-        check_choice(padding, "padding", _PADDING_MODES)
-        if padding == "same" and any(s != 1 for s in stride):
+    padding = check_padding(padding, "padding", nd)
+    if padding == "same":
+        if any(s != 1 for s in stride):
             raise ValueError(f"padding='same' requires stride 1 on every axis, "
                              f"got stride={stride}")
-        total = tuple(d * (k - 1) if padding == "same" else 0
-                      for k, d in zip(kernel, dilation))
-        before = tuple(t // 2 for t in total)
+        pairs = tuple(same_pair(k, d) for k, d in zip(kernel, dilation))
+    elif padding == "valid":
+        pairs = ((0, 0),) * nd
     else:
-        before = ntuple(padding, nd, "padding", 0)
-        total = tuple(2 * p for p in before)
+        pairs = tuple((p, p) for p in padding)
+    before = tuple(pl for pl, _ in pairs)
+    total = tuple(pl + pr for pl, pr in pairs)
     for axis, (n, k, d, t) in enumerate(zip(x.shape[2:], kernel, dilation, total)):
-        if d * (k - 1) + 1 > n + t:
+        if kernel_extent(k, d) > n + t:
             raise ValueError(
-                f"kernel size {k} (dilated to {d * (k - 1) + 1}) along spatial axis "
+                f"kernel size {k} (dilated to {kernel_extent(k, d)}) along spatial axis "
                 f"{axis} is larger than the padded input size {n} + {t} = {n + t}: "
                 "the output would be empty")
     if bias is not None:
@@ -298,7 +299,7 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
         if bias.shape != (K,):
             raise ValueError(f"bias must have shape (out_channels,) = ({K},), "
                              f"got {bias.shape}")
-    out = tuple(_window_count(n, k, s, t, d) for n, k, s, t, d in
+    out = tuple(window_count(n, k, s, t, d) for n, k, s, t, d in
                 zip(x.shape[2:], kernel, stride, total, dilation))
     if min(out) < 1:  # pragma: no cover - excluded by the check above
         raise ValueError(f"the output size would be zero: {out}")
@@ -697,11 +698,9 @@ def _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads):
 def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_threads,
               compute_input_grad=True):
     n_threads = check_n_threads(n_threads)
-    if not isinstance(compute_input_grad, (bool, np.bool_)):
-        raise TypeError(f"compute_input_grad must be a bool, got "
-                        f"{type(compute_input_grad).__name__}")
+    check_bool(compute_input_grad, "compute_input_grad")
     dtype, (grad_output, x, weight) = _common_dtype(
-        [(grad_output, "grad_output"), (x, "input"), (weight, "weight")])
+        [(grad_output, "grad_output"), (x, "x"), (weight, "weight")])
     x, weight, _, geom, out_shape, unbatched = _validate(
         nd, x, weight, None, stride, padding, dilation, groups, dtype)
     dy = as_float_array(grad_output, "grad_output", dtype)
@@ -788,6 +787,7 @@ _PARAMS = """\
         padding; 'same' keeps the input's size and needs stride 1: a total
         padding of ``dilation * (k - 1)`` per axis, ``total // 2`` before
         and the rest after (the odd one out, for even kernels, goes after).
+        The strings are read in any case (``"SAME"`` is ``'same'``).
     dilation : int or tuple of int, default 1
         Spacing between kernel taps (>= 1).
     groups : int, default 1
@@ -798,7 +798,7 @@ _PARAMS = """\
     n_threads : int, optional
         Number of OpenMP threads. None uses every core OpenMP offers (or
         ``OMP_NUM_THREADS``, or a threadpoolctl limit); negative values count
-        down from the number of cores; 0 is an error. BLAS runs on one thread
+        down from that number (-1 is the same as None); 0 is an error. BLAS runs on one thread
         inside each of them."""
 
 

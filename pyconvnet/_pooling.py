@@ -41,8 +41,15 @@ import math
 import numpy as np
 
 from ._ext import _pool
-from ._validation import as_float_array, check_int, check_n_threads, ntuple, result_dtype
-from .shapes import _pool_window_count
+from ._geometry import check_pool_padding, pool_window_count
+from ._validation import (
+    as_float_array,
+    check_bool,
+    check_int,
+    check_n_threads,
+    ntuple,
+    result_dtype,
+)
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -90,7 +97,7 @@ def _output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
     1
     """
     stride = kernel_size if stride is None else stride
-    return _pool_window_count(n, kernel_size, stride, padding, dilation, ceil_mode)
+    return pool_window_count(n, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 class _Axis:
@@ -198,12 +205,6 @@ def _team(n_threads, planes, work):
 
 # --- argument checks ---------------------------------------------------------
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
 def _check_input(x, nd, name="x", allow_empty_channels=False):
     """``x`` as a float array of shape (N, C, *spatial) and whether it had a
     batch axis."""
@@ -259,10 +260,8 @@ def _pool_args(spatial, nd, kernel_size, stride, padding, dilation, ceil_mode):
         else ntuple(stride, nd, "stride", 1)
     p = ntuple(padding, nd, "padding", 0)
     d = ntuple(dilation, nd, "dilation", 1)
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode")
-    if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(f"padding must be at most half of kernel_size (padding <= "
-                         f"kernel_size // 2), got padding={p} and kernel_size={k}")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    check_pool_padding(p, k)
     out = tuple(_output_size(n, *args, ceil_mode=ceil_mode)
                 for n, *args in zip(spatial, k, s, p, d))
     if any(o < 1 for o in out):
@@ -313,7 +312,7 @@ def _max_pool(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_i
     spatial = arr.shape[2:]
     k, s, p, d, out_size = _pool_args(spatial, nd, kernel_size, stride, padding, dilation,
                                       ceil_mode)
-    return_indices = _check_bool(return_indices, "return_indices")
+    return_indices = check_bool(return_indices, "return_indices")
     axes = [_Axis.pooling(*args) for args in zip(spatial, out_size, k, s, p, d)]
     out = np.empty(arr.shape[:2] + out_size, dtype=arr.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
@@ -610,7 +609,7 @@ def _mean_setup(spatial, nd, kernel_size, stride, padding, ceil_mode, count_incl
     tables and each axis's factor of the divisors (float64)."""
     k, s, p, d, out_size = _pool_args(spatial, nd, kernel_size, stride, padding, 1,
                                       ceil_mode)
-    count_include_pad = _check_bool(count_include_pad, "count_include_pad")
+    count_include_pad = check_bool(count_include_pad, "count_include_pad")
     if needs_kernel_fit and any(n < ki for n, ki in zip(spatial, k)):
         raise ValueError(f"avg_pool3d needs an input at least as large as kernel_size "
                          f"along every axis (as torch requires), got input size "
@@ -1111,7 +1110,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None)
     arr, batched = _check_input(x, 2, allow_empty_channels=True)
     spatial = arr.shape[2:]
     out_size = _adaptive_size(output_size, spatial)
-    return_indices = _check_bool(return_indices, "return_indices")
+    return_indices = check_bool(return_indices, "return_indices")
     axes = [_Axis.adaptive(n, o) for n, o in zip(spatial, out_size)]
     out = np.empty(arr.shape[:2] + out_size, dtype=arr.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
@@ -1226,7 +1225,7 @@ def global_avg_pool2d(x, keepdims=True, *, n_threads=None):
     >>> global_avg_pool2d(x, keepdims=False)
     array([[1.5, 5.5]])
     """
-    keepdims = _check_bool(keepdims, "keepdims")
+    keepdims = check_bool(keepdims, "keepdims")
     out = adaptive_avg_pool2d(x, 1, n_threads=n_threads)
     return out if keepdims else out[..., 0, 0]
 

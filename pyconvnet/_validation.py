@@ -2,25 +2,45 @@
 
 The compiled kernels run with bounds checking off, so everything they rely on
 is established here first: dtypes, ranks, contiguity, sizes and thread counts.
-Every error names the argument and the rule it broke.
+Every error names the argument, by the public function's own parameter
+name, and the rule it broke.
+
+One answer to each question a wrapper asks of its arguments:
+
+- integers (:func:`check_int`): Python and NumPy integers; bools and floats
+  are refused, even when integral;
+- booleans (:func:`check_bool`): ``True``/``False`` and ``numpy.bool_``
+  (what comparisons of arrays return); ints such as ``0`` and ``1`` are
+  refused;
+- per-axis sizes (:func:`ntuple`): an int for every axis, or one per axis;
+- padding (:func:`check_padding`): a non-negative int, one per axis, or the
+  strings ``'valid'`` and ``'same'`` in any case (``"SAME"`` is ``'same'``);
+- thread counts (:func:`check_n_threads`): None for OpenMP's maximum, a
+  positive count, or a negative one counted down from that maximum.
+
+This module loads no compiled code when imported, so that the pure-Python
+calculators (:mod:`pyconvnet.shapes`) can use it without the kernels.
 """
 import numbers
 import operator
-import os
 
 import numpy as np
 
-from ._ext._openmp_helpers import openmp_enabled, openmp_max_threads
-
 __all__ = [
     "as_float_array",
+    "check_bool",
     "check_choice",
+    "check_groups",
     "check_int",
     "check_n_threads",
     "check_ndim",
+    "check_padding",
+    "check_sizes",
     "ntuple",
     "result_dtype",
 ]
+
+PADDING_MODES = ("valid", "same")
 
 
 def check_n_threads(n_threads=None):
@@ -29,11 +49,11 @@ def check_n_threads(n_threads=None):
     Parameters
     ----------
     n_threads : int or None
-        None uses every thread OpenMP offers (all cores, or
-        ``OMP_NUM_THREADS`` when set, or the limit set by threadpoolctl).
-        A negative value counts down from the number of cores: -1 is all
-        cores, -2 all but one, and so on (never fewer than one). 0 is an
-        error.
+        None uses every thread OpenMP offers (``omp_get_max_threads()``:
+        all cores, or ``OMP_NUM_THREADS`` when set, or the limit set by
+        threadpoolctl). A negative value counts down from that same number,
+        as scikit-learn's ``n_threads`` does: -1 is the same as None, -2 one
+        thread fewer, and so on (never fewer than one). 0 is an error.
 
     Returns
     -------
@@ -48,13 +68,18 @@ def check_n_threads(n_threads=None):
         if n_threads == 0:
             raise ValueError("n_threads must not be 0: use None for all cores, "
                              "a positive count, or a negative one counted from the top")
+    # imported here, not at the top, so that importing this module loads no
+    # compiled code (see the module notes)
+    from ._ext._openmp_helpers import openmp_enabled, openmp_max_threads
+
     if not openmp_enabled():
         return 1
+    if n_threads is not None and n_threads > 0:
+        return int(n_threads)
+    top = max(1, openmp_max_threads())
     if n_threads is None:
-        return max(1, openmp_max_threads())
-    if n_threads < 0:
-        return max(1, (os.cpu_count() or 1) + 1 + int(n_threads))
-    return int(n_threads)
+        return top
+    return max(1, top + 1 + int(n_threads))
 
 
 def result_dtype(*dtypes):
@@ -130,16 +155,67 @@ def check_choice(value, name, choices):
 
 def check_int(value, name, minimum=None):
     """Return ``value`` as a Python int, refusing bools, floats and values
-    below ``minimum``."""
+    below ``minimum``.
+
+    Python and NumPy integers are accepted; bools (Python's and NumPy's) are
+    refused although they are integers, and so are floats with an integral
+    value.
+
+    Examples
+    --------
+    >>> check_int(np.int64(3), "stride", 1)
+    3
+    >>> check_int(0, "stride", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: stride must be >= 1, got 0
+    """
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got bool")
+        raise TypeError(f"{name} must be an int, got bool {value!r}")
     try:
         value = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+        raise TypeError(
+            f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_bool(value, name):
+    """Return ``value`` as a Python bool: ``True``, ``False`` or a
+    ``numpy.bool_``; anything else (including 0 and 1) is a TypeError.
+
+    Examples
+    --------
+    >>> check_bool(np.bool_(True), "ceil_mode")
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be True or False ({name} must be a bool or numpy.bool_), "
+            f"got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_groups(in_channels, out_channels, groups):
+    """Raise a ValueError unless both channel counts divide by ``groups``."""
+    if in_channels % groups:
+        raise ValueError(f"in_channels={in_channels} is not divisible by "
+                         f"groups={groups}")
+    if out_channels % groups:
+        raise ValueError(f"out_channels={out_channels} is not divisible by "
+                         f"groups={groups}")
+
+
+def check_sizes(value, name, minimum=None):
+    """Check an int or a sequence of ints, keeping its form (an int stays an
+    int, a sequence becomes a tuple)."""
+    if isinstance(value, (tuple, list)):
+        if not value:
+            raise ValueError(f"{name} must not be empty")
+        return tuple(check_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(value))
+    return check_int(value, name, minimum)
 
 
 def ntuple(value, n, name, minimum=None):
@@ -148,7 +224,8 @@ def ntuple(value, n, name, minimum=None):
     Parameters
     ----------
     value : int or sequence of int
-        One value for every dimension, or one per dimension.
+        One value for every dimension, or one per dimension (a sequence of
+        one value also stands for every dimension).
     n : int
         The number of spatial dimensions.
     name : str
@@ -161,6 +238,42 @@ def ntuple(value, n, name, minimum=None):
             value = tuple(value) * n
         if len(value) != n:
             raise ValueError(f"{name} must be an int or a sequence of {n} ints, "
-                             f"got {len(value)} values: {tuple(value)}")
+                             f"got {len(value)} values: {tuple(value)} (the input "
+                             f"has {n} spatial dimension{'s' if n != 1 else ''})")
         return tuple(check_int(v, name, minimum) for v in value)
     return (check_int(value, name, minimum),) * n
+
+
+def check_padding(padding, name="padding", n=None):
+    """Check a padding argument: a non-negative int, a sequence of them, or
+    one of the strings ``'valid'`` and ``'same'`` in any case.
+
+    Parameters
+    ----------
+    padding : int, sequence of int or str
+    name : str
+        The argument's name, for error messages.
+    n : int, optional
+        The number of spatial dimensions: when given, ints and sequences
+        are expanded by :func:`ntuple`; otherwise their form is kept.
+
+    Returns
+    -------
+    str, int or tuple of int
+        The mode in lower case (``'valid'`` or ``'same'``), or the sizes.
+
+    Examples
+    --------
+    >>> check_padding("SAME"), check_padding(1, n=2), check_padding([1, 2])
+    ('same', (1, 1), (1, 2))
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in PADDING_MODES:
+            raise ValueError(
+                f"{name} must be one of 'valid', 'same', got {padding!r}: a padding "
+                "is an int, a tuple of ints, or 'same' or 'valid' (in any case)")
+        return mode
+    if n is None:
+        return check_sizes(padding, name, 0)
+    return ntuple(padding, n, name, 0)

@@ -44,7 +44,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .shapes import (activation, adaptive_avg_pool, avg_pool, batch_norm,
+from ._lenet5 import LENET5_C3_TABLE, lenet5_options
+from ._specs import activation as activation_layer
+from ._specs import (adaptive_avg_pool, avg_pool, batch_norm,
                      concat, conv, dense_block, dropout, flatten, linear,
                      max_pool, rbf, relu, residual, sequential, subsampling)
 
@@ -71,37 +73,35 @@ def _conv_bn_act(out_channels, kernel_size, stride=1, padding=0, groups=1,
     return sequential(
         conv(out_channels, kernel_size, stride, padding, groups=groups,
              bias=False, name="conv"),
-        batch_norm(name="bn"), activation(act, name=act), name=name)
+        batch_norm(name="bn"), activation_layer(act, name=act), name=name)
 
 
 # LeNet-5 ----------------------------------------------------------------
 
-#: For each C3 map, the S2 maps it reads (LeCun et al. 1998, Table I).
-LENET5_C3_TABLE = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5),
-    (0, 1, 2, 5), (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
-    (0, 1, 2, 3, 4, 5),
-)
-
-
-def lenet5(num_classes=10, *, c3="full", pooling="avg", output="linear",
-           act="tanh"):
+def lenet5(num_classes=10, *, activation="tanh", pooling="avg", c3="full",
+           output="linear", act=None):
     """LeNet-5: C1-S2-C3-S4-C5-F6-output on a 1x32x32 input.
+
+    The spec of the network that :func:`pyconvnet.nn.lenet5` builds with the
+    same options (both check them with one function, so the two agree layer
+    for layer).
 
     Parameters
     ----------
-    num_classes : int
-    c3 : {'full', 'sparse'}
+    num_classes : int, default 10
+    activation : str, default 'tanh'
+        Activation after C1, C3, C5, F6 (and S2/S4 with subsampling).
+    pooling : {'avg', 'max', 'subsampling'}, default 'avg'
+        Plain 2x2 average or max pooling, or the paper's subsampling with a
+        trainable coefficient and bias per map (followed by the activation;
+        ``'trainable'`` is accepted as an older name).
+    c3 : {'full', 'sparse'}, default 'full'
         C3 connected to all six S2 maps (2,416 parameters) or through the
-        paper's connection table (1,516).
-    pooling : {'avg', 'trainable'}
-        Plain 2x2 average pooling, or the paper's subsampling with a
-        trainable coefficient and bias per map (followed by the activation).
-    output : {'linear', 'rbf'}
+        paper's connection table :data:`LENET5_C3_TABLE` (1,516).
+    output : {'linear', 'rbf'}, default 'linear'
         A linear layer with bias, or the paper's fixed Euclidean RBF units.
-    act : str
-        Activation after C1, C3, C5, F6 (and S2/S4 when trainable).
+    act : str, optional
+        The older name of ``activation``.
 
     Returns
     -------
@@ -112,32 +112,30 @@ def lenet5(num_classes=10, *, c3="full", pooling="avg", output="linear",
     >>> from pyconvnet.shapes import summary
     >>> summary(lenet5(), (1, 32, 32)).total_params
     61706
-    >>> summary(lenet5(c3="sparse", pooling="trainable", output="rbf"),
+    >>> summary(lenet5(c3="sparse", pooling="subsampling", output="rbf"),
     ...         (1, 32, 32)).trainable_params
     60000
     """
-    for arg, value, allowed in (("c3", c3, ("full", "sparse")),
-                                ("pooling", pooling, ("avg", "trainable")),
-                                ("output", output, ("linear", "rbf"))):
-        if value not in allowed:
-            raise ValueError(f"{arg} must be one of {', '.join(allowed)}, "
-                             f"got {value!r}")
+    o = lenet5_options(num_classes, activation, pooling, c3, output, act=act)
+    act = o["activation"]
 
     def pool(name):
-        if pooling == "avg":
+        if o["pooling"] == "avg":
             return [avg_pool(2, name=name)]
-        return [subsampling(2, name=name), activation(act, name=name + ".act")]
+        if o["pooling"] == "max":
+            return [max_pool(2, name=name)]
+        return [subsampling(2, name=name), activation_layer(act, name=name + ".act")]
 
-    table = LENET5_C3_TABLE if c3 == "sparse" else None
-    out = (rbf(num_classes, trainable=False, name="output") if output == "rbf"
-           else linear(num_classes, name="output"))
+    table = LENET5_C3_TABLE if o["c3"] == "sparse" else None
+    out = (rbf(o["num_classes"], trainable=False, name="output") if o["output"] == "rbf"
+           else linear(o["num_classes"], name="output"))
     return sequential(
-        conv(6, 5, name="C1"), activation(act, name="C1.act"), *pool("S2"),
-        conv(16, 5, connections=table, name="C3"), activation(act, name="C3.act"),
+        conv(6, 5, name="C1"), activation_layer(act, name="C1.act"), *pool("S2"),
+        conv(16, 5, connections=table, name="C3"), activation_layer(act, name="C3.act"),
         *pool("S4"),
-        conv(120, 5, name="C5"), activation(act, name="C5.act"),
+        conv(120, 5, name="C5"), activation_layer(act, name="C5.act"),
         flatten(name="flatten"),
-        linear(84, name="F6"), activation(act, name="F6.act"), out,
+        linear(84, name="F6"), activation_layer(act, name="F6.act"), out,
         name="lenet5")
 
 
@@ -447,7 +445,7 @@ _register("lenet5", "LeNet-5, full C3, average pooling, linear output "
           "(LeCun et al. 1998 as commonly built)", lenet5, (1, 32, 32))
 _register("lenet5_1998", "LeNet-5 as published: sparse C3, trainable "
           "subsampling, fixed RBF output",
-          lambda **kw: lenet5(c3="sparse", pooling="trainable", output="rbf", **kw),
+          lambda **kw: lenet5(c3="sparse", pooling="subsampling", output="rbf", **kw),
           (1, 32, 32))
 _register("alexnet", "AlexNet (Krizhevsky 2014 one-GPU variant)", alexnet)
 for _d in (11, 13, 16, 19):

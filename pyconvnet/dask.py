@@ -25,7 +25,8 @@ import inspect
 import numpy as np
 
 from . import signal as _signal
-from ._validation import check_choice, check_n_threads
+from ._geometry import kernel_extent, same_pair, window_count
+from ._validation import check_choice, check_n_threads, check_padding, ntuple, result_dtype
 
 try:
     import dask
@@ -246,8 +247,6 @@ def _check_batch_array(x, name, min_ndim):
 
 def _in_memory_dtype(x, name):
     """The dtype the in-memory functions compute in for ``x``'s dtype."""
-    from ._validation import result_dtype
-
     try:
         return result_dtype(x.dtype)
     except TypeError as exc:
@@ -322,19 +321,18 @@ global_avg_pool2d = _pooling_function("global_avg_pool2d", 2)
 
 def _conv_geometry(weight_shape, stride, padding, dilation, spatial):
     """Per spatial axis: (left pad, right pad, stride, extent d(k-1)+1)."""
-    from ._validation import ntuple
-
     n = len(spatial)
     stride = ntuple(stride, n, "stride", minimum=1)
     dilation = ntuple(dilation, n, "dilation", minimum=1)
-    extents = [d * (k - 1) + 1 for d, k in zip(dilation, weight_shape[2:])]
-    if isinstance(padding, str):
-        if padding == "valid":
-            pads = [(0, 0)] * n
-        else:  # 'same' (the in-memory call has already refused anything else)
-            pads = [((e - 1) // 2, e - 1 - (e - 1) // 2) for e in extents]
+    kernel = weight_shape[2:]
+    extents = [kernel_extent(k, d) for k, d in zip(kernel, dilation)]
+    padding = check_padding(padding, "padding", n)
+    if padding == "valid":
+        pads = [(0, 0)] * n
+    elif padding == "same":
+        pads = [same_pair(k, d) for k, d in zip(kernel, dilation)]
     else:
-        pads = [(p, p) for p in ntuple(padding, n, "padding", minimum=0)]
+        pads = [(p, p) for p in padding]
     return pads, stride, extents
 
 
@@ -412,8 +410,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     for axis, (s, e) in enumerate(zip(strides, extents)):
         sizes = x.chunks[2 + axis]
         # a chunk of c rows (a multiple of s) yields c / s outputs; the last
-        # one, without a halo, floor((c - e) / s) + 1
-        out_chunks.append(tuple(c // s for c in sizes[:-1]) + ((sizes[-1] - e) // s + 1,))
+        # one, without a halo, as many as a window of extent e fits in it
+        out_chunks.append(tuple(c // s for c in sizes[:-1]) + (window_count(sizes[-1], e, s, 0),))
     depth = {0: 0, 1: 0}
     depth.update({2 + axis: (0, max(0, e - s)) for axis, (s, e) in
                   enumerate(zip(strides, extents))})

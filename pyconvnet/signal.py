@@ -33,6 +33,7 @@ import scipy.fft
 from ._ext import _correlate
 from ._validation import (
     as_float_array,
+    check_bool,
     check_choice,
     check_n_threads,
     check_ndim,
@@ -505,7 +506,7 @@ def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
     n_threads : int, optional
         Number of threads. None uses every core OpenMP offers (or
         ``OMP_NUM_THREADS``, or a threadpoolctl limit); negative values count
-        down from the number of cores (-1 is all of them); 0 is an error.
+        down from that number (-1 is the same as None); 0 is an error.
 
     Returns
     -------
@@ -688,8 +689,7 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     if any(k > n for k, n in zip(template.shape, a.shape)):
         raise ValueError(f"template must be no larger than a along every axis, got "
                          f"template shape {template.shape} and a shape {a.shape}")
-    if not isinstance(centered, (bool, np.bool_)):
-        raise TypeError(f"centered must be a bool, got {type(centered).__name__}")
+    centered = check_bool(centered, "centered")
     start, shape = _full_window(a.shape, template.shape, mode)
     n = template.size
     t64 = template.astype(np.float64)

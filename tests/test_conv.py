@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pyconvnet import _convolution as conv
 from pyconvnet import _reference as ref
-from pyconvnet.shapes import _window_count
+from pyconvnet._geometry import window_count
 from pyconvnet.functional import (
     conv1d,
     conv1d_backward,
@@ -470,7 +470,7 @@ W = np.zeros((6, 2, 3, 3))
 
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(weight=np.zeros((6, 3, 3, 3)), groups=2), ValueError,
-     r"input has 4 channels but weight expects in_channels = weight.shape\[1\] \* groups = 3 \* 2"
+     r"x has 4 channels but weight expects in_channels = weight.shape\[1\] \* groups = 3 \* 2"
      r" = 6"),
     (dict(weight=np.zeros((5, 2, 3, 3)), groups=2), ValueError,
      r"out_channels \(weight.shape\[0\] = 5\) must be divisible by groups \(2\)"),
@@ -500,21 +500,21 @@ W = np.zeros((6, 2, 3, 3))
     (dict(groups=2.0), TypeError, r"groups must be an int, got float"),
     (dict(groups=True), TypeError, r"groups must be an int, got bool"),
     (dict(x=np.zeros((4, 8)), groups=2), ValueError,
-     r"input must be 4-dimensional \(N, C, \*spatial\) or 3-dimensional \(C, \*spatial\)"),
-    (dict(x=np.zeros((1, 2, 4, 8, 8)), groups=2), ValueError, r"input must be 4-dimensional"),
+     r"x must be 4-dimensional \(N, C, \*spatial\) or 3-dimensional \(C, \*spatial\)"),
+    (dict(x=np.zeros((1, 2, 4, 8, 8)), groups=2), ValueError, r"x must be 4-dimensional"),
     (dict(weight=np.zeros((6, 2, 3)), groups=2), ValueError,
      r"weight must be 4-dimensional \(out_channels, in_channels/groups, kH, kW\)"),
     (dict(weight=np.zeros((0, 2, 3, 3)), groups=2), ValueError,
      r"weight must not have a zero-length axis"),
     (dict(x=np.zeros((2, 4, 0, 8)), groups=2), ValueError,
-     r"input must have non-zero spatial sizes"),
+     r"x must have non-zero spatial sizes"),
     (dict(x=np.zeros((2, 4, 8, 8), complex), groups=2), TypeError,
-     r"input: dtype complex128 is not supported"),
+     r"x: dtype complex128 is not supported"),
     (dict(weight=np.zeros((6, 2, 3, 3), object), groups=2), TypeError,
      r"weight: dtype object is not supported"),
     (dict(bias=np.array(["a"] * 6), groups=2), TypeError, r"bias: dtype <U1 is not supported"),
     (dict(x=[[[[1.0]], [[1.0, 2.0]]]], groups=2), TypeError,
-     r"input must be array_like of real numbers"),
+     r"x must be array_like of real numbers"),
     (dict(groups=2, n_threads=0), ValueError, r"n_threads must not be 0"),
     (dict(groups=2, n_threads=1.0), TypeError, r"n_threads must be an int or None"),
 ])
@@ -558,7 +558,7 @@ def test_output_size_formula():
                             continue
                         count = sum(1 for o in range(n + 2 * p)
                                     if o * s + d * (k - 1) < n + 2 * p)
-                        assert _window_count(n, k, s, 2 * p, d) == count
+                        assert window_count(n, k, s, 2 * p, d) == count
     assert math.prod(conv2d(np.zeros((1, 1, 7, 7)), np.zeros((1, 1, 3, 3)), stride=2).shape) == 9
 
 

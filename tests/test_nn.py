@@ -1,5 +1,7 @@
 """pyconvnet.nn: layers against PyTorch and finite differences, losses,
 optimiser steps by hand, initialisers, saving and loading, LeNet-5."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -542,7 +544,7 @@ def test_float32_in_float32_out_and_astype():
 
 
 def test_repr_is_readable():
-    text = repr(nn.lenet5(sparse_c3=True))
+    text = repr(nn.lenet5(pooling="subsampling", sparse_c3=True))
     assert text.startswith("Sequential(\n  (c1): Conv2d(1, 6, kernel_size=(5, 5))")
     assert "(c3): Conv2d(6, 16, kernel_size=(5, 5), connections=60/96)" in text
     assert "(s2): Subsampling(6, kernel_size=2)" in text
@@ -550,8 +552,9 @@ def test_repr_is_readable():
 
 
 @pytest.mark.parametrize("kwargs, total", [
-    (dict(), 61750), (dict(pooling="max"), 61706), (dict(pooling="avg"), 61706),
-    (dict(sparse_c3=True), 61750 - 900), (dict(pooling="max", activation="relu"), 61706),
+    (dict(), 61706), (dict(pooling="subsampling"), 61750), (dict(pooling="max"), 61706),
+    (dict(pooling="avg"), 61706), (dict(pooling="subsampling", sparse_c3=True), 61750 - 900),
+    (dict(pooling="max", activation="relu"), 61706),
 ])
 def test_summary_of_lenet5(kwargs, total):
     model = nn.lenet5(**kwargs)
@@ -663,3 +666,68 @@ def test_layer_backward_without_input_gradient_when_first_is_not_a_conv():
     model.forward(x)
     assert model.backward(np.ones((2, 2), np.float32), input_grad=False) is None
     assert model.grads()["1.weight"].shape == (2, 4)
+
+
+# -- one LeNet-5 --------------------------------------------------------------------
+
+LENET5_OPTIONS = [dict(activation=a, pooling=p, c3=c)
+                  for a in ("tanh", "relu") for p in ("avg", "max", "subsampling")
+                  for c in ("full", "sparse")]
+
+
+@pytest.mark.parametrize("options", LENET5_OPTIONS,
+                         ids=lambda o: "-".join(o.values()))
+def test_lenet5_model_and_named_architecture_agree(options):
+    from pyconvnet import architectures
+
+    model = summary(nn.lenet5(**options, rng=0), (1, 32, 32))
+    named = summary(architectures.get_architecture("lenet5", **options),
+                    architectures.default_input_shape("lenet5"))
+    spec = summary(architectures.lenet5(**options), (1, 32, 32))
+    assert named.total_params == spec.total_params == model.total_params
+    assert named.trainable_params == model.trainable_params
+    assert named.total_macs == model.total_macs
+    assert named.output_shape == model.output_shape == (10,)
+    # the model's rows are named c1, s2, ... where the spec's are C1, S2, ...
+    by_name = {r.name.lower(): r for r in model.rows}
+    layers = [r for r in named.rows if not r.name.endswith(".act") and r.name != "flatten"]
+    assert [r.name for r in layers] == ["C1", "S2", "C3", "S4", "C5", "F6", "output"]
+    for row in layers:
+        other = by_name[row.name.lower()]
+        assert (other.output_shape, other.params, other.macs) == \
+            (row.output_shape, row.params, row.macs), row.name
+    assert nn.lenet5(**options).n_params() == named.total_params
+
+
+def test_lenet5_defaults_are_one_definition():
+    from pyconvnet import architectures
+
+    assert nn.lenet5().n_params() == summary("lenet5").total_params == 61_706
+    assert nn.LENET5_C3_TABLE is architectures.LENET5_C3_TABLE
+    model = inspect.signature(nn.lenet5).parameters
+    spec = inspect.signature(architectures.lenet5).parameters
+    for name in ("num_classes", "activation", "pooling", "c3", "output"):
+        assert model[name].default == spec[name].default, name
+    # the 44 parameters between the two counts: a coefficient and a bias per
+    # map of S2 (6 maps) and S4 (16 maps) when pooling is LeCun's subsampling
+    assert nn.lenet5(pooling="subsampling").n_params() - nn.lenet5().n_params() == 44
+
+
+def test_lenet5_older_keyword_names_still_work():
+    from pyconvnet import architectures
+
+    assert nn.lenet5(sparse_c3=True).state_dict().keys() == \
+        nn.lenet5(c3="sparse").state_dict().keys()
+    assert nn.lenet5("relu", "max", True).n_params() == \
+        nn.lenet5(activation="relu", pooling="max", c3="sparse").n_params()
+    assert architectures.lenet5(act="relu") == architectures.lenet5(activation="relu")
+    assert architectures.lenet5(pooling="trainable") == \
+        architectures.lenet5(pooling="subsampling")
+    with pytest.raises(TypeError, match="give the C3 connection once"):
+        nn.lenet5(sparse_c3=False, c3="sparse")
+    with pytest.raises(TypeError, match="give the activation once"):
+        architectures.lenet5(act="relu", activation="sigmoid")
+    with pytest.raises(ValueError, match="output='rbf' exists only as a spec"):
+        nn.lenet5(output="rbf")
+    with pytest.raises(ValueError, match="pooling must be one of avg, max, subsampling"):
+        nn.lenet5(pooling="median")

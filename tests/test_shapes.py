@@ -538,13 +538,13 @@ def test_summary_receptive_field_stops_before_global_pooling():
     (lambda: conv_output_size(3, 5), ValueError,
      r"kernel_size 5 .* larger than the padded input"),
     (lambda: conv_output_size(5, 3, stride=0), ValueError,
-     "stride must be a positive integer, got 0"),
-    (lambda: conv_output_size(-5, 3), ValueError, "n must be a positive integer"),
-    (lambda: conv_output_size(0, 3), ValueError, "n must be a positive integer"),
+     "stride must be >= 1, got 0"),
+    (lambda: conv_output_size(-5, 3), ValueError, "n must be >= 1, got -5"),
+    (lambda: conv_output_size(0, 3), ValueError, "n must be >= 1, got 0"),
     (lambda: conv_output_size(5, 3, padding=-1), ValueError,
-     "padding must be a non-negative integer"),
+     "padding must be >= 0"),
     (lambda: conv_output_size(5, 3, dilation=0), ValueError,
-     "dilation must be a positive integer"),
+     "dilation must be >= 1"),
     (lambda: conv_output_size(5.0, 3), TypeError, "n must be an int, got float"),
     (lambda: conv_output_size(5, True), TypeError,
      "kernel_size must be an int, got bool"),
@@ -567,7 +567,7 @@ def test_summary_receptive_field_stops_before_global_pooling():
     (lambda: compare_stacked(64, 6, 3), ValueError, "multiple of small_kernel - 1"),
     (lambda: activation_memory((3, 4), dtype="float128"), ValueError, "unknown dtype"),
     (lambda: parse_shape("3x224xa"), ValueError, "must look like '3x224x224'"),
-    (lambda: conv(0, 3), ValueError, "out_channels must be a positive integer"),
+    (lambda: conv(0, 3), ValueError, "out_channels must be >= 1"),
     (lambda: conv(4, 3, stride=2, padding="same"), ValueError,
      "padding='same' needs stride 1"),
     (lambda: conv(6, 5, groups=4), ValueError,
@@ -592,14 +592,14 @@ def test_summary_receptive_field_stops_before_global_pooling():
     (lambda: summary([flatten(), conv(2, 3)], (3, 8, 8)), ValueError,
      r"needs a \(channels, \*spatial\) input"),
     (lambda: summary([conv(2, 3)], "3x0x5"), ValueError,
-     r"input_shape\[1\] must be a positive integer"),
+     r"input_shape\[1\] must be >= 1"),
     (lambda: summary([conv(2, 3)], (3, 8.0, 8)), TypeError,
      r"input_shape\[1\] must be an int"),
     (lambda: summary([conv(2, 3)]), ValueError, "input_shape is required"),
     (lambda: summary([conv(2, 3)], (1, 8, 8), convention="ptflops"), ValueError,
      "convention must be one of torchvision, full"),
     (lambda: summary([conv(2, 3)], (1, 8, 8), batch_size=0), ValueError,
-     "batch_size must be a positive integer"),
+     "batch_size must be >= 1"),
 ])
 def test_bad_input_is_explained(call, exc, message):
     with pytest.raises(exc, match=message):
@@ -618,3 +618,28 @@ def test_layer_repr_and_immutability():
     assert "conv" in repr(layer) and "name='c'" in repr(layer)
     with pytest.raises(AttributeError):
         layer.kind = "linear"
+
+
+# The public names of pyconvnet.shapes as they were when it was one module:
+# the package must keep every one of them, and add none.
+PUBLIC_NAMES = [
+    "ACTIVATIONS", "CONVENTIONS", "Comparison", "InputTooSmallError", "Layer", "LayerRow",
+    "RFStep", "ReceptiveField", "ShapeExplanation", "Summary", "activation",
+    "activation_memory", "adaptive_avg_pool", "adaptive_max_pool", "as_layer", "avg_pool",
+    "batch_norm", "compare_bottleneck", "compare_depthwise_separable", "compare_grouped",
+    "compare_stacked", "concat", "conv", "conv_flops", "conv_macs", "conv_output_size",
+    "conv_params", "conv_transpose", "conv_transpose_output_size", "dense_block", "dropout",
+    "dtype_size", "flatten", "global_avg_pool", "identity", "linear", "linear_macs",
+    "linear_params", "lrn", "max_pool", "parse_shape", "pool_output_size", "rbf",
+    "receptive_field", "relu", "residual", "same_padding", "sequential", "subsampling",
+    "summary",
+]
+
+
+def test_public_names_are_unchanged():
+    import pyconvnet.shapes as module
+
+    assert module.__all__ == [n for n in PUBLIC_NAMES if n not in ("ACTIVATIONS", "CONVENTIONS")]
+    assert sorted(n for n in dir(module) if not n.startswith("_")) == PUBLIC_NAMES
+    assert module.CONVENTIONS == ("torchvision", "full")
+    assert "tanh" in module.ACTIVATIONS

@@ -51,22 +51,16 @@ class _ConvNd(Module):
                  dilation=1, groups=1, bias=True, *, mask=None, init="he_uniform",
                  rng=None, dtype=np.float32, n_threads=None):
         super().__init__()
-        from .._validation import check_int, ntuple
+        from .._validation import check_int, check_padding, ntuple
         nd = self._nd
         self.in_channels = check_int(in_channels, "in_channels", 1)
         self.out_channels = check_int(out_channels, "out_channels", 1)
         self.kernel_size = ntuple(kernel_size, nd, "kernel_size", 1)
         self.stride = ntuple(stride, nd, "stride", 1)
         self.dilation = ntuple(dilation, nd, "dilation", 1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"padding must be an int, a tuple, 'same' or 'valid', "
-                                 f"got {padding!r}")
-            if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError("padding='same' requires stride 1")
-            self.padding = padding
-        else:
-            self.padding = ntuple(padding, nd, "padding", 0)
+        self.padding = check_padding(padding, "padding", nd)
+        if self.padding == "same" and any(s != 1 for s in self.stride):
+            raise ValueError("padding='same' requires stride 1")
         self.groups = check_int(groups, "groups", 1)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"in_channels ({self.in_channels}) and out_channels "
@@ -191,6 +185,7 @@ _CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{n
     in_channels, out_channels : int
     kernel_size, stride, dilation : int or tuple of int
     padding : int, tuple of int, 'same' or 'valid'
+        The strings in any case (``"SAME"`` is ``'same'``).
     groups : int
     bias : bool
     mask : array_like, optional

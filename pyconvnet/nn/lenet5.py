@@ -1,21 +1,12 @@
 """LeNet-5 (LeCun, Bottou, Bengio and Haffner, 1998)."""
 import numpy as np
 
+from .._lenet5 import LENET5_C3_TABLE, lenet5_options
 from ._module import Sequential
 from .init import as_generator
 from .layers import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU, Subsampling, Tanh
 
 __all__ = ["lenet5", "LENET5_C3_TABLE", "c3_connection_mask"]
-
-# LeCun et al. 1998, Table I: the S2 maps (0-5) that feed each C3 map (0-15).
-# Maps 0-5 read three contiguous maps, 6-11 four contiguous, 12-14 four
-# non-contiguous, and map 15 all six.
-LENET5_C3_TABLE = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
-    (0, 1, 2, 3, 4, 5),
-)
 
 
 def c3_connection_mask(table=LENET5_C3_TABLE, in_maps=6):
@@ -39,11 +30,10 @@ def c3_connection_mask(table=LENET5_C3_TABLE, in_maps=6):
 
 
 _ACTIVATIONS = ("tanh", "relu")
-_POOLINGS = ("subsampling", "avg", "max")
 
 
-def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classes=10,
-           *, rng=0, dtype=np.float32, n_threads=None):
+def lenet5(activation="tanh", pooling="avg", sparse_c3=None, num_classes=10, *,
+           c3="full", output="linear", rng=0, dtype=np.float32, n_threads=None):
     """LeNet-5 for 1x32x32 inputs: C1-S2-C3-S4-C5-F6-output.
 
     ========  =========================================  ============
@@ -58,6 +48,10 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
     output    ``num_classes`` units (logits)             10
     ========  =========================================  ============
 
+    The options, their defaults and their checks are those of the spec
+    :func:`pyconvnet.architectures.lenet5`, so that
+    ``summary(lenet5(**options))`` and
+    ``summary(architectures.lenet5(**options))`` agree layer for layer.
     Each convolution and F6 is followed by the activation; with LeNet's
     trainable ``"subsampling"`` the activation also follows each pooling
     layer, as in the paper. The output layer is linear (logits for
@@ -65,14 +59,21 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
 
     Parameters
     ----------
-    activation : {'tanh', 'relu'}
+    activation : {'tanh', 'relu'}, default 'tanh'
         tanh is LeCun's scaled :math:`1.7159 \\tanh(2x/3)`.
-    pooling : {'subsampling', 'avg', 'max'}
-    sparse_c3 : bool
-        Connect C3 to S2 by LeCun's Table I (60 of the 96 map pairs,
-        :data:`LENET5_C3_TABLE`) through a connection mask that keeps the
-        cut weights at zero.
-    num_classes : int
+    pooling : {'avg', 'max', 'subsampling'}, default 'avg'
+        Plain 2x2 average or max pooling, or the paper's subsampling with a
+        trainable coefficient and bias per map.
+    sparse_c3 : bool, optional
+        The older name of ``c3``: True is ``c3='sparse'``.
+    num_classes : int, default 10
+    c3 : {'full', 'sparse'}, default 'full'
+        ``'sparse'`` connects C3 to S2 by LeCun's Table I (60 of the 96 map
+        pairs, :data:`LENET5_C3_TABLE`) through a connection mask that keeps
+        the cut weights at zero.
+    output : {'linear'}, default 'linear'
+        Only the linear output layer can be trained here (the paper's RBF
+        units exist as a spec: :func:`pyconvnet.architectures.lenet5`).
     rng : int, Generator or None
         Seed of the initial weights (Xavier uniform for tanh, He uniform
         for ReLU).
@@ -88,6 +89,9 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
     Notes
     -----
     The architecture is described layer by layer in :ref:`theory-lenet5`.
+    Trainable subsampling adds a coefficient and a bias per map to S2 (12
+    parameters) and S4 (32): 61,750 parameters instead of 61,706 with plain
+    pooling.
 
     Examples
     --------
@@ -96,15 +100,20 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
     >>> model = lenet5()
     >>> model.forward(np.zeros((2, 1, 32, 32), np.float32)).shape
     (2, 10)
-    >>> model.n_params(), lenet5(pooling="max").n_params()
-    (61750, 61706)
-    >>> lenet5(sparse_c3=True)["c3"].connection_table()[15]
+    >>> model.n_params(), lenet5(pooling="subsampling").n_params()
+    (61706, 61750)
+    >>> lenet5(c3="sparse")["c3"].connection_table()[15]
     (0, 1, 2, 3, 4, 5)
     """
+    options = lenet5_options(num_classes, activation, pooling, c3, output,
+                              sparse_c3=sparse_c3)
+    activation, pooling = options["activation"], options["pooling"]
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
-    if pooling not in _POOLINGS:
-        raise ValueError(f"pooling must be one of {_POOLINGS}, got {pooling!r}")
+    if options["output"] != "linear":
+        raise ValueError("output='rbf' exists only as a spec "
+                         "(pyconvnet.architectures.lenet5): the model's output "
+                         "layer is linear")
     rng = as_generator(rng)
     init = "xavier_uniform" if activation == "tanh" else "he_uniform"
 
@@ -125,7 +134,7 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
     layers = [("c1", Conv2d(1, 6, 5, **conv)), ("act1", act()), ("s2", pool(6))]
     if pooling == "subsampling":
         layers.append(("act2", act()))
-    mask = c3_connection_mask() if sparse_c3 else None
+    mask = c3_connection_mask() if options["c3"] == "sparse" else None
     layers += [("c3", Conv2d(6, 16, 5, mask=mask, **conv)), ("act3", act()),
                ("s4", pool(16))]
     if pooling == "subsampling":
@@ -133,5 +142,6 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
     layers += [("c5", Conv2d(16, 120, 5, **conv)), ("act5", act()),
                ("flatten", Flatten()),
                ("f6", Linear(120, 84, init=init, rng=rng, dtype=dtype)), ("act6", act()),
-               ("output", Linear(84, num_classes, init=init, rng=rng, dtype=dtype))]
+               ("output", Linear(84, options["num_classes"], init=init, rng=rng,
+                                 dtype=dtype))]
     return Sequential(*layers)

@@ -1,0 +1,191 @@
+"""The :class:`Summary` of a network and its output formats: a text table,
+Markdown, CSV and JSON."""
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Summary"]
+
+
+def _fmt(n):
+    return f"{n:,}"
+
+
+def _shape_str(shape):
+    return "?" if shape is None else "x".join(map(str, shape))
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+def _human(n, unit=""):
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {prefix}{unit}"
+    return f"{n} {unit}".rstrip()
+
+
+def _bytes(n):
+    for factor, prefix in ((2 ** 30, "GiB"), (2 ** 20, "MiB"), (2 ** 10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.2f} {prefix}"
+    return f"{n} B"
+
+
+def _cell(v):
+    if v is None:
+        return "-"
+    if isinstance(v, tuple):
+        return "x".join(_cell(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Shapes and costs of every layer of a network.
+
+    Attributes
+    ----------
+    name : str
+    input_shape, output_shape : tuple of int
+    rows : tuple of LayerRow
+        One row per leaf layer and per merge (``add``/``cat``), in execution
+        order; their ``params`` add up to ``total_params``.
+    total_params, trainable_params : int
+    total_macs, total_flops : int
+        ``total_flops == 2 * total_macs``.
+    receptive_field : int, tuple or None
+        Of the last feature map with spatial dimensions (before flattening).
+    convention : str
+    dtype : str
+    batch_size : int
+    activation_memory : int
+        Bytes of all layer outputs together (an upper bound on what a
+        forward pass keeps for the backward pass; in-place layers share).
+    parameter_memory : int
+        Bytes of the parameters.
+
+    Notes
+    -----
+    The totals add up the per-layer counts of :ref:`theory-parameter-count`, as
+    in the tables of :ref:`theory-architectures`.
+
+    Examples
+    --------
+    >>> s = summary([conv(6, 5), flatten(), linear(10)], (3, 32, 32))
+    >>> s.output_shape, s.total_params
+    ((10,), 47506)
+    """
+
+    name: str
+    input_shape: tuple
+    output_shape: tuple
+    rows: tuple
+    total_params: int
+    trainable_params: int
+    total_macs: int
+    total_flops: int
+    receptive_field: Any
+    convention: str
+    dtype: str
+    batch_size: int
+    activation_memory: int
+    parameter_memory: int
+
+    @property
+    def non_trainable_params(self):
+        return self.total_params - self.trainable_params
+
+    def _header(self):
+        return (f"{self.name}: input {_shape_str(self.input_shape)}, output "
+                f"{_shape_str(self.output_shape)} ({self.dtype}, batch "
+                f"{self.batch_size}, {self.convention} MAC convention)")
+
+    def _totals(self):
+        return [
+            ("Total params", _fmt(self.total_params)),
+            ("Trainable params", _fmt(self.trainable_params)),
+            ("Non-trainable params", _fmt(self.non_trainable_params)),
+            ("Total MACs", f"{_fmt(self.total_macs)} ({_human(self.total_macs)})"),
+            ("Total FLOPs", f"{_fmt(self.total_flops)} ({_human(self.total_flops)})"),
+            ("Receptive field", _cell(self.receptive_field)),
+            ("Activation memory", _bytes(self.activation_memory)),
+            ("Parameter memory", _bytes(self.parameter_memory)),
+        ]
+
+    _COLUMNS = ("Layer", "Kind", "Output shape", "Params", "MACs", "RF", "Memory")
+
+    def _cells(self):
+        return [(r.name, r.kind, _cell(r.output_shape), _fmt(r.params),
+                 _fmt(r.macs), _cell(r.receptive_field), _bytes(r.activation_memory))
+                for r in self.rows]
+
+    def __str__(self):
+        cells = self._cells()
+        widths = [max([len(h)] + [len(row[i]) for row in cells])
+                  for i, h in enumerate(self._COLUMNS)]
+        right = {3, 4, 5, 6}
+
+        def line(values):
+            return "  ".join(v.rjust(w) if i in right else v.ljust(w)
+                             for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+        rule = "-" * len(line(self._COLUMNS))
+        out = [self._header(), rule, line(self._COLUMNS), rule]
+        out += [line(c) for c in cells]
+        out.append(rule)
+        label_w = max(len(k) for k, _ in self._totals())
+        out += [f"{k + ':':<{label_w + 1}} {v}" for k, v in self._totals()]
+        return "\n".join(out)
+
+    def __repr__(self):
+        return (f"Summary({self.name!r}, params={self.total_params:,}, "
+                f"macs={self.total_macs:,}, rows={len(self.rows)})")
+
+    def to_markdown(self):
+        """The table and totals as GitHub-flavoured Markdown."""
+        out = [f"**{self._header()}**", "",
+               "| " + " | ".join(self._COLUMNS) + " |",
+               "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 4) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+                for row in self._cells()]
+        out += [""] + [f"- {k}: {v}" for k, v in self._totals()]
+        return "\n".join(out) + "\n"
+
+    def to_csv(self):
+        """One CSV line per row, raw numbers, shapes written as ``64x56x56``."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["name", "kind", "output_shape", "params",
+                         "trainable_params", "macs", "receptive_field",
+                         "rf_jump", "rf_start", "activation_memory"])
+        for r in self.rows:
+            writer.writerow([r.name, r.kind, _cell(r.output_shape), r.params,
+                             r.trainable_params, r.macs, _cell(r.receptive_field),
+                             _cell(r.rf_jump), _cell(r.rf_start),
+                             r.activation_memory])
+        return buf.getvalue()
+
+    def to_dict(self):
+        """Everything as plain lists, dicts and numbers."""
+        return {
+            "name": self.name, "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "convention": self.convention, "dtype": self.dtype,
+            "batch_size": self.batch_size, "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "total_macs": self.total_macs, "total_flops": self.total_flops,
+            "receptive_field": _jsonable(self.receptive_field),
+            "activation_memory": self.activation_memory,
+            "parameter_memory": self.parameter_memory,
+            "layers": [r.to_dict() for r in self.rows],
+        }
+
+    def to_json(self, indent=2):
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)

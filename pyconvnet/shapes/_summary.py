@@ -1,0 +1,126 @@
+"""Summaries of whole networks: shapes, parameters, MACs, receptive fields
+and memory, layer by layer."""
+from fractions import Fraction
+
+from .. import architectures
+from .._specs import Layer, as_layer
+from .._validation import check_int
+from ._costs import _dtype_name, dtype_size, parse_shape
+from ._formats import Summary, _shape_str
+from ._walker import _final_field, _Walker
+
+__all__ = ["CONVENTIONS", "summary"]
+
+CONVENTIONS = ("torchvision", "full")
+
+def _resolve(model):
+    """(Layer, default input shape or None, display name) for any model form."""
+    if isinstance(model, str):
+        name = architectures.canonical_name(model)
+        return (architectures.get_architecture(name),
+                architectures.default_input_shape(name), name)
+    hook = getattr(model, "layer_specs", None)
+    if callable(hook) and not isinstance(model, (Layer, list, tuple, dict)):
+        return as_layer(hook()), None, type(model).__name__
+    layer = as_layer(model)
+    return layer, None, layer.name or "model"
+
+
+def summary(model, input_shape=None, *, convention="torchvision",
+            dtype="float32", batch_size=1):
+    """Shapes, parameters, MACs, receptive fields and memory of a network.
+
+    Parameters
+    ----------
+    model : str, spec or object with ``layer_specs()``
+        A built-in architecture name (see
+        :func:`pyconvnet.architectures.list_architectures`), a spec as
+        accepted by :func:`as_layer`, or a model object whose
+        ``layer_specs()`` method returns one.
+    input_shape : tuple of int, str or None
+        Shape of one input without the batch dimension, e.g.
+        ``(3, 224, 224)`` or ``"3x224x224"``. None uses the architecture's
+        default (only for built-in names).
+    convention : {'torchvision', 'full'}
+        Which operations count as MACs (see the module notes).
+    dtype : str or dtype-like
+        Element type for the memory columns.
+    batch_size : int
+        Multiplies the activation memory (not the MACs).
+
+    Returns
+    -------
+    Summary
+
+    Raises
+    ------
+    ValueError
+        For an unknown architecture (listing the known ones), an unknown
+        convention, mismatched shapes, or an input too small for the network
+        (naming the layer where the feature map vanishes).
+    TypeError
+        For specs that cannot be read.
+
+    See Also
+    --------
+    receptive_field, pyconvnet.architectures
+
+    Notes
+    -----
+    The derivation of the shapes and counts is in :ref:`theory-output-size` and
+    :ref:`theory-parameter-count`.
+
+    Parameter counts include every learnable tensor (weights, biases,
+    batch-norm scale and shift) and exclude buffers such as batch-norm
+    running statistics, matching ``sum(p.numel() for p in
+    model.parameters())`` in PyTorch. Under the default convention the MACs
+    match torchvision's published GFLOPS for its classification models.
+
+    Examples
+    --------
+    >>> s = summary("resnet50")
+    >>> s.total_params
+    25557032
+    >>> round(s.total_macs / 1e9, 2)
+    4.09
+    >>> s = summary([conv(10, 5, padding=2)], "3x32x32")
+    >>> s.output_shape, s.total_params
+    ((10, 32, 32), 760)
+    >>> summary("alexnet").receptive_field
+    195
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, "
+                         f"got {convention!r}")
+    layer, default, name = _resolve(model)
+    if input_shape is None:
+        if default is None:
+            raise ValueError("input_shape is required for a spec (built-in "
+                             "architectures have a default)")
+        input_shape = default
+    shape = parse_shape(input_shape)
+    itemsize = dtype_size(dtype)
+    batch = check_int(batch_size, "batch_size", 1)
+    walker = _Walker(convention, itemsize, batch)
+    rf0 = tuple((Fraction(1), Fraction(1), Fraction(0))
+                for _ in shape[1:]) or None
+    try:
+        out, _ = walker.run(layer, (shape, rf0), "")
+    except ValueError as exc:
+        raise type(exc)(f"{name} on input {_shape_str(shape)}: {exc}") from None
+    rows = tuple(walker.rows)
+    total = sum(r.params for r in rows)
+    macs = sum(r.macs for r in rows)
+    return Summary(
+        name=name, input_shape=shape, output_shape=out, rows=rows,
+        total_params=total, trainable_params=sum(r.trainable_params for r in rows),
+        total_macs=macs, total_flops=2 * macs,
+        receptive_field=_final_field(rows)[0],
+        convention=convention, dtype=_dtype_name(dtype),
+        batch_size=batch, activation_memory=sum(r.activation_memory for r in rows),
+        parameter_memory=total * itemsize)
+
+
+# --------------------------------------------------------------------------
+# receptive fields
+# --------------------------------------------------------------------------

@@ -1,0 +1,436 @@
+"""The walk through a Layer tree shared by :func:`summary` and
+:func:`receptive_field`: output shapes, counts and receptive fields, layer by
+layer."""
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from .._geometry import InputTooSmallError, window_length
+from .._specs import ACTIVATIONS
+from .._validation import check_groups, ntuple
+from ._costs import conv_params
+from ._formats import _jsonable, _shape_str
+from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
+    pool_output_size
+
+__all__ = ["LayerRow"]
+
+# --------------------------------------------------------------------------
+# the walker shared by summary() and receptive_field()
+# --------------------------------------------------------------------------
+
+_POOLS = ("max_pool", "avg_pool", "subsampling", "window")
+_ADAPTIVE = ("adaptive_avg_pool", "adaptive_max_pool")
+_DROP = "drop"   # the layer leaves no spatial extent to speak of
+
+
+@dataclass(frozen=True)
+class _Win:
+    extent: int       # d(k-1)+1
+    stride: Any
+    pad_left: int
+    transposed: bool = False
+
+
+def _rf_step(rf, win):
+    """Apply the receptive-field recurrence for one window (one dimension)."""
+    size, jump, start = rf
+    e = win.extent
+    if win.transposed:
+        size = size + ((e - 1) // win.stride) * jump
+        start = start + Fraction(win.pad_left - Fraction(e - 1, 2), win.stride) * jump
+        return (size, jump / win.stride, start)
+    return (size + (e - 1) * jump,
+            jump * win.stride,
+            start + (Fraction(e - 1, 2) - win.pad_left) * jump)
+
+
+def _rf_apply(rf, windows):
+    if rf is None or windows is None:
+        return rf
+    if windows == _DROP:
+        return None
+    if len(rf) == 1 and len(windows) > 1:
+        rf = rf * len(windows)
+    if len(windows) == 1 and len(rf) > 1:
+        windows = windows * len(rf)
+    if len(rf) != len(windows):
+        raise ValueError(f"a {len(windows)}-D window cannot follow a "
+                         f"{len(rf)}-D feature map")
+    return tuple(_rf_step(r, w) for r, w in zip(rf, windows))
+
+
+def _rf_merge(rfs):
+    """Largest field over all branches, per dimension."""
+    rfs = [r for r in rfs if r is not None]
+    if not rfs:
+        return None
+    ndim = max(len(r) for r in rfs)
+    rfs = [r * ndim if len(r) == 1 else r for r in rfs]
+    return tuple(max((r[i] for r in rfs), key=lambda t: (t[0], t[1]))
+                 for i in range(ndim))
+
+
+def _plain(x):
+    x = Fraction(x)
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def _collapse(values):
+    values = tuple(_plain(v) for v in values)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _cfg_ndim(cfg):
+    n = _ndim(*(v for v in cfg.values() if isinstance(v, tuple)
+                and all(isinstance(x, int) for x in v)))
+    return n or 1
+
+
+def _windows(layer, spatial):
+    """Sliding-window geometry of a leaf: a tuple of _Win, None or _DROP."""
+    kind, cfg = layer.kind, layer.config
+    if kind in ("conv",) + _POOLS:
+        nd = len(spatial) if spatial is not None else _cfg_ndim(cfg)
+        k = ntuple(cfg["kernel_size"], nd, "kernel_size", 1)
+        stride = cfg["stride"] if cfg.get("stride") is not None else cfg["kernel_size"]
+        s = ntuple(stride, nd, "stride", 1)
+        d = ntuple(cfg.get("dilation", 1), nd, "dilation", 1)
+        pads = _padding_pairs(cfg.get("padding", 0), k, d, nd)
+        return tuple(_Win(di * (ki - 1) + 1, si, pl)
+                     for ki, si, di, (pl, _) in zip(k, s, d, pads))
+    if kind == "conv_transpose":
+        nd = len(spatial) if spatial is not None else _cfg_ndim(cfg)
+        k = ntuple(cfg["kernel_size"], nd, "kernel_size", 1)
+        s = ntuple(cfg["stride"], nd, "stride", 1)
+        d = ntuple(cfg["dilation"], nd, "dilation", 1)
+        p = ntuple(cfg["padding"], nd, "padding", 0)
+        return tuple(_Win(di * (ki - 1) + 1, si, pi, True)
+                     for ki, si, di, pi in zip(k, s, d, p))
+    if kind in _ADAPTIVE:
+        if spatial is None:
+            raise ValueError("the receptive field of adaptive pooling depends on "
+                             "the input size: pass input_shape")
+        out = _adaptive_out(cfg["output_size"], spatial)
+        wins = []
+        for n, o in zip(spatial, out):
+            # window i covers [floor(i n / o), ceil((i + 1) n / o))
+            longest = max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
+            wins.append(_Win(longest, Fraction(n, o), 0))
+        return tuple(wins)
+    if kind in ("flatten", "linear", "rbf"):
+        return _DROP
+    return None
+
+
+def _adaptive_out(output_size, spatial):
+    nd = len(spatial)
+    if isinstance(output_size, tuple):
+        if len(output_size) != nd:
+            raise ValueError(f"output_size has {len(output_size)} entries but the"
+                             f" input has {nd} spatial dimensions")
+        return tuple(n if o is None else o for n, o in zip(spatial, output_size))
+    return (output_size,) * nd
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of a :class:`Summary`.
+
+    Attributes
+    ----------
+    name : str
+        Dotted path of the layer in the spec.
+    kind : str
+    output_shape : tuple of int
+        Without the batch dimension.
+    params, trainable_params : int
+    macs : int
+        Under the summary's convention.
+    receptive_field : int, tuple or None
+        Size in input pixels (a tuple when it differs per dimension; None
+        once the spatial layout is gone).
+    rf_jump, rf_start : number, tuple or None
+        Effective stride and centre of the first unit's field.
+    activation_memory : int
+        Bytes of this layer's output for the summary's dtype and batch size.
+
+    Notes
+    -----
+    A row holds the output shape of :ref:`theory-output-size` and the counts of
+    :ref:`theory-parameter-count` for one layer.
+
+    Examples
+    --------
+    >>> row = summary([conv(8, 3, name="c1")], (3, 32, 32)).rows[0]
+    >>> row.name, row.output_shape, row.params
+    ('c1', (8, 30, 30), 224)
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple
+    params: int
+    trainable_params: int
+    macs: int
+    receptive_field: Any
+    rf_jump: Any
+    rf_start: Any
+    activation_memory: int
+
+    def to_dict(self):
+        return {"name": self.name, "kind": self.kind,
+                "output_shape": None if self.output_shape is None
+                else list(self.output_shape),
+                "params": self.params, "trainable_params": self.trainable_params,
+                "macs": self.macs,
+                "receptive_field": _jsonable(self.receptive_field),
+                "rf_jump": _jsonable(self.rf_jump),
+                "rf_start": _jsonable(self.rf_start),
+                "activation_memory": self.activation_memory}
+
+
+class _Walker:
+    """Propagates shapes and receptive fields through a Layer tree.
+
+    With ``shapes=False`` only receptive fields are tracked (no input shape
+    needed, except for adaptive pooling).
+    """
+
+    def __init__(self, convention="torchvision", itemsize=4, batch_size=1,
+                 shapes=True):
+        self.full = convention == "full"
+        self.itemsize = itemsize
+        self.batch = batch_size
+        self.shapes = shapes
+        self.rows = []
+
+    # composites ---------------------------------------------------------
+    def run(self, layer, state, path):
+        kind = layer.kind
+        if kind == "sequential":
+            for i, child in enumerate(layer.children):
+                state = self.run(child, state, _join(path, child.name or str(i)))
+            return state
+        if kind == "residual":
+            body, shortcut = layer.children
+            a = self.run(body, state, _join(path, body.name))
+            b = state if shortcut is None else self.run(
+                shortcut, state, _join(path, shortcut.name or "shortcut"))
+            state = self.merge("add", [a, b], _join(path, "add"))
+            act = layer.config.get("activation")
+            if act is not None:
+                state = self.run(act, state, _join(path, act.name or act.kind))
+            return state
+        if kind == "concat":
+            outs = [self.run(br, state, _join(path, br.name or f"branch{i + 1}"))
+                    for i, br in enumerate(layer.children)]
+            return self.merge("concat", outs, _join(path, "cat"))
+        if kind == "dense_block":
+            for i, child in enumerate(layer.children):
+                child_path = _join(path, child.name or f"layer{i + 1}")
+                new = self.run(child, state, child_path)
+                state = self.merge("concat", [state, new], _join(child_path, "cat"))
+            return state
+        return self.leaf(layer, state, path)
+
+    def merge(self, op, states, path):
+        shapes = [s[0] for s in states]
+        shape = None
+        if self.shapes:
+            if op == "add":
+                if len(set(shapes)) != 1:
+                    raise ValueError(
+                        f"layer '{path}': the branches of a residual block must "
+                        f"have the same shape to be added, got "
+                        + " and ".join(_shape_str(s) for s in shapes)
+                        + " (use a projection shortcut)")
+                shape = shapes[0]
+            else:
+                spatial = {s[1:] for s in shapes}
+                if len(spatial) != 1 or any(len(s) < 1 for s in shapes):
+                    raise ValueError(
+                        f"layer '{path}': branches concatenated along channels "
+                        "must agree in every other dimension, got "
+                        + ", ".join(_shape_str(s) for s in shapes))
+                shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
+        rf = _rf_merge([s[1] for s in states])
+        ops = math.prod(shape) * (len(states) - 1) if (
+            self.full and op == "add" and shape) else 0
+        self.add_row(path, op, shape, 0, 0, ops, rf)
+        return (shape, rf)
+
+    # leaves -------------------------------------------------------------
+    def leaf(self, layer, state, path):
+        shape, rf = state
+        try:
+            spatial = shape[1:] if shape is not None and len(shape) > 1 else None
+            if self.shapes and shape is not None:
+                out, params, macs = self.leaf_shape(layer, shape)
+            else:
+                out, params, macs = None, 0, 0
+            wins = _windows(layer, spatial if self.shapes else None)
+        except InputTooSmallError as exc:
+            raise InputTooSmallError(
+                f"the input is too small for the network: the feature map "
+                f"vanishes at layer '{path}' ({layer.kind}) whose input is "
+                f"{_shape_str(shape)}: {exc}") from None
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"layer '{path}' ({layer.kind}) on input "
+                            f"{_shape_str(shape)}: {exc}") from None
+        trainable = params if layer.config.get("trainable", True) else 0
+        rf = _rf_apply(rf, wins)
+        if out is not None and len(out) < 2:
+            rf = None
+        self.add_row(path, layer.kind, out, params, trainable, macs, rf)
+        return (out, rf)
+
+    def add_row(self, path, kind, shape, params, trainable, macs, rf):
+        mem = 0 if shape is None else math.prod(shape) * self.itemsize * self.batch
+        if rf is None:
+            size = jump = start = None
+        else:
+            # a transposed convolution can make sizes fractional: round up
+            size = _collapse(math.ceil(r[0]) for r in rf)
+            jump = _collapse(r[1] for r in rf)
+            start = _collapse(r[2] for r in rf)
+        self.rows.append(LayerRow(path or kind, kind, shape, params, trainable,
+                                  macs, size, jump, start, mem))
+
+    def leaf_shape(self, layer, shape):
+        """(output shape, params, MACs) of a leaf for an input shape."""
+        kind, cfg = layer.kind, layer.config
+        full = self.full
+        numel_in = math.prod(shape)
+        if kind == "conv":
+            c, spatial = _need_spatial(shape, kind)
+            nd = len(spatial)
+            if cfg.get("in_channels", c) != c:
+                raise ValueError(f"in_channels={cfg['in_channels']} does not match"
+                                 f" the {c} channels of the input")
+            k = ntuple(cfg["kernel_size"], nd, "kernel_size", 1)
+            s = ntuple(cfg["stride"], nd, "stride", 1)
+            d = ntuple(cfg["dilation"], nd, "dilation", 1)
+            pads = _padding_pairs(cfg["padding"], k, d, nd)
+            out_sp = tuple(window_length(n, ki, si, pl, pr, di, False)
+                           for n, ki, si, (pl, pr), di in zip(spatial, k, s, pads, d))
+            cout = cfg["out_channels"]
+            positions = math.prod(out_sp)
+            bias = cout if cfg["bias"] else 0
+            table = cfg.get("connections")
+            if table is not None:
+                bad = [i for row in table for i in row if i >= c]
+                if bad:
+                    raise ValueError(f"connections refer to input map {bad[0]} but"
+                                     f" the input has {c} channels")
+                weights = sum(len(row) for row in table) * math.prod(k)
+                params = weights + bias
+            else:
+                params = conv_params(c, cout, k, cfg["groups"], cfg["bias"])
+                weights = params - bias
+            macs = weights * positions
+            if full and cfg["bias"]:
+                macs += cout * positions
+            return (cout,) + out_sp, params, macs
+        if kind == "conv_transpose":
+            c, spatial = _need_spatial(shape, kind)
+            nd = len(spatial)
+            if cfg.get("in_channels", c) != c:
+                raise ValueError(f"in_channels={cfg['in_channels']} does not match"
+                                 f" the {c} channels of the input")
+            g, cout = cfg["groups"], cfg["out_channels"]
+            check_groups(c, cout, g)
+            out_sp = conv_transpose_output_size(
+                spatial, *(ntuple(cfg[a], nd, a, 0) for a in (
+                    "kernel_size", "stride", "padding", "output_padding",
+                    "dilation")))
+            k = ntuple(cfg["kernel_size"], nd, "kernel_size", 1)
+            weights = c * (cout // g) * math.prod(k)
+            params = weights + (cout if cfg["bias"] else 0)
+            macs = weights * math.prod(spatial)
+            if full and cfg["bias"]:
+                macs += cout * math.prod(out_sp)
+            return (cout,) + tuple(out_sp), params, macs
+        if kind in ("linear", "rbf"):
+            fin = shape[-1]
+            if cfg.get("in_features", fin) != fin:
+                raise ValueError(f"in_features={cfg['in_features']} does not match"
+                                 f" the last dimension ({fin}) of the input")
+            fout = cfg["out_features"]
+            bias = cfg.get("bias", False)
+            rows = numel_in // fin
+            macs = rows * fin * fout + (rows * fout if full and bias else 0)
+            return shape[:-1] + (fout,), fin * fout + (fout if bias else 0), macs
+        if kind in _POOLS:
+            c, spatial = _need_spatial(shape, kind)
+            nd = len(spatial)
+            stride = cfg["stride"] if cfg["stride"] is not None else cfg["kernel_size"]
+            if kind == "window":
+                out_sp = conv_output_size(spatial, *(
+                    ntuple(v, nd, a, 0) for v, a in (
+                        (cfg["kernel_size"], "kernel_size"), (stride, "stride"),
+                        (cfg["padding"], "padding"), (cfg["dilation"], "dilation"))))
+            else:
+                out_sp = pool_output_size(spatial, *(
+                    ntuple(v, nd, a, 0) for v, a in (
+                        (cfg["kernel_size"], "kernel_size"), (stride, "stride"),
+                        (cfg["padding"], "padding"), (cfg["dilation"], "dilation"))),
+                    ceil_mode=cfg["ceil_mode"])
+            out = (c,) + tuple(out_sp)
+            params = 2 * c if kind == "subsampling" else 0
+            kvol = math.prod(ntuple(cfg["kernel_size"], nd, "kernel_size", 1))
+            macs = math.prod(out) * (kvol + (kind == "subsampling")) if full else 0
+            return out, params, macs
+        if kind in _ADAPTIVE:
+            c, spatial = _need_spatial(shape, kind)
+            out = (c,) + _adaptive_out(cfg["output_size"], spatial)
+            return out, 0, numel_in if full else 0
+        if kind == "batch_norm":
+            params = 2 * shape[0] if cfg["affine"] else 0
+            return shape, params, numel_in if full else 0
+        if kind == "lrn":
+            return shape, 0, numel_in * cfg["size"] if full else 0
+        if kind == "flatten":
+            return (numel_in,), 0, 0
+        if kind in ("dropout", "identity"):
+            return shape, 0, 0
+        if kind in ACTIVATIONS:
+            return shape, 0, numel_in if full else 0
+        raise ValueError(f"unknown layer kind {kind!r}")
+
+
+def _need_spatial(shape, kind):
+    if len(shape) < 2:
+        raise ValueError(
+            f"a {kind} layer needs a (channels, *spatial) input, got "
+            f"{_shape_str(shape)}; is a flatten or linear layer in the wrong place?")
+    return shape[0], shape[1:]
+
+
+def _join(path, name):
+    if not name:
+        return path
+    return f"{path}.{name}" if path else name
+
+
+def _final_field(rows):
+    """(size, jump, start) of the last feature map with spatial extent.
+
+    That is the last row with a receptive field before the first global
+    pooling (adaptive pooling to size 1), which collapses the map into a
+    feature vector: for ResNet-50 the field of ``layer4``, not of ``avgpool``.
+    """
+    last = (None, None, None)
+    for r in rows:
+        if r.kind in _ADAPTIVE and r.output_shape is not None and all(
+                n == 1 for n in r.output_shape[1:]):
+            break
+        if r.receptive_field is not None:
+            last = (r.receptive_field, r.rf_jump, r.rf_start)
+    return last
+
+
+# --------------------------------------------------------------------------
+# summary
+# --------------------------------------------------------------------------
