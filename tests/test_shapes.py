@@ -643,3 +643,15 @@ def test_public_names_are_unchanged():
     assert sorted(n for n in dir(module) if not n.startswith("_")) == PUBLIC_NAMES
     assert module.CONVENTIONS == ("torchvision", "full")
     assert "tanh" in module.ACTIVATIONS
+
+
+def test_rows_carry_the_input_shape_and_the_layer_spec():
+    from pyconvnet.shapes import conv, max_pool, residual, summary
+    net = [conv(8, 3, padding=1, name="c1"), max_pool(2, name="p1"),
+           residual([conv(8, 3, padding=1, name="c2")], name="r")]
+    rows = {row.name: row for row in summary(net, (3, 16, 16)).rows}
+    assert rows["c1"].input_shape == (3, 16, 16)
+    assert rows["c1"].layer.config["out_channels"] == 8
+    assert rows["p1"].input_shape == (8, 16, 16)
+    assert rows["r.c2"].input_shape == (8, 8, 8)
+    assert rows["r.add"].layer is None

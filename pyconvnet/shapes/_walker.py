@@ -2,7 +2,7 @@
 :func:`receptive_field`: output shapes, counts and receptive fields, layer by
 layer."""
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -155,6 +155,12 @@ class LayerRow:
         Effective stride and centre of the first unit's field.
     activation_memory : int
         Bytes of this layer's output for the summary's dtype and batch size.
+    input_shape : tuple of int or None
+        Shape of the layer's input, without the batch dimension (None for
+        the rows that join branches, and when the summary has no input
+        shape).
+    layer : Layer or None
+        The spec of a leaf layer (None for the rows that join branches).
 
     Notes
     -----
@@ -178,6 +184,8 @@ class LayerRow:
     rf_jump: Any
     rf_start: Any
     activation_memory: int
+    input_shape: Any = field(default=None, compare=False)
+    layer: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self):
         return {"name": self.name, "kind": self.kind,
@@ -283,10 +291,11 @@ class _Walker:
         rf = _rf_apply(rf, wins)
         if out is not None and len(out) < 2:
             rf = None
-        self.add_row(path, layer.kind, out, params, trainable, macs, rf)
+        self.add_row(path, layer.kind, out, params, trainable, macs, rf, shape, layer)
         return (out, rf)
 
-    def add_row(self, path, kind, shape, params, trainable, macs, rf):
+    def add_row(self, path, kind, shape, params, trainable, macs, rf, input_shape=None,
+                layer=None):
         mem = 0 if shape is None else math.prod(shape) * self.itemsize * self.batch
         if rf is None:
             size = jump = start = None
@@ -296,7 +305,7 @@ class _Walker:
             jump = _collapse(r[1] for r in rf)
             start = _collapse(r[2] for r in rf)
         self.rows.append(LayerRow(path or kind, kind, shape, params, trainable,
-                                  macs, size, jump, start, mem))
+                                  macs, size, jump, start, mem, input_shape, layer))
 
     def leaf_shape(self, layer, shape):
         """(output shape, params, MACs) of a leaf for an input shape."""
