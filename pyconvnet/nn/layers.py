@@ -13,6 +13,7 @@ import numpy as np
 from .. import _convolution as _conv
 from .. import _pooling as _pool
 from .. import shapes as _shapes
+from .._docstrings import docfiller, docformat
 from ._module import Module
 from .init import as_generator, initialize
 
@@ -179,12 +180,12 @@ class _ConvNd(Module):
         return _shapes.conv(**spec)
 
 
-_CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{nd}d).
+_CONV_DOC = r"""%(nd)s-D convolution layer (cross-correlation, as PyTorch's Conv%(nd)sd).
 
     .. math:: y[n, k] = b[k] + \sum_c (w[k, c] \star x[n, g(k) C/G + c])
 
-    Forward and backward run :func:`pyconvnet.functional.conv{nd}d` and
-    :func:`pyconvnet.functional.conv{nd}d_backward`.
+    Forward and backward run :func:`pyconvnet.functional.conv%(nd)sd` and
+    :func:`pyconvnet.functional.conv%(nd)sd_backward`.
 
     Parameters
     ----------
@@ -215,7 +216,7 @@ _CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{n
 
     Examples
     --------
-{example}
+    %(example)s
 """
 
 _CONV_EXAMPLES = {
@@ -242,17 +243,17 @@ _CONV_EXAMPLES = {
 
 
 class Conv1d(_ConvNd):
-    __doc__ = _CONV_DOC.format(nd=1, example=_CONV_EXAMPLES[1])
+    __doc__ = docformat(_CONV_DOC, nd=1, example=_CONV_EXAMPLES[1])
     _nd = 1
 
 
 class Conv2d(_ConvNd):
-    __doc__ = _CONV_DOC.format(nd=2, example=_CONV_EXAMPLES[2])
+    __doc__ = docformat(_CONV_DOC, nd=2, example=_CONV_EXAMPLES[2])
     _nd = 2
 
 
 class Conv3d(_ConvNd):
-    __doc__ = _CONV_DOC.format(nd=3, example=_CONV_EXAMPLES[3])
+    __doc__ = docformat(_CONV_DOC, nd=3, example=_CONV_EXAMPLES[3])
     _nd = 3
 
 
@@ -269,6 +270,7 @@ def _pool_repr(layer):
     return s
 
 
+@docfiller
 class MaxPool2d(Module):
     """2-D max pooling (as PyTorch's MaxPool2d).
 
@@ -277,8 +279,7 @@ class MaxPool2d(Module):
     Parameters
     ----------
     kernel_size : int or tuple of int
-    stride : int or tuple of int, optional
-        Defaults to ``kernel_size``.
+    %(layer_pool_stride)s
     padding, dilation : int or tuple of int
     ceil_mode : bool
     n_threads : int, optional
@@ -331,6 +332,7 @@ class MaxPool2d(Module):
                                 self.dilation, self.ceil_mode)
 
 
+@docfiller
 class AvgPool2d(Module):
     """2-D average pooling (as PyTorch's AvgPool2d).
 
@@ -339,8 +341,7 @@ class AvgPool2d(Module):
     Parameters
     ----------
     kernel_size : int or tuple of int
-    stride : int or tuple of int, optional
-        Defaults to ``kernel_size``.
+    %(layer_pool_stride)s
     padding : int or tuple of int
     ceil_mode, count_include_pad : bool
     n_threads : int, optional
