@@ -653,7 +653,7 @@ _FORWARD_DOC = r"""%(nd)s-D convolution layer (cross-correlation), as
 
     Notes
     -----
-    The derivation is in :ref:`theory-conv-layer`.
+    Derived in :ref:`theory-conv-layer`.
 
     The kernel depends on the layer (see the module notes): Winograd
     F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride and 16 or
@@ -729,7 +729,7 @@ _BACKWARD_DOC = r"""Gradients of a %(nd)s-D convolution layer.
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-conv`.
+    Derived in :ref:`theory-backprop-conv`.
 
     With unit stride the input gradient runs as a forward convolution of
     ``dy`` with the rotated, channel-swapped kernel and padding

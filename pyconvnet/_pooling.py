@@ -426,7 +426,7 @@ _MAX_DOC = r"""%(nd)s-D max pooling, as :func:`torch.nn.functional.max_pool%(nd)
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Along each axis of length :math:`n`, output :math:`o` reads the input
     positions :math:`o s - p + j d`, :math:`0 \le j < k`, that lie in
@@ -541,7 +541,7 @@ _MAX_BACKWARD_DOC = r"""Gradient of :func:`max_pool%(nd)sd` with respect to its 
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-maxpool`.
+    Derived in :ref:`theory-backprop-maxpool`.
 
     The maximum is piecewise the identity on the selected input, so
 
@@ -718,7 +718,7 @@ _AVG_DOC = r"""%(nd)s-D average pooling, as :func:`torch.nn.functional.avg_pool%
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     With the window of output :math:`o` starting at :math:`a = o s - p`
     along an axis of length :math:`n`,
@@ -824,7 +824,7 @@ _AVG_BACKWARD_DOC = r"""Gradient of :func:`avg_pool%(nd)sd` with respect to its 
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-backprop-avgpool`.
 
     Average pooling is linear, and its adjoint sends each gradient back
     over the window it came from:
@@ -924,7 +924,7 @@ def adaptive_avg_pool2d(x, output_size, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Output :math:`(i, j)` averages rows
     :math:`[\lfloor i H / H_o \rfloor, \lceil (i + 1) H / H_o \rceil)` and
@@ -1007,7 +1007,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-backprop-avgpool`.
 
     .. math::
 
@@ -1081,7 +1081,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None)
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     .. math::
 
@@ -1142,7 +1142,7 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, n_threads
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-maxpool`.
+    Derived in :ref:`theory-backprop-maxpool`.
 
     .. math::
 
@@ -1198,7 +1198,7 @@ def global_avg_pool2d(x, keepdims=True, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     .. math::
 
@@ -1304,7 +1304,7 @@ def subsample2d(x, factor, beta, bias, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-subsampling`.
+    Derived in :ref:`theory-subsampling`.
 
     .. math::
 
@@ -1377,7 +1377,7 @@ def subsample2d_backward(grad_output, x, factor, beta, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-subsampling`.
+    Derived in :ref:`theory-backprop-subsampling`.
 
     With :math:`g = \partial L / \partial y` and :math:`S` the block sums of
     the forward pass,

@@ -337,3 +337,35 @@ def test_every_shared_block_is_used_and_every_placeholder_filled():
         if "%(" in first:
             continue
         assert any(first in doc for doc in docs.values()), f"block {key} is never used"
+
+
+# --------------------------------------------------------------------------
+# Notes: the derivation link on one line
+# --------------------------------------------------------------------------
+
+_LINK_LINE = re.compile(r"(?:Derived in|See) :ref:`([\w-]+)`(?:(?:, | and ):ref:`([\w-]+)`)*\.")
+
+
+def _notes(doc):
+    """The Notes section of a numpydoc docstring (cleaned), or None."""
+    match = re.search(r"^Notes\n-----\n(.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)", doc, re.S | re.M)
+    return match.group(1).strip() if match else None
+
+
+def test_notes_open_with_their_link_on_one_line():
+    import inspect
+    text = "\n".join(p.read_text(encoding="utf-8") for p in _pages())
+    defined = set(re.findall(r"^\.\. _([\w-]+):\s*$", text, re.M))
+    checked = 0
+    for name, obj in _public_objects():
+        notes = _notes(inspect.getdoc(obj) or "")
+        if notes is None or ":ref:" not in notes:
+            continue
+        first = notes.split("\n\n")[0]
+        assert _LINK_LINE.fullmatch(first), \
+            f"{name}: Notes should open with 'Derived in :ref:`...`.' or 'See :ref:`...`.' " \
+            f"on one line, got {first!r}"
+        labels = set(re.findall(r":ref:`([\w-]+)`", first))
+        assert labels <= defined, f"{name}: unknown labels {sorted(labels - defined)}"
+        checked += 1
+    assert checked >= 90, checked

@@ -211,8 +211,7 @@ _CONV_DOC = r"""%(nd)s-D convolution layer (cross-correlation, as PyTorch's Conv
 
     Notes
     -----
-    The forward pass is derived in :ref:`theory-conv-layer` and the
-    gradients of the backward pass in :ref:`theory-backprop-conv`.
+    Derived in :ref:`theory-conv-layer` and :ref:`theory-backprop-conv`.
 
     Examples
     --------
@@ -286,8 +285,7 @@ class MaxPool2d(Module):
 
     Notes
     -----
-    The backward pass routes each gradient to the position of the window's
-    maximum; the derivation is in :ref:`theory-backprop-maxpool`.
+    Derived in :ref:`theory-backprop-maxpool`.
 
     Examples
     --------
@@ -348,8 +346,7 @@ class AvgPool2d(Module):
 
     Notes
     -----
-    The backward pass spreads each gradient evenly over its window; the
-    derivation is in :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-backprop-avgpool`.
 
     Examples
     --------
@@ -403,9 +400,7 @@ class AdaptiveAvgPool2d(Module):
 
     Notes
     -----
-    Each output is the mean of a window chosen to fit the requested output
-    size, so the gradient is spread as for average pooling; the derivation is
-    in :ref:`theory-pooling` and :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-pooling` and :ref:`theory-backprop-avgpool`.
 
     Examples
     --------
@@ -473,9 +468,7 @@ class Subsampling(Module):
 
     Notes
     -----
-    The forward pass is derived in :ref:`theory-subsampling` and the gradients
-    of the trainable coefficient and bias in
-    :ref:`theory-backprop-subsampling`.
+    Derived in :ref:`theory-subsampling` and :ref:`theory-backprop-subsampling`.
 
     Examples
     --------
@@ -566,7 +559,7 @@ class MapCombination(Module):
 
     Notes
     -----
-    The derivation is in :ref:`theory-map-combinations`.
+    Derived in :ref:`theory-map-combinations`.
 
     Softmax weights are positive and each column sums to one, so
     :math:`\sum_{ij} |\alpha_{ij}| = J` (the number of output maps) for every
@@ -662,9 +655,9 @@ class Linear(Module):
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    gradients follow :ref:`theory-backprop-conv`; its parameter count is in
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-backprop-conv` and :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -733,7 +726,7 @@ class ReLU(Module):
 
     Notes
     -----
-    The function and its derivative are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -778,7 +771,7 @@ class Sigmoid(Module):
 
     Notes
     -----
-    The function and its derivative are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -818,7 +811,7 @@ class Tanh(Module):
 
     Notes
     -----
-    The function and its derivative are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -870,9 +863,7 @@ class Flatten(Module):
 
     Notes
     -----
-    Flattening turns the last feature maps into the vector fed to the fully
-    connected layers of the architectures in :ref:`theory-architectures`; the
-    backward pass only reshapes the gradient.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -910,8 +901,7 @@ class Dropout(Module):
 
     Notes
     -----
-    Dropout in the fully connected layers was introduced with AlexNet; see
-    :ref:`theory-alexnet`.
+    See :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -984,8 +974,7 @@ class BatchNorm2d(Module):
 
     Notes
     -----
-    Batch normalisation follows every convolution of a residual network;
-    see :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------

@@ -23,8 +23,7 @@ def c3_connection_mask(table=LENET5_C3_TABLE, in_maps=6):
 
     Notes
     -----
-    The table of which S2 maps feed each C3 map is explained in
-    :ref:`theory-map-combinations` and :ref:`theory-lenet5`.
+    See :ref:`theory-map-combinations` and :ref:`theory-lenet5`.
 
     Examples
     --------
@@ -87,7 +86,7 @@ def lenet5(activation="tanh", pooling="subsampling", sparse_c3=False, num_classe
 
     Notes
     -----
-    The architecture is described layer by layer in :ref:`theory-lenet5`.
+    See :ref:`theory-lenet5`.
 
     Examples
     --------
