@@ -204,8 +204,7 @@ class InputTooSmallError(ValueError):
 
     Notes
     -----
-    Raised when the output-size formula of :ref:`theory-output-size` gives
-    fewer than one element.
+    See :ref:`theory-output-size`.
 
     Examples
     --------
@@ -277,8 +276,7 @@ class ShapeExplanation:
 
     Notes
     -----
-    Holds the terms of the output-size formula derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     Examples
     --------
@@ -423,7 +421,7 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1,
 
     Notes
     -----
-    The derivation is in :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     With input size :math:`n`, kernel :math:`k`, stride :math:`s`, padding
     :math:`p` on each side and dilation :math:`d`, the window covers
@@ -525,9 +523,7 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1,
 
     Notes
     -----
-    Pooling windows slide like a convolution kernel, so the size follows the
-    same formula; the derivation is in :ref:`theory-output-size` and
-    :ref:`theory-pooling`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-pooling`.
 
     The size is :func:`conv_output_size` of the same window. With
     ``ceil_mode=True`` PyTorch keeps the extra window only if it starts
@@ -609,8 +605,7 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0,
 
     Notes
     -----
-    A transposed convolution inverts the size relation of a convolution derived
-    in :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     .. math:: n_{out} = (n - 1)s - 2p + d(k - 1) + \\text{output_padding} + 1
 
@@ -675,8 +670,7 @@ def same_padding(kernel_size, dilation=1):
 
     Notes
     -----
-    The padding is found by solving the output-size relation derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     The total padding is :math:`d(k-1)`; PyTorch puts ``total // 2`` before
     and the rest after, so an even kernel pads one more on the right.
@@ -742,7 +736,7 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
 
     Notes
     -----
-    The derivation is in :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
 
     .. math:: C_{out} \\cdot \\frac{C_{in}}{g} \\cdot \\prod k + C_{out}
               [\\text{bias}]
@@ -794,7 +788,7 @@ def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
 
     Notes
     -----
-    The derivation is in :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
 
     Each output element is a dot product of length :math:`C_{in}/g \\cdot
     \\prod k`, so
@@ -821,8 +815,7 @@ def conv_flops(in_channels, out_channels, kernel_size, output_size, groups=1):
 
     Notes
     -----
-    Each multiply-add counted by :func:`conv_macs` is two floating-point
-    operations; the count is derived in :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -838,8 +831,9 @@ def linear_params(in_features, out_features, bias=True):
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    count follows :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -857,8 +851,9 @@ def linear_macs(in_features, out_features):
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    count follows :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -897,8 +892,7 @@ def dtype_size(dtype):
 
     Notes
     -----
-    The element size turns the counts of :ref:`theory-parameter-count` into
-    bytes.
+    See :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -949,8 +943,7 @@ def activation_memory(shape, dtype="float32", batch_size=1):
 
     Notes
     -----
-    The stored activations have the layer output shapes derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     Examples
     --------
@@ -969,8 +962,7 @@ def parse_shape(shape, name="input_shape"):
 
     Notes
     -----
-    The parsed shape is the input of the size calculation in
-    :ref:`theory-output-size`.
+    See :ref:`theory-output-size`.
 
     Examples
     --------
@@ -1019,8 +1011,7 @@ class Comparison:
 
     Notes
     -----
-    Holds the parameter and multiply-add counts of
-    :ref:`theory-parameter-count` for two designs.
+    Derived in :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -1130,7 +1121,7 @@ def compare_bottleneck(channels=256, bottleneck_channels=64, kernel_size=3, *,
 
     Notes
     -----
-    The derivation is in :ref:`theory-bottleneck`.
+    Derived in :ref:`theory-bottleneck`.
 
     Standard: :math:`C \\cdot C \\cdot k^2`. Bottleneck with :math:`B`
     channels: :math:`C B + B B k^2 + B C`. For :math:`C = 256, B = 64, k = 3`
@@ -1173,7 +1164,7 @@ def compare_depthwise_separable(in_channels, out_channels, kernel_size=3, *,
 
     Notes
     -----
-    The derivation is in :ref:`theory-grouped`.
+    Derived in :ref:`theory-grouped`.
 
     Standard: :math:`C_{out} C_{in} k^2`. Depthwise-separable:
     :math:`C_{in} k^2 + C_{in} C_{out}`, a ratio of
@@ -1206,7 +1197,7 @@ def compare_grouped(in_channels, out_channels, kernel_size=3, groups=2, *,
 
     Notes
     -----
-    The derivation is in :ref:`theory-grouped`.
+    Derived in :ref:`theory-grouped`.
 
     Grouping divides the weights (and MACs) by :math:`g`:
     :math:`C_{out} \\cdot (C_{in}/g) \\cdot k^2`.
@@ -1247,9 +1238,7 @@ def compare_stacked(channels, kernel_size=5, small_kernel=3, *, bias=False,
 
     Notes
     -----
-    Stacked small kernels grow the receptive field as derived in
-    :ref:`theory-receptive-field`; the parameter counts follow
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-receptive-field` and :ref:`theory-parameter-count`.
 
     :math:`C^2 K^2` against :math:`n C^2 k^2` with :math:`n = (K-1)/(k-1)`;
     for 5x5 against two 3x3 that is 25 against 18 weights per channel pair.
@@ -1305,9 +1294,7 @@ class Layer:
 
     Notes
     -----
-    A layer maps an input shape to an output shape with the formulas of
-    :ref:`theory-output-size` and counts its parameters as in
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -1362,9 +1349,7 @@ def conv(out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
 
     Notes
     -----
-    The layer is described in :ref:`theory-conv-layer`; its output size and
-    parameter count are derived in :ref:`theory-output-size` and
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -1414,8 +1399,7 @@ def conv_transpose(out_channels, kernel_size, stride=1, padding=0,
 
     Notes
     -----
-    The output size inverts the convolution relation derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     Examples
     --------
@@ -1448,8 +1432,9 @@ def linear(out_features, bias=True, *, in_features=None, trainable=True,
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    count follows :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -1472,8 +1457,7 @@ def rbf(out_features, *, trainable=True, name=None):
 
     Notes
     -----
-    The Euclidean radial basis function output layer of LeNet-5 is described in
-    :ref:`theory-lenet5`.
+    See :ref:`theory-lenet5`.
 
     Examples
     --------
@@ -1500,7 +1484,7 @@ def max_pool(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -1516,7 +1500,7 @@ def avg_pool(kernel_size, stride=None, padding=0, ceil_mode=False, *, name=None)
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -1534,7 +1518,7 @@ def subsampling(kernel_size=2, stride=None, *, trainable=True, name=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-subsampling`.
+    Derived in :ref:`theory-subsampling`.
 
     Examples
     --------
@@ -1561,7 +1545,7 @@ def adaptive_avg_pool(output_size, *, name=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -1576,7 +1560,7 @@ def adaptive_max_pool(output_size, *, name=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -1591,8 +1575,7 @@ def global_avg_pool(*, name=None):
 
     Notes
     -----
-    Global average pooling in place of large fully connected layers is
-    described in :ref:`theory-pooling`.
+    See :ref:`theory-pooling`.
 
     Examples
     --------
@@ -1610,8 +1593,7 @@ def batch_norm(affine=True, *, trainable=True, name=None):
 
     Notes
     -----
-    Batch normalisation follows every convolution of a residual network;
-    see :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -1628,8 +1610,7 @@ def lrn(size=5, *, name=None):
 
     Notes
     -----
-    Local response normalisation was part of AlexNet; see
-    :ref:`theory-alexnet`.
+    See :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -1654,7 +1635,7 @@ def activation(kind="relu", *, name=None):
 
     Notes
     -----
-    Activation functions are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -1672,7 +1653,7 @@ def relu(*, name=None):
 
     Notes
     -----
-    The function is discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -1687,8 +1668,7 @@ def dropout(p=0.5, *, name=None):
 
     Notes
     -----
-    Dropout in the fully connected layers was introduced with AlexNet; see
-    :ref:`theory-alexnet`.
+    See :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -1705,8 +1685,7 @@ def flatten(*, name=None):
 
     Notes
     -----
-    Flattening feeds the last feature maps to the fully connected layers of the
-    architectures in :ref:`theory-architectures`.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -1721,8 +1700,7 @@ def identity(*, name=None):
 
     Notes
     -----
-    The identity is the shortcut branch of a residual block; see
-    :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -1737,8 +1715,7 @@ def sequential(*layers, name=None):
 
     Notes
     -----
-    Shapes and counts are chained layer by layer as in the tables of
-    :ref:`theory-architectures`.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -1764,7 +1741,7 @@ def residual(body, shortcut=None, *, activation=None, name=None):
 
     Notes
     -----
-    The residual block is described in :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -1788,8 +1765,7 @@ def concat(*branches, name=None):
 
     Notes
     -----
-    Concatenating parallel branches along the channels is the inception module
-    of :ref:`theory-googlenet`.
+    See :ref:`theory-googlenet`.
 
     Examples
     --------
@@ -1811,7 +1787,7 @@ def dense_block(*layers, name=None):
 
     Notes
     -----
-    DenseNet's concatenating blocks are outlined in :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -1906,7 +1882,7 @@ def as_layer(spec):
 
     Notes
     -----
-    The layer descriptions are those tabulated in :ref:`theory-architectures`.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -2092,8 +2068,7 @@ class LayerRow:
 
     Notes
     -----
-    A row holds the output shape of :ref:`theory-output-size` and the counts of
-    :ref:`theory-parameter-count` for one layer.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -2429,8 +2404,7 @@ class Summary:
 
     Notes
     -----
-    The totals add up the per-layer counts of :ref:`theory-parameter-count`, as
-    in the tables of :ref:`theory-architectures`.
+    See :ref:`theory-parameter-count` and :ref:`theory-architectures`.
 
     Examples
     --------
@@ -2604,8 +2578,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
     Notes
     -----
-    The derivation of the shapes and counts is in :ref:`theory-output-size` and
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Parameter counts include every learnable tensor (weights, biases,
     batch-norm scale and shift) and exclude buffers such as batch-norm
@@ -2669,7 +2642,7 @@ class RFStep:
 
     Notes
     -----
-    Holds one step of the recursion derived in :ref:`theory-receptive-field`.
+    Derived in :ref:`theory-receptive-field`.
 
     Examples
     --------
@@ -2702,7 +2675,7 @@ class ReceptiveField:
 
     Notes
     -----
-    Holds the result of the recursion derived in :ref:`theory-receptive-field`.
+    Derived in :ref:`theory-receptive-field`.
 
     Examples
     --------
@@ -2755,7 +2728,7 @@ def receptive_field(layers, input_shape=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-receptive-field`.
+    Derived in :ref:`theory-receptive-field`.
 
     Per dimension, starting from :math:`r_0 = 1, j_0 = 1, s_0 = 0`, a window
     of kernel :math:`k`, dilation :math:`d`, stride :math:`s` and left
