@@ -182,12 +182,19 @@ def test_gradcheck_stays_the_function_after_importing_its_module():
 
 
 def _unbuilt_copy(destination):
-    """The package's pure-Python tree without its compiled modules."""
+    """The package's tree as a fresh clone has it: Cython sources, no compiled
+    modules (an installed wheel may ship no .pyx: they are put back empty)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
     source = Path(pyconvnet.__file__).resolve().parent
-    extension = (".so", ".pyd")
+    compiled = [p for p in (source / "_ext").iterdir()
+                if any(p.name.endswith(suffix) for suffix in EXTENSION_SUFFIXES)]
+    assert compiled
     shutil.copytree(source, destination / "pyconvnet",
-                    ignore=lambda d, names: [n for n in names if n.endswith(extension)
-                                             or n == "__pycache__"])
+                    ignore=lambda d, names: [n for n in names if n == "__pycache__" or any(
+                        n.endswith(suffix) for suffix in EXTENSION_SUFFIXES)])
+    for path in compiled:
+        (destination / "pyconvnet" / "_ext" / (path.name.split(".")[0] + ".pyx")).touch()
     assert not list((destination / "pyconvnet").rglob("*.so"))
     return destination
 
