@@ -17,6 +17,11 @@ from pathlib import Path
 
 import pytest
 from conftest import import_oracle, run_python
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyconvnet._docstrings import DOCS as BLOCKS
+from pyconvnet._docstrings import docformat
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -286,7 +291,6 @@ def _public_objects():
 
 
 def test_docformat_indents_each_block_like_its_line():
-    from pyconvnet._docstrings import DOCS, docformat
     template = "Title.\n\n    Parameters\n    ----------\n    %(pool_input_shape)s\n" \
                "        note:%(extra)s\n    100%% (literal) and 5% stay\n"
     filled = docformat(template, extra="\nfirst\n\nsecond")
@@ -297,7 +301,7 @@ def test_docformat_indents_each_block_like_its_line():
     assert docformat("%(pool_kernel_size)s", nd=3).startswith("kernel_size : int or tuple of 3")
     with pytest.raises(KeyError, match="no_such_block"):
         docformat("    %(no_such_block)s")
-    assert all(isinstance(v, str) and v == v.strip() for v in DOCS.values())
+    assert all(isinstance(v, str) and v == v.strip() for v in BLOCKS.values())
 
 
 def test_docfiller_fills_functions_and_classes():
@@ -327,12 +331,11 @@ def test_docfiller_fills_functions_and_classes():
 def test_every_shared_block_is_used_and_every_placeholder_filled():
     import inspect
 
-    from pyconvnet._docstrings import DOCS
     docs = {name: inspect.getdoc(obj) or "" for name, obj in _public_objects()}
     assert "pyconvnet.functional.conv2d" not in docs      # listed once, where defined
     for name, doc in docs.items():
         assert "%(" not in doc or name.startswith("pyconvnet._docstrings."), name
-    for key, block in DOCS.items():
+    for key, block in BLOCKS.items():
         first = block.splitlines()[0]
         if "%(" in first:
             continue
@@ -369,3 +372,13 @@ def test_notes_open_with_their_link_on_one_line():
         assert labels <= defined, f"{name}: unknown labels {sorted(labels - defined)}"
         checked += 1
     assert checked >= 90, checked
+
+
+@given(st.sampled_from(sorted(BLOCKS)), st.integers(0, 12), st.text("ab ", max_size=6))
+def test_docformat_keeps_every_block_line_at_its_placeholder_indentation(key, width, before):
+    prefix = " " * width + before.lstrip()
+    filled = docformat(f"Title.\n{prefix}%({key})s\n", nd=2, axes="H, W")
+    block = docformat(BLOCKS[key], nd=2, axes="H, W").split("\n")
+    lines = filled.split("\n")
+    assert lines[1] == prefix + block[0]
+    assert lines[2:-1] == [" " * width + line if line else line for line in block[1:]]
