@@ -1,7 +1,7 @@
 """Sphinx configuration of the pyconvnet documentation.
 
 Build with ``sphinx-build -W -b html docs docs/_build/html`` after installing
-the package with its ``docs`` extra (``pip install ".[docs]"``). The build
+the package with its ``docs`` extra (``pip install -e ".[docs]"``). The build
 needs no network: MathJax is loaded by the reader's browser.
 """
 import os

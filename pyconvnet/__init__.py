@@ -24,11 +24,15 @@ datasets
 dask
     The signal functions and layers on Dask arrays (optional dependency).
 """
-from . import architectures, datasets, functional, nn, shapes, signal
-from ._config import show_config
+import importlib as _importlib
+
+from ._ext import check_build as _check_build
 from ._version import __version__
+# gradcheck needs only NumPy; imported now, ``pyconvnet.gradcheck`` stays the
+# function even after ``import pyconvnet.gradcheck`` has loaded the module.
 from .gradcheck import GradcheckResult, gradcheck
-from .shapes import conv_output_size, summary
+
+_check_build()
 
 __all__ = [
     "__version__",
@@ -44,3 +48,22 @@ __all__ = [
     "signal",
     "summary",
 ]
+
+# Loaded on first use (PEP 562), so that the calculators and the command line
+# start without loading the compiled kernels and the OpenMP runtime.
+_SUBMODULES = {"architectures", "datasets", "functional", "nn", "shapes", "signal"}
+_NAMES = {"conv_output_size": "shapes", "summary": "shapes", "show_config": "_config"}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -73,6 +73,7 @@ import threading
 import numpy as np
 from scipy.linalg import blas as _blas
 
+from ._docstrings import docformat
 from ._ext import _conv
 from ._geometry import kernel_extent, same_pair, window_count
 from ._validation import (
@@ -779,57 +780,34 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
 
 # --- public API ----------------------------------------------------------------
 
-_PARAMS = """\
-    stride : int or tuple of int, default 1
-        Step between output positions, per spatial axis (>= 1).
-    padding : int, tuple of int, 'valid' or 'same', default 0
-        Zeros added on both sides of each spatial axis (>= 0). 'valid' is no
-        padding; 'same' keeps the input's size and needs stride 1: a total
-        padding of ``dilation * (k - 1)`` per axis, ``total // 2`` before
-        and the rest after (the odd one out, for even kernels, goes after).
-        The strings are read in any case (``"SAME"`` is ``'same'``).
-    dilation : int or tuple of int, default 1
-        Spacing between kernel taps (>= 1).
-    groups : int, default 1
-        Number of channel groups: ``in_channels`` and ``out_channels`` must
-        both be divisible by it; each group of ``out_channels / groups``
-        outputs sees only its own ``in_channels / groups`` inputs.
-        ``groups == in_channels`` is a depthwise convolution.
-    n_threads : int, optional
-        Number of OpenMP threads. None uses every core OpenMP offers (or
-        ``OMP_NUM_THREADS``, or a threadpoolctl limit); negative values count
-        down from that number (-1 is the same as None); 0 is an error. BLAS runs on one thread
-        inside each of them."""
-
-
-def _doc(template, **names):
-    return template.replace("{params}", _PARAMS).format(**names)
-
-
-_FORWARD_DOC = r"""{nd}-D convolution layer (cross-correlation), as
-    :func:`torch.nn.functional.conv{nd}d`.
+_FORWARD_DOC = r"""%(nd)s-D convolution layer (cross-correlation), as
+    :func:`torch.nn.functional.conv%(nd)sd`.
 
     .. math::
 
-        y[n, k, o] = b[k] + \sum_{{c < C/G}} \sum_{{f}} w[k, c, f]\,
+        y[n, k, o] = b[k] + \sum_{c < C/G} \sum_{f} w[k, c, f]\,
                      x[n, g(k) C/G + c,\; o s + f d - p]
 
     with ``x`` zero outside its bounds, over every output position ``o``
-    (a {nd}-tuple) and kernel tap ``f``.
+    (a %(nd)s-tuple) and kernel tap ``f``.
 
     Parameters
     ----------
-    x : (N, C_in, {spatial}) or (C_in, {spatial}) array_like
+    x : (N, C_in, %(spatial)s) or (C_in, %(spatial)s) array_like
         Input. An unbatched input gives an unbatched output.
-    weight : (C_out, C_in / groups, {kernel}) array_like
+    weight : (C_out, C_in / groups, %(kernel)s) array_like
         Filters.
     bias : (C_out,) array_like, optional
         Added to every output position of each channel.
-{params}
+    %(conv_stride)s
+    %(conv_padding)s
+    %(conv_dilation)s
+    %(conv_groups)s
+    %(conv_n_threads)s
 
     Returns
     -------
-    y : (N, C_out, {out}) ndarray
+    y : (N, C_out, %(out)s) ndarray
         float32 when every input is float32, float64 otherwise (integers
         are promoted to float64). Each output size is
         ``(n + 2 p - d (k - 1) - 1) // s + 1``.
@@ -848,12 +826,12 @@ _FORWARD_DOC = r"""{nd}-D convolution layer (cross-correlation), as
 
     See Also
     --------
-    conv{nd}d_backward : The gradients of this layer.
+    conv%(nd)sd_backward : The gradients of this layer.
     pyconvnet.signal.correlate : Correlation of two plain arrays.
 
     Notes
     -----
-    The derivation is in :ref:`theory-conv-layer`.
+    Derived in :ref:`theory-conv-layer`.
 
     The kernel depends on the layer (see the module notes): Winograd
     F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride and 16 or
@@ -864,23 +842,23 @@ _FORWARD_DOC = r"""{nd}-D convolution layer (cross-correlation), as
 
     Examples
     --------
-{examples}
+    %(examples)s
     """
 
-_BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
+_BACKWARD_DOC = r"""Gradients of a %(nd)s-D convolution layer.
 
     Given the gradient ``grad_output`` of a loss with respect to the output
-    of ``conv{nd}d(x, weight, bias, stride, padding, dilation, groups)``,
+    of ``conv%(nd)sd(x, weight, bias, stride, padding, dilation, groups)``,
     return its gradients with respect to ``x``, ``weight`` and the bias, as
     PyTorch's autograd computes them:
 
     .. math::
 
-        \frac{{\partial L}}{{\partial x[n, c, i]}} &= \sum_{{k \in G(c)}}
-            \sum_{{o s + f d - p = i}} dy[n, k, o]\, w[k, c, f] \\
-        \frac{{\partial L}}{{\partial w[k, c, f]}} &= \sum_{{n, o}} dy[n, k, o]\,
+        \frac{\partial L}{\partial x[n, c, i]} &= \sum_{k \in G(c)}
+            \sum_{o s + f d - p = i} dy[n, k, o]\, w[k, c, f] \\
+        \frac{\partial L}{\partial w[k, c, f]} &= \sum_{n, o} dy[n, k, o]\,
             x[n, g(k) C/G + c,\; o s + f d - p] \\
-        \frac{{\partial L}}{{\partial b[k]}} &= \sum_{{n, o}} dy[n, k, o]
+        \frac{\partial L}{\partial b[k]} &= \sum_{n, o} dy[n, k, o]
 
     The input gradient is the 'full' correlation of ``dy`` with the
     rotated kernel (input positions that no output reads, when the stride
@@ -889,14 +867,18 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
 
     Parameters
     ----------
-    grad_output : (N, C_out, {out}) array_like
+    grad_output : (N, C_out, %(out)s) array_like
         Upstream gradient, of the forward output's shape (unbatched when
         ``x`` is).
-    x : (N, C_in, {spatial}) or (C_in, {spatial}) array_like
+    x : (N, C_in, %(spatial)s) or (C_in, %(spatial)s) array_like
         The forward input.
-    weight : (C_out, C_in / groups, {kernel}) array_like
+    weight : (C_out, C_in / groups, %(kernel)s) array_like
         The forward filters.
-{params}
+    %(conv_stride)s
+    %(conv_padding)s
+    %(conv_dilation)s
+    %(conv_groups)s
+    %(conv_n_threads)s
     compute_input_grad : bool, default True
         False skips the input gradient (``grad_input`` is then None), for
         a layer whose input needs none, such as a network's first layer.
@@ -913,19 +895,19 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
     Raises
     ------
     ValueError
-        As :func:`conv{nd}d`, and for a ``grad_output`` whose shape is not the
+        As :func:`conv%(nd)sd`, and for a ``grad_output`` whose shape is not the
         forward output's.
     TypeError
-        As :func:`conv{nd}d`, and for a ``compute_input_grad`` that is not
+        As :func:`conv%(nd)sd`, and for a ``compute_input_grad`` that is not
         a bool.
 
     See Also
     --------
-    conv{nd}d : The forward pass.
+    conv%(nd)sd : The forward pass.
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-conv`.
+    Derived in :ref:`theory-backprop-conv`.
 
     With unit stride the input gradient runs as a forward convolution of
     ``dy`` with the rotated, channel-swapped kernel and padding
@@ -938,7 +920,7 @@ _BACKWARD_DOC = r"""Gradients of a {nd}-D convolution layer.
 
     Examples
     --------
-{examples}
+    %(examples)s
     """
 
 
@@ -1041,11 +1023,11 @@ _EXAMPLES = {
 for _func in (conv1d, conv2d, conv3d):
     _nd = int(_func.__name__[4])
     _spatial, _kernel, _out = _SHAPES[_nd]
-    _func.__doc__ = _doc(_FORWARD_DOC, nd=_nd, spatial=_spatial, kernel=_kernel,
-                         out=_out, examples=_EXAMPLES[_func.__name__])
+    _func.__doc__ = docformat(_FORWARD_DOC, nd=_nd, spatial=_spatial, kernel=_kernel,
+                              out=_out, examples=_EXAMPLES[_func.__name__])
 for _func in (conv1d_backward, conv2d_backward, conv3d_backward):
     _nd = int(_func.__name__[4])
     _spatial, _kernel, _out = _SHAPES[_nd]
-    _func.__doc__ = _doc(_BACKWARD_DOC, nd=_nd, spatial=_spatial, kernel=_kernel,
-                         out=_out, examples=_EXAMPLES[_func.__name__])
+    _func.__doc__ = docformat(_BACKWARD_DOC, nd=_nd, spatial=_spatial, kernel=_kernel,
+                              out=_out, examples=_EXAMPLES[_func.__name__])
 del _func, _nd, _spatial, _kernel, _out

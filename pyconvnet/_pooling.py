@@ -40,6 +40,7 @@ import math
 
 import numpy as np
 
+from ._docstrings import docfiller, docformat
 from ._ext import _pool
 from ._geometry import check_pool_padding, pool_window_count
 from ._validation import (
@@ -372,23 +373,20 @@ def _max_backward(grad_output, indices, input_shape, nd, n_threads):
     return out
 
 
-_MAX_DOC = r"""{nd}-D max pooling, as :func:`torch.nn.functional.max_pool{nd}d`.
+_MAX_DOC = r"""%(nd)s-D max pooling, as :func:`torch.nn.functional.max_pool%(nd)sd`.
 
     Each output is the largest input in its window; with
     ``return_indices``, also where that input lies.
 
     Parameters
     ----------
-    x : array_like
-        ``(N, C, {axes})`` or, without the batch axis, ``(C, {axes})``.
-    kernel_size : int or tuple of {nd} ints
-        Window size, >= 1.
-    stride : int or tuple of {nd} ints, optional
-        Step between windows, >= 1; defaults to ``kernel_size``.
-    padding : int or tuple of {nd} ints, default 0
+    %(pool_x)s
+    %(pool_kernel_size)s
+    %(pool_stride)s
+    padding : int or tuple of %(nd)s ints, default 0
         Implicit :math:`-\infty` padding on both sides, at most
         ``kernel_size // 2``.
-    dilation : int or tuple of {nd} ints, default 1
+    dilation : int or tuple of %(nd)s ints, default 1
         Spacing between the positions of a window, >= 1.
     ceil_mode : bool, default False
         Round the output size up: an extra window may hang over the end,
@@ -406,7 +404,7 @@ _MAX_DOC = r"""{nd}-D max pooling, as :func:`torch.nn.functional.max_pool{nd}d`.
         float64 otherwise.
     indices : ndarray of int64
         Only with ``return_indices``: the flat position of each maximum
-        within its {plane}, as PyTorch returns it. Ties go to the first
+        within its %(plane)s, as PyTorch returns it. Ties go to the first
         maximum in row-major order; a NaN in the window wins (the last NaN
         if several), so NaN propagates.
 
@@ -422,28 +420,28 @@ _MAX_DOC = r"""{nd}-D max pooling, as :func:`torch.nn.functional.max_pool{nd}d`.
 
     See Also
     --------
-    max_pool{nd}d_backward : The gradient.
-    avg_pool{nd}d : Average pooling.
+    max_pool%(nd)sd_backward : The gradient.
+    avg_pool%(nd)sd : Average pooling.
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Along each axis of length :math:`n`, output :math:`o` reads the input
     positions :math:`o s - p + j d`, :math:`0 \le j < k`, that lie in
-    :math:`[0, n)` (padding is never selected), and in {nd}-D the window is
+    :math:`[0, n)` (padding is never selected), and in %(nd)s-D the window is
     the product of the axes' positions:
 
     .. math::
 
-        y[n, c, o] = \max_{{j}} \, x[n, c, o s - p + j d],
+        y[n, c, o] = \max_{j} \, x[n, c, o s - p + j d],
         \qquad
-        n_{{out}} = \left\lfloor \frac{{n + 2p - d(k - 1) - 1}}{{s}}
+        n_{out} = \left\lfloor \frac{n + 2p - d(k - 1) - 1}{s}
                    \right\rfloor + 1
 
     (in ceil mode the floor becomes a ceiling, and a last window that would
     start at or beyond :math:`n + p` is dropped). The padding may be at most
-    :math:`\lfloor k / 2 \rfloor` and :math:`n_{{out}}` at least 1. The
+    :math:`\lfloor k / 2 \rfloor` and :math:`n_{out}` at least 1. The
     window is scanned in row-major order with PyTorch's rule, keep ``v``
     if ``v > max or isnan(v)``, which gives the tie and NaN behaviour above.
 
@@ -471,7 +469,7 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                      return_indices, n_threads)
 
 
-max_pool1d.__doc__ = _MAX_DOC.format(nd=1, axes="L", plane="row") + """
+max_pool1d.__doc__ = docformat(_MAX_DOC, nd=1, axes="L", plane="row") + """
     Examples
     --------
     >>> import numpy as np
@@ -481,7 +479,7 @@ max_pool1d.__doc__ = _MAX_DOC.format(nd=1, axes="L", plane="row") + """
     >>> max_pool1d(x, 3, stride=2, padding=1, return_indices=True)
     (array([[[3., 5., 5.]]]), array([[[1, 3, 3]]]))
 """
-max_pool2d.__doc__ = _MAX_DOC.format(nd=2, axes="H, W", plane="(H, W) plane") + """
+max_pool2d.__doc__ = docformat(_MAX_DOC, nd=2, axes="H, W", plane="(H, W) plane") + """
     Examples
     --------
     >>> import numpy as np
@@ -494,7 +492,7 @@ max_pool2d.__doc__ = _MAX_DOC.format(nd=2, axes="H, W", plane="(H, W) plane") + 
     array([[[[ 5,  7],
              [13, 15]]]])
 """
-max_pool3d.__doc__ = _MAX_DOC.format(nd=3, axes="D, H, W", plane="(D, H, W) volume") + """
+max_pool3d.__doc__ = docformat(_MAX_DOC, nd=3, axes="D, H, W", plane="(D, H, W) volume") + """
     Examples
     --------
     >>> import numpy as np
@@ -504,7 +502,7 @@ max_pool3d.__doc__ = _MAX_DOC.format(nd=3, axes="D, H, W", plane="(D, H, W) volu
 """
 
 
-_MAX_BACKWARD_DOC = r"""Gradient of :func:`max_pool{nd}d` with respect to its input.
+_MAX_BACKWARD_DOC = r"""Gradient of :func:`max_pool%(nd)sd` with respect to its input.
 
     Each upstream gradient goes to the position of its window's maximum;
     where windows overlap, a position collects the sum.
@@ -514,11 +512,10 @@ _MAX_BACKWARD_DOC = r"""Gradient of :func:`max_pool{nd}d` with respect to its in
     grad_output : array_like
         Gradient of the loss with respect to the pooled output.
     indices : array_like of int
-        The indices :func:`max_pool{nd}d` returned, of ``grad_output``'s
-        shape: flat positions within each input {plane}. -1 (a window of
+        The indices :func:`max_pool%(nd)sd` returned, of ``grad_output``'s
+        shape: flat positions within each input %(plane)s. -1 (a window of
         padding only) contributes nothing.
-    input_shape : tuple of int
-        Shape of the pooled input.
+    %(pool_input_shape)s
     n_threads : int, optional
         Threads to split the ``N * C`` planes over (each plane is
         accumulated by one thread, so overlapping windows never race).
@@ -539,19 +536,19 @@ _MAX_BACKWARD_DOC = r"""Gradient of :func:`max_pool{nd}d` with respect to its in
 
     See Also
     --------
-    max_pool{nd}d
+    max_pool%(nd)sd
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-maxpool`.
+    Derived in :ref:`theory-backprop-maxpool`.
 
     The maximum is piecewise the identity on the selected input, so
 
     .. math::
 
-        \frac{{\partial L}}{{\partial x[n, c, i]}} =
-        \sum_{{o \,:\, \mathrm{{indices}}[n, c, o] = i}}
-        \frac{{\partial L}}{{\partial y[n, c, o]}},
+        \frac{\partial L}{\partial x[n, c, i]} =
+        \sum_{o \,:\, \mathrm{indices}[n, c, o] = i}
+        \frac{\partial L}{\partial y[n, c, o]},
 
     which is what PyTorch's autograd computes. Threads split the
     ``N * C`` planes and each plane is accumulated by a single thread, so
@@ -571,7 +568,7 @@ def max_pool3d_backward(grad_output, indices, input_shape, *, n_threads=None):
     return _max_backward(grad_output, indices, input_shape, 3, n_threads)
 
 
-max_pool1d_backward.__doc__ = _MAX_BACKWARD_DOC.format(nd=1, plane="row") + """
+max_pool1d_backward.__doc__ = docformat(_MAX_BACKWARD_DOC, nd=1, plane="row") + """
     Examples
     --------
     >>> import numpy as np
@@ -580,7 +577,7 @@ max_pool1d_backward.__doc__ = _MAX_BACKWARD_DOC.format(nd=1, plane="row") + """
     >>> max_pool1d_backward(np.ones_like(y), idx, x.shape)
     array([[[0., 1., 0., 1.]]])
 """
-max_pool2d_backward.__doc__ = _MAX_BACKWARD_DOC.format(nd=2, plane="(H, W) plane") + """
+max_pool2d_backward.__doc__ = docformat(_MAX_BACKWARD_DOC, nd=2, plane="(H, W) plane") + """
     Examples
     --------
     >>> import numpy as np
@@ -590,7 +587,7 @@ max_pool2d_backward.__doc__ = _MAX_BACKWARD_DOC.format(nd=2, plane="(H, W) plane
     array([[[[0., 0.],
              [5., 0.]]]])
 """
-max_pool3d_backward.__doc__ = _MAX_BACKWARD_DOC.format(nd=3, plane="(D, H, W) volume") + """
+max_pool3d_backward.__doc__ = docformat(_MAX_BACKWARD_DOC, nd=3, plane="(D, H, W) volume") + """
     Examples
     --------
     >>> import numpy as np
@@ -680,29 +677,25 @@ def _avg_backward(grad_output, input_shape, nd, kernel_size, stride, padding, ce
     return _finish(out, batched)
 
 
-_AVG_DOC = r"""{nd}-D average pooling, as :func:`torch.nn.functional.avg_pool{nd}d`.
+_AVG_DOC = r"""%(nd)s-D average pooling, as :func:`torch.nn.functional.avg_pool%(nd)sd`.
 
     Each output is the sum of the inputs in its window divided by the
     window's divisor (see Notes).
 
     Parameters
     ----------
-    x : array_like
-        ``(N, C, {axes})`` or, without the batch axis, ``(C, {axes})``.
-    kernel_size : int or tuple of {nd} ints
-        Window size, >= 1.
-    stride : int or tuple of {nd} ints, optional
-        Step between windows, >= 1; defaults to ``kernel_size``.
-    padding : int or tuple of {nd} ints, default 0
+    %(pool_x)s
+    %(pool_kernel_size)s
+    %(pool_stride)s
+    padding : int or tuple of %(nd)s ints, default 0
         Implicit zero padding on both sides, at most ``kernel_size // 2``.
     ceil_mode : bool, default False
-        Round the output size up (see :func:`max_pool{nd}d`).
+        Round the output size up (see :func:`max_pool%(nd)sd`).
     count_include_pad : bool, default True
         Count the padding in the divisor.
     divisor_override : int, optional
         A fixed non-zero divisor for every window.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -713,38 +706,39 @@ _AVG_DOC = r"""{nd}-D average pooling, as :func:`torch.nn.functional.avg_pool{nd
     Raises
     ------
     ValueError
-        As :func:`max_pool{nd}d`, and for ``divisor_override=0``.{extra}
+        As :func:`max_pool%(nd)sd`, and for ``divisor_override=0``.%(extra)s
     TypeError
         For non-real input, non-integer sizes or non-bool flags.
 
     See Also
     --------
-    avg_pool{nd}d_backward : The gradient.
-    max_pool{nd}d : Max pooling.
+    avg_pool%(nd)sd_backward : The gradient.
+    max_pool%(nd)sd : Max pooling.
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     With the window of output :math:`o` starting at :math:`a = o s - p`
     along an axis of length :math:`n`,
 
     .. math::
 
-        y[n, c, o] = \frac{{1}}{{\mathrm{{div}}(o)}}
-                     \sum_{{\max(a, 0) \le i < \min(a + k, n)}} x[n, c, i],
+        y[n, c, o] = \frac{1}{\mathrm{div}(o)}
+                     \sum_{\max(a, 0) \le i < \min(a + k, n)} x[n, c, i],
 
     and the divisor is ``divisor_override`` when given, else the product
     over the axes of :math:`\min(a + k, n + p) - a` (the window clipped to
     the padded input) with ``count_include_pad``, or of
     :math:`\min(a + k, n) - \max(a, 0)` (the inputs actually summed)
-    without it. The output size is that of :func:`max_pool{nd}d` with
+    without it. The output size is that of :func:`max_pool%(nd)sd` with
     dilation 1. The kernels multiply the sums by the inverse of the divisor
     (a division would stall the vector loops); results may differ from a
     true division in the last bit or two.
 """
-_AVG3_EXTRA = ("\n        Like PyTorch, avg_pool3d also needs an input at least as large as\n"
-               "        the kernel along every axis, whatever the padding.")
+_AVG3_EXTRA = """
+    Like PyTorch, avg_pool3d also needs an input at least as large as
+    the kernel along every axis, whatever the padding."""
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -765,7 +759,7 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                      divisor_override, n_threads)
 
 
-avg_pool1d.__doc__ = _AVG_DOC.format(nd=1, axes="L", extra="") + """
+avg_pool1d.__doc__ = docformat(_AVG_DOC, nd=1, axes="L", extra="") + """
     Examples
     --------
     >>> import numpy as np
@@ -775,7 +769,7 @@ avg_pool1d.__doc__ = _AVG_DOC.format(nd=1, axes="L", extra="") + """
     >>> avg_pool1d(x, 3, stride=2, padding=1, count_include_pad=False)
     array([[[2.        , 3.66666667]]])
 """
-avg_pool2d.__doc__ = _AVG_DOC.format(nd=2, axes="H, W", extra="") + """
+avg_pool2d.__doc__ = docformat(_AVG_DOC, nd=2, axes="H, W", extra="") + """
     Examples
     --------
     >>> import numpy as np
@@ -784,7 +778,7 @@ avg_pool2d.__doc__ = _AVG_DOC.format(nd=2, axes="H, W", extra="") + """
     array([[[[ 2.5,  4.5],
              [10.5, 12.5]]]])
 """
-avg_pool3d.__doc__ = _AVG_DOC.format(nd=3, axes="D, H, W", extra=_AVG3_EXTRA) + """
+avg_pool3d.__doc__ = docformat(_AVG_DOC, nd=3, axes="D, H, W", extra=_AVG3_EXTRA) + """
     Examples
     --------
     >>> import numpy as np
@@ -793,25 +787,22 @@ avg_pool3d.__doc__ = _AVG_DOC.format(nd=3, axes="D, H, W", extra=_AVG3_EXTRA) + 
 """
 
 
-_AVG_BACKWARD_DOC = r"""Gradient of :func:`avg_pool{nd}d` with respect to its input.
+_AVG_BACKWARD_DOC = r"""Gradient of :func:`avg_pool%(nd)sd` with respect to its input.
 
     Each upstream gradient is spread evenly over the input positions of its
     window.
 
     Parameters
     ----------
-    grad_output : array_like
-        Gradient with respect to the pooled output.
-    input_shape : tuple of int
-        Shape of the pooled input.
-    kernel_size, stride, padding : int or tuple of {nd} ints
+    %(pool_grad_output)s
+    %(pool_input_shape)s
+    kernel_size, stride, padding : int or tuple of %(nd)s ints
         The window of the forward pass.
     ceil_mode, count_include_pad : bool
         As in the forward pass.
     divisor_override : int, optional
         As in the forward pass.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -828,23 +819,23 @@ _AVG_BACKWARD_DOC = r"""Gradient of :func:`avg_pool{nd}d` with respect to its in
 
     See Also
     --------
-    avg_pool{nd}d
+    avg_pool%(nd)sd
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-backprop-avgpool`.
 
     Average pooling is linear, and its adjoint sends each gradient back
     over the window it came from:
 
     .. math::
 
-        \frac{{\partial L}}{{\partial x[n, c, i]}} =
-        \sum_{{o \,:\, i \in \mathrm{{window}}(o)}}
-        \frac{{1}}{{\mathrm{{div}}(o)}} \frac{{\partial L}}{{\partial y[n, c, o]}}.
+        \frac{\partial L}{\partial x[n, c, i]} =
+        \sum_{o \,:\, i \in \mathrm{window}(o)}
+        \frac{1}{\mathrm{div}(o)} \frac{\partial L}{\partial y[n, c, o]}.
 
     For disjoint windows of size :math:`k` that tile the input this is the
-    Kronecker product :math:`g \otimes \mathbf{{1}}_k / |k|` of the gradient
+    Kronecker product :math:`g \otimes \mathbf{1}_k / |k|` of the gradient
     with a block of ones divided by the block's size (rows and columns no
     window covers get zero).
 """
@@ -871,14 +862,14 @@ def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padd
                          ceil_mode, count_include_pad, divisor_override, n_threads)
 
 
-avg_pool1d_backward.__doc__ = _AVG_BACKWARD_DOC.format(nd=1) + """
+avg_pool1d_backward.__doc__ = docformat(_AVG_BACKWARD_DOC, nd=1) + """
     Examples
     --------
     >>> import numpy as np
     >>> avg_pool1d_backward(np.array([[[2.0, 4.0]]]), (1, 1, 4), 2)
     array([[[1., 1., 2., 2.]]])
 """
-avg_pool2d_backward.__doc__ = _AVG_BACKWARD_DOC.format(nd=2) + """
+avg_pool2d_backward.__doc__ = docformat(_AVG_BACKWARD_DOC, nd=2) + """
     Examples
     --------
     >>> import numpy as np
@@ -887,7 +878,7 @@ avg_pool2d_backward.__doc__ = _AVG_BACKWARD_DOC.format(nd=2) + """
     array([[[[1., 1., 2., 2.],
              [1., 1., 2., 2.]]]])
 """
-avg_pool3d_backward.__doc__ = _AVG_BACKWARD_DOC.format(nd=3) + """
+avg_pool3d_backward.__doc__ = docformat(_AVG_BACKWARD_DOC, nd=3) + """
     Examples
     --------
     >>> import numpy as np
@@ -898,6 +889,7 @@ avg_pool3d_backward.__doc__ = _AVG_BACKWARD_DOC.format(nd=3) + """
 
 # --- adaptive and global pooling ---------------------------------------------
 
+@docfiller
 def adaptive_avg_pool2d(x, output_size, *, n_threads=None):
     r"""Average over ``output_size`` bins, as :func:`torch.nn.functional.adaptive_avg_pool2d`.
 
@@ -911,8 +903,7 @@ def adaptive_avg_pool2d(x, output_size, *, n_threads=None):
     output_size : int or tuple of two (int or None)
         :math:`(H_o, W_o)`; None keeps that axis's input size. Sizes may
         exceed the input's (bins then repeat positions) and may be 0.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -932,7 +923,7 @@ def adaptive_avg_pool2d(x, output_size, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Output :math:`(i, j)` averages rows
     :math:`[\lfloor i H / H_o \rfloor, \lceil (i + 1) H / H_o \rceil)` and
@@ -981,6 +972,7 @@ def _adaptive_axes(spatial, out_size):
     return axes, divs
 
 
+@docfiller
 def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
     r"""Gradient of :func:`adaptive_avg_pool2d` with respect to its input.
 
@@ -992,10 +984,8 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
     grad_output : array_like
         ``(N, C, H_o, W_o)`` or ``(C, H_o, W_o)``; its last two sizes are the
         forward pass's ``output_size``.
-    input_shape : tuple of int
-        Shape of the pooled input.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_input_shape)s
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -1016,7 +1006,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-backprop-avgpool`.
 
     .. math::
 
@@ -1055,6 +1045,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape, *, n_threads=None):
     return _finish(out, batched)
 
 
+@docfiller
 def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None):
     r"""Maximum over ``output_size`` bins, as :func:`torch.nn.functional.adaptive_max_pool2d`.
 
@@ -1069,8 +1060,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None)
         :math:`(H_o, W_o)`; None keeps that axis's input size.
     return_indices : bool, default False
         Also return the flat position of each maximum in its (H, W) plane.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -1090,7 +1080,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None)
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     .. math::
 
@@ -1120,6 +1110,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False, *, n_threads=None)
     return _finish(out, batched)
 
 
+@docfiller
 def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, n_threads=None):
     r"""Gradient of :func:`adaptive_max_pool2d` with respect to its input.
 
@@ -1128,14 +1119,11 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, n_threads
 
     Parameters
     ----------
-    grad_output : array_like
-        Gradient with respect to the pooled output.
+    %(pool_grad_output)s
     indices : array_like of int
         The indices :func:`adaptive_max_pool2d` returned.
-    input_shape : tuple of int
-        Shape of the pooled input.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_input_shape)s
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -1153,7 +1141,7 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, n_threads
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-maxpool`.
+    Derived in :ref:`theory-backprop-maxpool`.
 
     .. math::
 
@@ -1173,6 +1161,7 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape, *, n_threads
     return _max_backward(grad_output, indices, input_shape, 2, n_threads)
 
 
+@docfiller
 def global_avg_pool2d(x, keepdims=True, *, n_threads=None):
     r"""Mean of every feature map over its height and width.
 
@@ -1187,8 +1176,7 @@ def global_avg_pool2d(x, keepdims=True, *, n_threads=None):
     keepdims : bool, default True
         Keep the spatial axes as size 1: ``(N, C, 1, 1)`` rather than
         ``(N, C)``.
-    n_threads : int, optional
-        Threads to split the ``N * C`` planes over.
+    %(pool_n_threads)s
 
     Returns
     -------
@@ -1209,7 +1197,7 @@ def global_avg_pool2d(x, keepdims=True, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     .. math::
 
@@ -1315,7 +1303,7 @@ def subsample2d(x, factor, beta, bias, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-subsampling`.
+    Derived in :ref:`theory-subsampling`.
 
     .. math::
 
@@ -1388,7 +1376,7 @@ def subsample2d_backward(grad_output, x, factor, beta, *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-backprop-subsampling`.
+    Derived in :ref:`theory-backprop-subsampling`.
 
     With :math:`g = \partial L / \partial y` and :math:`S` the block sums of
     the forward pass,

@@ -25,6 +25,7 @@ import inspect
 import numpy as np
 
 from . import signal as _signal
+from ._docstrings import docfiller, docformat
 from ._geometry import kernel_extent, same_pair, window_count
 from ._validation import check_choice, check_n_threads, check_padding, ntuple, result_dtype
 
@@ -183,6 +184,7 @@ def convolve(in1, in2, mode="full", method="auto", *, n_threads=1):
                      n_threads=n_threads)
 
 
+@docfiller
 def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
                    n_threads=1):
     """Cosine similarity of a template with every window of a Dask array.
@@ -199,8 +201,7 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
         In memory, no larger than ``a`` along any axis.
     centered, mode, method
         As in :func:`pyconvnet.signal.similarity_map`.
-    n_threads : int, default 1
-        Threads of each chunk's kernel.
+    %(dask_n_threads)s
 
     Returns
     -------
@@ -287,7 +288,7 @@ def _pooling_function(name, n_spatial):
     example_shape = (6, 2) + (8,) * n_spatial
     example_args = "" if name.startswith("global") else (
         ", 1" if name.startswith("adaptive") else ", 2")
-    pool.__doc__ = f"""Lazy :func:`pyconvnet.functional.{name}` of a Dask array chunked
+    pool.__doc__ = docformat("""Lazy :func:`pyconvnet.functional.%(name)s` of a Dask array chunked
     along the batch axis.
 
     Takes the same arguments, with ``x`` a :class:`dask.array.Array` of
@@ -300,11 +301,11 @@ def _pooling_function(name, n_spatial):
     >>> import dask.array as da
     >>> import numpy as np
     >>> from pyconvnet import dask as pdask, functional
-    >>> x = np.random.default_rng(0).random({example_shape})
-    >>> lazy = pdask.{name}(da.from_array(x, chunks=4){example_args})
-    >>> bool(np.array_equal(lazy.compute(), functional.{name}(x{example_args})))
+    >>> x = np.random.default_rng(0).random(%(example_shape)s)
+    >>> lazy = pdask.%(name)s(da.from_array(x, chunks=4)%(example_args)s)
+    >>> bool(np.array_equal(lazy.compute(), functional.%(name)s(x%(example_args)s)))
     True
-    """
+    """, name=name, example_shape=example_shape, example_args=example_args)
     return pool
 
 
@@ -351,6 +352,7 @@ def _spatial_chunks(chunks, length, stride, extent):
     return tuple(sizes)
 
 
+@docfiller
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            n_threads=1):
     """Lazy :func:`pyconvnet.functional.conv2d` of a Dask array.
@@ -368,8 +370,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     x : dask.array.Array
     weight, bias, stride, padding, dilation, groups
         As in :func:`pyconvnet.functional.conv2d`.
-    n_threads : int, default 1
-        Threads of each chunk's kernel.
+    %(dask_n_threads)s
 
     Returns
     -------

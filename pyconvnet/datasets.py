@@ -41,9 +41,7 @@ def bilinear_resize(images, size):
 
     Notes
     -----
-    Resizing the images changes the input size that enters the output-size
-    calculation of every layer; see :ref:`theory-output-size` and, for the
-    32x32 inputs of LeNet-5, :ref:`theory-lenet5`.
+    See :ref:`theory-output-size` and :ref:`theory-lenet5`.
 
     Examples
     --------
@@ -94,8 +92,7 @@ def load_digits(size=24, padding=4, method="bilinear", dtype=np.float32):
 
     Notes
     -----
-    These are the small digit images used to train the networks described in
-    :ref:`theory-lenet5` with the procedure of :ref:`theory-training`.
+    See :ref:`theory-lenet5` and :ref:`theory-training`.
 
     Examples
     --------
@@ -141,8 +138,7 @@ def stratified_split(y, test_size=0.2, rng=0):
 
     Notes
     -----
-    Keeping the class proportions equal in both parts gives a fair held-out
-    estimate for the training procedure described in :ref:`theory-training`.
+    See :ref:`theory-training`.
 
     Examples
     --------
@@ -174,9 +170,7 @@ def random_shift(images, max_shift, rng=None):
 
     Notes
     -----
-    Small random translations are a form of data augmentation; their use when
-    training is described in :ref:`theory-alexnet`, and pooling's tolerance of
-    small shifts in :ref:`theory-pooling`.
+    See :ref:`theory-alexnet` and :ref:`theory-pooling`.
 
     Examples
     --------
@@ -235,8 +229,7 @@ def load_idx(path):
 
     Notes
     -----
-    The IDX files hold the handwritten digits that LeNet-5 was designed for;
-    see :ref:`theory-lenet5`.
+    See :ref:`theory-lenet5`.
 
     Examples
     --------

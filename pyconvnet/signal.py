@@ -164,8 +164,7 @@ def choose_method(in1, in2, mode="full", *, n_threads=None):
 
     Notes
     -----
-    The derivations are in :ref:`theory-correlation` and
-    :ref:`theory-overlap-save`.
+    Derived in :ref:`theory-correlation` and :ref:`theory-overlap-save`.
 
     The direct loops cost about one multiply-add per output element and
     kernel element, spread over the threads. The FFT method runs one of two
@@ -530,7 +529,7 @@ def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-correlation`.
+    Derived in :ref:`theory-correlation`.
 
     NaN and infinity propagate: with the direct method into the outputs
     whose windows contain them, with the FFT method into every output of
@@ -660,7 +659,7 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
 
     Notes
     -----
-    The derivation is in :ref:`theory-cosine-similarity`.
+    Derived in :ref:`theory-cosine-similarity`.
 
     The window norms come from sliding sums of :math:`a` and :math:`a^2`
     (each one addition and one subtraction per step, separably along each

@@ -185,3 +185,17 @@ def test_module_entry_point():
     done = run_module("summary", "nope")
     assert done.returncode == 2
     assert "python -m pyconvnet summary: error: unknown architecture" in done.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["shape", "32", "--kernel", "5", "--padding", "2"],
+    ["summary", "resnet50", "--format", "json"],
+    ["list"],
+])
+def test_calculator_commands_load_no_kernel(argv):
+    # what the `pyconvnet` script runs (pyconvnet.__main__:main), in a fresh process
+    code = (f"import sys; from pyconvnet.__main__ import main; status = main({argv!r}); "
+            f"print(status, sorted(m for m in sys.modules if m.startswith('pyconvnet._ext.')))")
+    done = run_python(["-c", code], cwd=tempfile.gettempdir(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"

@@ -17,6 +17,11 @@ from pathlib import Path
 
 import pytest
 from conftest import import_oracle, run_python
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyconvnet._docstrings import DOCS as BLOCKS
+from pyconvnet._docstrings import docformat
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -253,3 +258,127 @@ def test_gallery_script_runs(script, tmp_path):
                       env={"MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
+
+
+# --------------------------------------------------------------------------
+# shared docstring blocks
+# --------------------------------------------------------------------------
+
+def _public_objects():
+    """(qualified name, object) of every public function and class, and of the
+    public methods of the classes, of every module but the compiled ones."""
+    import inspect
+    import pkgutil
+
+    import pyconvnet
+    found = {}
+    for info in pkgutil.walk_packages(pyconvnet.__path__, "pyconvnet."):
+        if "._ext" in info.name or info.name.endswith("__main__"):
+            continue
+        if info.name == "pyconvnet.dask" and importlib.util.find_spec("dask") is None:
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != info.name:
+                continue
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                found[f"{info.name}.{name}"] = obj
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    if not attr.startswith("_") and inspect.isfunction(member):
+                        found[f"{info.name}.{name}.{attr}"] = member
+    return sorted(found.items())
+
+
+def test_docformat_indents_each_block_like_its_line():
+    template = "Title.\n\n    Parameters\n    ----------\n    %(pool_input_shape)s\n" \
+               "        note:%(extra)s\n    100%% (literal) and 5% stay\n"
+    filled = docformat(template, extra="\nfirst\n\nsecond")
+    assert filled == ("Title.\n\n    Parameters\n    ----------\n"
+                      "    input_shape : tuple of int\n        Shape of the pooled input.\n"
+                      "        note:\n        first\n\n        second\n"
+                      "    100% (literal) and 5% stay\n")
+    assert docformat("%(pool_kernel_size)s", nd=3).startswith("kernel_size : int or tuple of 3")
+    with pytest.raises(KeyError, match="no_such_block"):
+        docformat("    %(no_such_block)s")
+    assert all(isinstance(v, str) and v == v.strip() for v in BLOCKS.values())
+
+
+def test_docfiller_fills_functions_and_classes():
+    import inspect
+
+    from pyconvnet._docstrings import docfiller
+
+    @docfiller
+    def f():
+        """F.
+
+        Parameters
+        ----------
+        %(conv_dilation)s
+        """
+
+    @docfiller(template="%(nd)s-D.\n\n    %(pool_n_threads)s\n", nd=2)
+    class C:
+        pass
+
+    assert "\ndilation : int or tuple of int, default 1\n" \
+           "    Spacing between kernel taps (>= 1)." in inspect.cleandoc(f.__doc__)
+    assert C.__doc__ == "2-D.\n\n    n_threads : int, optional\n" \
+                        "        Threads to split the ``N * C`` planes over.\n"
+
+
+def test_every_shared_block_is_used_and_every_placeholder_filled():
+    import inspect
+
+    docs = {name: inspect.getdoc(obj) or "" for name, obj in _public_objects()}
+    assert "pyconvnet.functional.conv2d" not in docs      # listed once, where defined
+    for name, doc in docs.items():
+        assert "%(" not in doc or name.startswith("pyconvnet._docstrings."), name
+    for key, block in BLOCKS.items():
+        first = block.splitlines()[0]
+        if "%(" in first:
+            continue
+        assert any(first in doc for doc in docs.values()), f"block {key} is never used"
+
+
+# --------------------------------------------------------------------------
+# Notes: the derivation link on one line
+# --------------------------------------------------------------------------
+
+_LINK_LINE = re.compile(r"(?:Derived in|See) :ref:`([\w-]+)`(?:(?:, | and ):ref:`([\w-]+)`)*\.")
+
+
+def _notes(doc):
+    """The Notes section of a numpydoc docstring (cleaned), or None."""
+    match = re.search(r"^Notes\n-----\n(.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)", doc, re.S | re.M)
+    return match.group(1).strip() if match else None
+
+
+def test_notes_open_with_their_link_on_one_line():
+    import inspect
+    text = "\n".join(p.read_text(encoding="utf-8") for p in _pages())
+    defined = set(re.findall(r"^\.\. _([\w-]+):\s*$", text, re.M))
+    checked = 0
+    for name, obj in _public_objects():
+        notes = _notes(inspect.getdoc(obj) or "")
+        if notes is None or ":ref:" not in notes:
+            continue
+        first = notes.split("\n\n")[0]
+        assert _LINK_LINE.fullmatch(first), \
+            f"{name}: Notes should open with 'Derived in :ref:`...`.' or 'See :ref:`...`.' " \
+            f"on one line, got {first!r}"
+        labels = set(re.findall(r":ref:`([\w-]+)`", first))
+        assert labels <= defined, f"{name}: unknown labels {sorted(labels - defined)}"
+        checked += 1
+    assert checked >= 90, checked
+
+
+@given(st.sampled_from(sorted(BLOCKS)), st.integers(0, 12), st.text("ab ", max_size=6))
+def test_docformat_keeps_every_block_line_at_its_placeholder_indentation(key, width, before):
+    prefix = " " * width + before.lstrip()
+    filled = docformat(f"Title.\n{prefix}%({key})s\n", nd=2, axes="H, W")
+    block = docformat(BLOCKS[key], nd=2, axes="H, W").split("\n")
+    lines = filled.split("\n")
+    assert lines[1] == prefix + block[0]
+    assert lines[2:-1] == [" " * width + line if line else line for line in block[1:]]

@@ -3,7 +3,11 @@ import doctest
 import importlib
 import os
 import pkgutil
+import shutil
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +146,82 @@ def test_docstring_examples(name):
     result = doctest.testmod(module, extraglobs=extra,
                              optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+# --- the package's surface: lazy loading, unbuilt trees -------------------------
+
+_LOADED_KERNELS = ("; import sys; "
+                   "print(sorted(m for m in sys.modules if m.startswith('pyconvnet._ext.')))")
+
+
+@pytest.mark.parametrize("code", [
+    "import pyconvnet",
+    "import pyconvnet.shapes",
+    "import pyconvnet.architectures",
+    "from pyconvnet import summary, conv_output_size, gradcheck, GradcheckResult, __version__",
+    "import pyconvnet; pyconvnet.shapes.summary('resnet50'); dir(pyconvnet)",
+])
+def test_calculators_load_no_kernel(code):
+    assert _run(code + _LOADED_KERNELS) == "[]"
+
+
+def test_kernels_load_on_first_use():
+    # the control of the test above: the same probe sees the kernels once they load
+    loaded = _run("import pyconvnet; pyconvnet.signal" + _LOADED_KERNELS)
+    assert "pyconvnet._ext._correlate" in loaded
+
+
+def test_public_names():
+    assert set(pyconvnet.__all__) <= set(dir(pyconvnet))
+    for name in pyconvnet.__all__:
+        assert getattr(pyconvnet, name) is not None, name
+    assert pyconvnet.summary is pyconvnet.shapes.summary
+    assert pyconvnet.conv_output_size is pyconvnet.shapes.conv_output_size
+    assert type(pyconvnet.signal).__name__ == "module"
+    assert callable(pyconvnet.gradcheck) and callable(pyconvnet.show_config)
+    with pytest.raises(AttributeError, match="has no attribute 'nonexistent'"):
+        pyconvnet.nonexistent
+
+
+def test_gradcheck_stays_the_function_after_importing_its_module():
+    out = _run("import pyconvnet.gradcheck, pyconvnet; print(callable(pyconvnet.gradcheck))")
+    assert out == "True"
+
+
+def _unbuilt_copy(destination):
+    """The package's tree as a fresh clone has it: Cython sources, no compiled
+    modules (an installed wheel may ship no .pyx: they are put back empty)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    source = Path(pyconvnet.__file__).resolve().parent
+    compiled = [p for p in (source / "_ext").iterdir()
+                if any(p.name.endswith(suffix) for suffix in EXTENSION_SUFFIXES)]
+    assert compiled
+    shutil.copytree(source, destination / "pyconvnet",
+                    ignore=lambda d, names: [n for n in names if n == "__pycache__" or any(
+                        n.endswith(suffix) for suffix in EXTENSION_SUFFIXES)])
+    for path in compiled:
+        (destination / "pyconvnet" / "_ext" / (path.name.split(".")[0] + ".pyx")).touch()
+    assert not list((destination / "pyconvnet").rglob("*.so"))
+    return destination
+
+
+@pytest.mark.parametrize("code", ["import pyconvnet", "import pyconvnet.shapes",
+                                  "from pyconvnet.functional import conv2d"])
+def test_an_unbuilt_source_tree_says_how_to_build(code, tmp_path):
+    tree = _unbuilt_copy(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: pyconvnet is being imported from a source tree "
+                           "whose compiled kernels are not built"), done.stderr
+    for advice in ("pip install -e .", "build_ext --inplace", "from another directory"):
+        assert advice in last, advice
+    assert "_conv" in last and "_pool" in last
+
+
+def test_a_built_tree_passes_the_build_check():
+    from pyconvnet._ext import check_build
+    assert check_build() is None

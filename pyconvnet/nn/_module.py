@@ -25,9 +25,7 @@ class Module:
 
     Notes
     -----
-    Every layer pairs a forward pass with a backward pass that applies the
-    chain rule; the training loop this supports is derived in
-    :ref:`theory-training`.
+    Derived in :ref:`theory-training`.
 
     Examples
     --------
@@ -240,8 +238,7 @@ class Sequential(Module):
 
     Notes
     -----
-    The backward pass runs the layers in reverse order, passing each gradient
-    to the layer before it; the derivation is in :ref:`theory-training`.
+    Derived in :ref:`theory-training`.
 
     Examples
     --------
@@ -377,8 +374,7 @@ def save_weights(model, path):
 
     Notes
     -----
-    The saved arrays are the learned parameters counted in
-    :ref:`theory-parameter-count` and updated as in :ref:`theory-sgd`.
+    See :ref:`theory-parameter-count` and :ref:`theory-sgd`.
 
     Examples
     --------
@@ -404,8 +400,7 @@ def load_weights(model, path):
 
     Notes
     -----
-    The loaded arrays are the learned parameters counted in
-    :ref:`theory-parameter-count` and updated as in :ref:`theory-sgd`.
+    See :ref:`theory-parameter-count` and :ref:`theory-sgd`.
 
     Examples
     --------

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _convolution as _conv
 from .. import _pooling as _pool
 from .. import shapes as _shapes
+from .._docstrings import docfiller, docformat
 from ._module import Module
 from .init import as_generator, initialize
 
@@ -173,12 +174,12 @@ class _ConvNd(Module):
         return _shapes.conv(**spec)
 
 
-_CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{nd}d).
+_CONV_DOC = r"""%(nd)s-D convolution layer (cross-correlation, as PyTorch's Conv%(nd)sd).
 
     .. math:: y[n, k] = b[k] + \sum_c (w[k, c] \star x[n, g(k) C/G + c])
 
-    Forward and backward run :func:`pyconvnet.functional.conv{nd}d` and
-    :func:`pyconvnet.functional.conv{nd}d_backward`.
+    Forward and backward run :func:`pyconvnet.functional.conv%(nd)sd` and
+    :func:`pyconvnet.functional.conv%(nd)sd_backward`.
 
     Parameters
     ----------
@@ -205,12 +206,11 @@ _CONV_DOC = r"""{nd}-D convolution layer (cross-correlation, as PyTorch's Conv{n
 
     Notes
     -----
-    The forward pass is derived in :ref:`theory-conv-layer` and the
-    gradients of the backward pass in :ref:`theory-backprop-conv`.
+    Derived in :ref:`theory-conv-layer` and :ref:`theory-backprop-conv`.
 
     Examples
     --------
-{example}
+    %(example)s
 """
 
 _CONV_EXAMPLES = {
@@ -237,17 +237,17 @@ _CONV_EXAMPLES = {
 
 
 class Conv1d(_ConvNd):
-    __doc__ = _CONV_DOC.format(nd=1, example=_CONV_EXAMPLES[1])
+    __doc__ = docformat(_CONV_DOC, nd=1, example=_CONV_EXAMPLES[1])
     _nd = 1
 
 
 class Conv2d(_ConvNd):
-    __doc__ = _CONV_DOC.format(nd=2, example=_CONV_EXAMPLES[2])
+    __doc__ = docformat(_CONV_DOC, nd=2, example=_CONV_EXAMPLES[2])
     _nd = 2
 
 
 class Conv3d(_ConvNd):
-    __doc__ = _CONV_DOC.format(nd=3, example=_CONV_EXAMPLES[3])
+    __doc__ = docformat(_CONV_DOC, nd=3, example=_CONV_EXAMPLES[3])
     _nd = 3
 
 
@@ -264,6 +264,7 @@ def _pool_repr(layer):
     return s
 
 
+@docfiller
 class MaxPool2d(Module):
     """2-D max pooling (as PyTorch's MaxPool2d).
 
@@ -272,16 +273,14 @@ class MaxPool2d(Module):
     Parameters
     ----------
     kernel_size : int or tuple of int
-    stride : int or tuple of int, optional
-        Defaults to ``kernel_size``.
+    %(layer_pool_stride)s
     padding, dilation : int or tuple of int
     ceil_mode : bool
     n_threads : int, optional
 
     Notes
     -----
-    The backward pass routes each gradient to the position of the window's
-    maximum; the derivation is in :ref:`theory-backprop-maxpool`.
+    Derived in :ref:`theory-backprop-maxpool`.
 
     Examples
     --------
@@ -326,6 +325,7 @@ class MaxPool2d(Module):
                                 self.dilation, self.ceil_mode)
 
 
+@docfiller
 class AvgPool2d(Module):
     """2-D average pooling (as PyTorch's AvgPool2d).
 
@@ -334,16 +334,14 @@ class AvgPool2d(Module):
     Parameters
     ----------
     kernel_size : int or tuple of int
-    stride : int or tuple of int, optional
-        Defaults to ``kernel_size``.
+    %(layer_pool_stride)s
     padding : int or tuple of int
     ceil_mode, count_include_pad : bool
     n_threads : int, optional
 
     Notes
     -----
-    The backward pass spreads each gradient evenly over its window; the
-    derivation is in :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-backprop-avgpool`.
 
     Examples
     --------
@@ -397,9 +395,7 @@ class AdaptiveAvgPool2d(Module):
 
     Notes
     -----
-    Each output is the mean of a window chosen to fit the requested output
-    size, so the gradient is spread as for average pooling; the derivation is
-    in :ref:`theory-pooling` and :ref:`theory-backprop-avgpool`.
+    Derived in :ref:`theory-pooling` and :ref:`theory-backprop-avgpool`.
 
     Examples
     --------
@@ -467,9 +463,7 @@ class Subsampling(Module):
 
     Notes
     -----
-    The forward pass is derived in :ref:`theory-subsampling` and the gradients
-    of the trainable coefficient and bias in
-    :ref:`theory-backprop-subsampling`.
+    Derived in :ref:`theory-subsampling` and :ref:`theory-backprop-subsampling`.
 
     Examples
     --------
@@ -560,7 +554,7 @@ class MapCombination(Module):
 
     Notes
     -----
-    The derivation is in :ref:`theory-map-combinations`.
+    Derived in :ref:`theory-map-combinations`.
 
     Softmax weights are positive and each column sums to one, so
     :math:`\sum_{ij} |\alpha_{ij}| = J` (the number of output maps) for every
@@ -656,9 +650,9 @@ class Linear(Module):
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    gradients follow :ref:`theory-backprop-conv`; its parameter count is in
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-backprop-conv` and :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -727,7 +721,7 @@ class ReLU(Module):
 
     Notes
     -----
-    The function and its derivative are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -772,7 +766,7 @@ class Sigmoid(Module):
 
     Notes
     -----
-    The function and its derivative are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -812,7 +806,7 @@ class Tanh(Module):
 
     Notes
     -----
-    The function and its derivative are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -864,9 +858,7 @@ class Flatten(Module):
 
     Notes
     -----
-    Flattening turns the last feature maps into the vector fed to the fully
-    connected layers of the architectures in :ref:`theory-architectures`; the
-    backward pass only reshapes the gradient.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -904,8 +896,7 @@ class Dropout(Module):
 
     Notes
     -----
-    Dropout in the fully connected layers was introduced with AlexNet; see
-    :ref:`theory-alexnet`.
+    See :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -978,8 +969,7 @@ class BatchNorm2d(Module):
 
     Notes
     -----
-    Batch normalisation follows every convolution of a residual network;
-    see :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------

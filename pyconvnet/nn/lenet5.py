@@ -14,8 +14,7 @@ def c3_connection_mask(table=LENET5_C3_TABLE, in_maps=6):
 
     Notes
     -----
-    The table of which S2 maps feed each C3 map is explained in
-    :ref:`theory-map-combinations` and :ref:`theory-lenet5`.
+    See :ref:`theory-map-combinations` and :ref:`theory-lenet5`.
 
     Examples
     --------
@@ -88,7 +87,8 @@ def lenet5(activation="tanh", pooling="avg", sparse_c3=None, num_classes=10, *,
 
     Notes
     -----
-    The architecture is described layer by layer in :ref:`theory-lenet5`.
+    See :ref:`theory-lenet5`.
+
     Trainable subsampling adds a coefficient and a bias per map to S2 (12
     parameters) and S4 (32): 61,750 parameters instead of 61,706 with plain
     pooling.

@@ -16,8 +16,7 @@ def log_softmax(z):
 
     Notes
     -----
-    Subtracting the maximum before exponentiating keeps the result finite; the
-    softmax and its logarithm are derived in :ref:`theory-losses`.
+    Derived in :ref:`theory-losses`.
 
     Examples
     --------
@@ -35,7 +34,7 @@ def softmax(z):
 
     Notes
     -----
-    The derivation is in :ref:`theory-losses`.
+    Derived in :ref:`theory-losses`.
 
     Examples
     --------
@@ -89,9 +88,7 @@ def softmax_cross_entropy(logits, labels):
 
     Notes
     -----
-    The loss and its gradient, the softmax output minus the one-hot target, are
-    derived in :ref:`theory-losses`; how that gradient starts the backward pass
-    is in :ref:`theory-backprop-cost`.
+    Derived in :ref:`theory-losses` and :ref:`theory-backprop-cost`.
 
     Examples
     --------
@@ -134,8 +131,7 @@ def mean_squared_error(output, target):
 
     Notes
     -----
-    The loss and its gradient are derived in :ref:`theory-losses`; how that
-    gradient starts the backward pass is in :ref:`theory-backprop-cost`.
+    Derived in :ref:`theory-losses` and :ref:`theory-backprop-cost`.
 
     Examples
     --------
@@ -189,7 +185,7 @@ class CrossEntropyLoss(_Loss):
 
     Notes
     -----
-    The loss and its gradient are derived in :ref:`theory-losses`.
+    Derived in :ref:`theory-losses`.
 
     Examples
     --------
@@ -210,7 +206,7 @@ class MSELoss(_Loss):
 
     Notes
     -----
-    The loss and its gradient are derived in :ref:`theory-losses`.
+    Derived in :ref:`theory-losses`.
 
     Examples
     --------

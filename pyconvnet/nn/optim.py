@@ -48,8 +48,7 @@ class SGD:
 
     Notes
     -----
-    The update rule, with momentum and weight decay, is derived in
-    :ref:`theory-sgd`.
+    Derived in :ref:`theory-sgd`.
 
     Examples
     --------
