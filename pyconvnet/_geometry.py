@@ -41,8 +41,7 @@ class InputTooSmallError(ValueError):
 
     Notes
     -----
-    Raised when the output-size formula of :ref:`theory-output-size` gives
-    fewer than one element.
+    See :ref:`theory-output-size`.
 
     Examples
     --------

@@ -72,9 +72,7 @@ class Layer:
 
     Notes
     -----
-    A layer maps an input shape to an output shape with the formulas of
-    :ref:`theory-output-size` and counts its parameters as in
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -130,9 +128,7 @@ def conv(out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
 
     Notes
     -----
-    The layer is described in :ref:`theory-conv-layer`; its output size and
-    parameter count are derived in :ref:`theory-output-size` and
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -182,8 +178,7 @@ def conv_transpose(out_channels, kernel_size, stride=1, padding=0,
 
     Notes
     -----
-    The output size inverts the convolution relation derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     Examples
     --------
@@ -216,8 +211,9 @@ def linear(out_features, bias=True, *, in_features=None, trainable=True,
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    count follows :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -240,8 +236,7 @@ def rbf(out_features, *, trainable=True, name=None):
 
     Notes
     -----
-    The Euclidean radial basis function output layer of LeNet-5 is described in
-    :ref:`theory-lenet5`.
+    See :ref:`theory-lenet5`.
 
     Examples
     --------
@@ -268,7 +263,7 @@ def max_pool(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -284,7 +279,7 @@ def avg_pool(kernel_size, stride=None, padding=0, ceil_mode=False, *, name=None)
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -302,7 +297,7 @@ def subsampling(kernel_size=2, stride=None, *, trainable=True, name=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-subsampling`.
+    Derived in :ref:`theory-subsampling`.
 
     Examples
     --------
@@ -329,7 +324,7 @@ def adaptive_avg_pool(output_size, *, name=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -344,7 +339,7 @@ def adaptive_max_pool(output_size, *, name=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-pooling`.
+    Derived in :ref:`theory-pooling`.
 
     Examples
     --------
@@ -359,8 +354,7 @@ def global_avg_pool(*, name=None):
 
     Notes
     -----
-    Global average pooling in place of large fully connected layers is
-    described in :ref:`theory-pooling`.
+    See :ref:`theory-pooling`.
 
     Examples
     --------
@@ -378,8 +372,7 @@ def batch_norm(affine=True, *, trainable=True, name=None):
 
     Notes
     -----
-    Batch normalisation follows every convolution of a residual network;
-    see :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -396,8 +389,7 @@ def lrn(size=5, *, name=None):
 
     Notes
     -----
-    Local response normalisation was part of AlexNet; see
-    :ref:`theory-alexnet`.
+    See :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -422,7 +414,7 @@ def activation(kind="relu", *, name=None):
 
     Notes
     -----
-    Activation functions are discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -440,7 +432,7 @@ def relu(*, name=None):
 
     Notes
     -----
-    The function is discussed in :ref:`theory-activations`.
+    See :ref:`theory-activations`.
 
     Examples
     --------
@@ -455,8 +447,7 @@ def dropout(p=0.5, *, name=None):
 
     Notes
     -----
-    Dropout in the fully connected layers was introduced with AlexNet; see
-    :ref:`theory-alexnet`.
+    See :ref:`theory-alexnet`.
 
     Examples
     --------
@@ -473,8 +464,7 @@ def flatten(*, name=None):
 
     Notes
     -----
-    Flattening feeds the last feature maps to the fully connected layers of the
-    architectures in :ref:`theory-architectures`.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -489,8 +479,7 @@ def identity(*, name=None):
 
     Notes
     -----
-    The identity is the shortcut branch of a residual block; see
-    :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -505,8 +494,7 @@ def sequential(*layers, name=None):
 
     Notes
     -----
-    Shapes and counts are chained layer by layer as in the tables of
-    :ref:`theory-architectures`.
+    See :ref:`theory-architectures`.
 
     Examples
     --------
@@ -532,7 +520,7 @@ def residual(body, shortcut=None, *, activation=None, name=None):
 
     Notes
     -----
-    The residual block is described in :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -556,8 +544,7 @@ def concat(*branches, name=None):
 
     Notes
     -----
-    Concatenating parallel branches along the channels is the inception module
-    of :ref:`theory-googlenet`.
+    See :ref:`theory-googlenet`.
 
     Examples
     --------
@@ -579,7 +566,7 @@ def dense_block(*layers, name=None):
 
     Notes
     -----
-    DenseNet's concatenating blocks are outlined in :ref:`theory-resnet`.
+    See :ref:`theory-resnet`.
 
     Examples
     --------
@@ -674,7 +661,7 @@ def as_layer(spec):
 
     Notes
     -----
-    The layer descriptions are those tabulated in :ref:`theory-architectures`.
+    See :ref:`theory-architectures`.
 
     Examples
     --------

@@ -32,8 +32,7 @@ class Comparison:
 
     Notes
     -----
-    Holds the parameter and multiply-add counts of
-    :ref:`theory-parameter-count` for two designs.
+    Derived in :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -143,7 +142,7 @@ def compare_bottleneck(channels=256, bottleneck_channels=64, kernel_size=3, *,
 
     Notes
     -----
-    The derivation is in :ref:`theory-bottleneck`.
+    Derived in :ref:`theory-bottleneck`.
 
     Standard: :math:`C \\cdot C \\cdot k^2`. Bottleneck with :math:`B`
     channels: :math:`C B + B B k^2 + B C`. For :math:`C = 256, B = 64, k = 3`
@@ -186,7 +185,7 @@ def compare_depthwise_separable(in_channels, out_channels, kernel_size=3, *,
 
     Notes
     -----
-    The derivation is in :ref:`theory-grouped`.
+    Derived in :ref:`theory-grouped`.
 
     Standard: :math:`C_{out} C_{in} k^2`. Depthwise-separable:
     :math:`C_{in} k^2 + C_{in} C_{out}`, a ratio of
@@ -219,7 +218,7 @@ def compare_grouped(in_channels, out_channels, kernel_size=3, groups=2, *,
 
     Notes
     -----
-    The derivation is in :ref:`theory-grouped`.
+    Derived in :ref:`theory-grouped`.
 
     Grouping divides the weights (and MACs) by :math:`g`:
     :math:`C_{out} \\cdot (C_{in}/g) \\cdot k^2`.
@@ -260,9 +259,7 @@ def compare_stacked(channels, kernel_size=5, small_kernel=3, *, bias=False,
 
     Notes
     -----
-    Stacked small kernels grow the receptive field as derived in
-    :ref:`theory-receptive-field`; the parameter counts follow
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-receptive-field` and :ref:`theory-parameter-count`.
 
     :math:`C^2 K^2` against :math:`n C^2 k^2` with :math:`n = (K-1)/(k-1)`;
     for 5x5 against two 3x3 that is 25 against 18 weights per channel pair.

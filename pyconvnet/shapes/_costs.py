@@ -47,7 +47,7 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
 
     Notes
     -----
-    The derivation is in :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
 
     .. math:: C_{out} \\cdot \\frac{C_{in}}{g} \\cdot \\prod k + C_{out}
               [\\text{bias}]
@@ -99,7 +99,7 @@ def conv_macs(in_channels, out_channels, kernel_size, output_size, groups=1):
 
     Notes
     -----
-    The derivation is in :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
 
     Each output element is a dot product of length :math:`C_{in}/g \\cdot
     \\prod k`, so
@@ -126,8 +126,7 @@ def conv_flops(in_channels, out_channels, kernel_size, output_size, groups=1):
 
     Notes
     -----
-    Each multiply-add counted by :func:`conv_macs` is two floating-point
-    operations; the count is derived in :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -143,8 +142,9 @@ def linear_params(in_features, out_features, bias=True):
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    count follows :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -162,8 +162,9 @@ def linear_macs(in_features, out_features):
 
     Notes
     -----
-    A linear layer is a convolution whose kernel covers the whole input, so its
-    count follows :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count`.
+
+    A linear layer is a convolution whose kernel covers the whole input.
 
     Examples
     --------
@@ -202,8 +203,7 @@ def dtype_size(dtype):
 
     Notes
     -----
-    The element size turns the counts of :ref:`theory-parameter-count` into
-    bytes.
+    See :ref:`theory-parameter-count`.
 
     Examples
     --------
@@ -254,8 +254,7 @@ def activation_memory(shape, dtype="float32", batch_size=1):
 
     Notes
     -----
-    The stored activations have the layer output shapes derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     Examples
     --------
@@ -274,8 +273,7 @@ def parse_shape(shape, name="input_shape"):
 
     Notes
     -----
-    The parsed shape is the input of the size calculation in
-    :ref:`theory-output-size`.
+    See :ref:`theory-output-size`.
 
     Examples
     --------

@@ -71,8 +71,7 @@ class Summary:
 
     Notes
     -----
-    The totals add up the per-layer counts of :ref:`theory-parameter-count`, as
-    in the tables of :ref:`theory-architectures`.
+    See :ref:`theory-parameter-count` and :ref:`theory-architectures`.
 
     Examples
     --------

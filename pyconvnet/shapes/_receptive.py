@@ -16,7 +16,7 @@ class RFStep:
 
     Notes
     -----
-    Holds one step of the recursion derived in :ref:`theory-receptive-field`.
+    Derived in :ref:`theory-receptive-field`.
 
     Examples
     --------
@@ -49,7 +49,7 @@ class ReceptiveField:
 
     Notes
     -----
-    Holds the result of the recursion derived in :ref:`theory-receptive-field`.
+    Derived in :ref:`theory-receptive-field`.
 
     Examples
     --------
@@ -102,7 +102,7 @@ def receptive_field(layers, input_shape=None):
 
     Notes
     -----
-    The derivation is in :ref:`theory-receptive-field`.
+    Derived in :ref:`theory-receptive-field`.
 
     Per dimension, starting from :math:`r_0 = 1, j_0 = 1, s_0 = 0`, a window
     of kernel :math:`k`, dilation :math:`d`, stride :math:`s` and left

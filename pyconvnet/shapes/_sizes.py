@@ -66,8 +66,7 @@ class ShapeExplanation:
 
     Notes
     -----
-    Holds the terms of the output-size formula derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     Examples
     --------
@@ -213,7 +212,7 @@ def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1,
 
     Notes
     -----
-    The derivation is in :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     With input size :math:`n`, kernel :math:`k`, stride :math:`s`, padding
     :math:`p` on each side and dilation :math:`d`, the window covers
@@ -315,9 +314,7 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1,
 
     Notes
     -----
-    Pooling windows slide like a convolution kernel, so the size follows the
-    same formula; the derivation is in :ref:`theory-output-size` and
-    :ref:`theory-pooling`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-pooling`.
 
     The size is :func:`conv_output_size` of the same window. With
     ``ceil_mode=True`` PyTorch keeps the extra window only if it starts
@@ -395,8 +392,7 @@ def conv_transpose_output_size(n, kernel_size, stride=1, padding=0,
 
     Notes
     -----
-    A transposed convolution inverts the size relation of a convolution derived
-    in :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     .. math:: n_{out} = (n - 1)s - 2p + d(k - 1) + \\text{output_padding} + 1
 
@@ -461,8 +457,7 @@ def same_padding(kernel_size, dilation=1):
 
     Notes
     -----
-    The padding is found by solving the output-size relation derived in
-    :ref:`theory-output-size`.
+    Derived in :ref:`theory-output-size`.
 
     The total padding is :math:`d(k-1)`; PyTorch puts ``total // 2`` before
     and the rest after, so an even kernel pads one more on the right.

@@ -67,8 +67,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
     Notes
     -----
-    The derivation of the shapes and counts is in :ref:`theory-output-size` and
-    :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Parameter counts include every learnable tensor (weights, biases,
     batch-norm scale and shift) and exclude buffers such as batch-norm

@@ -164,8 +164,7 @@ class LayerRow:
 
     Notes
     -----
-    A row holds the output shape of :ref:`theory-output-size` and the counts of
-    :ref:`theory-parameter-count` for one layer.
+    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
 
     Examples
     --------
