@@ -67,6 +67,7 @@ Winograd's float32 results differ from the direct sum by rounding of order
 """
 import contextlib
 import ctypes
+import functools
 import math
 import threading
 
@@ -192,6 +193,16 @@ class _Geometry:
         self.groups = groups
         self.dtype = np.dtype(dtype)
 
+    def key(self):
+        return (self.x5, self.w5, self.stride, self.pad, self.dilation, self.groups,
+                self.dtype.char)
+
+    def __eq__(self, other):
+        return isinstance(other, _Geometry) and self.key() == other.key()
+
+    def __hash__(self):
+        return hash(self.key())
+
     N = property(lambda self: self.x5[0])
     C = property(lambda self: self.x5[1])
     K = property(lambda self: self.w5[0])
@@ -250,33 +261,66 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
     dtype = natural if dtype is None else np.dtype(dtype)
     x = as_float_array(x, "x", dtype)
     weight = as_float_array(weight, "weight", dtype)
-    if weight.ndim != nd + 2:
+    if bias is not None:
+        bias = as_float_array(bias, "bias", dtype)
+    args = (nd, x.shape, weight.shape, None if bias is None else bias.shape,
+            stride, padding, dilation, groups, dtype)
+    try:
+        # Calls with the same shapes and arguments (a layer called again)
+        # reuse the checked geometry. The key holds the arguments' types
+        # beside their values, so that True never passes for 1 nor 1.0 for 1.
+        key = args + (_types(stride), _types(padding), _types(dilation), type(groups))
+        geom, out = _cached_layer_geometry(key, args)
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        # lists and other unhashable arguments: check afresh
+        geom, out = _layer_geometry(*args)
+    if x.ndim == nd + 1:
+        return x[np.newaxis], weight, bias, geom, out, True
+    return x, weight, bias, geom, out, False
+
+
+def _types(value):
+    """The type of ``value``, or of each item of a tuple."""
+    return tuple(map(type, value)) if isinstance(value, tuple) else type(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_layer_geometry(key, args):
+    return _layer_geometry(*args)
+
+
+def _layer_geometry(nd, x_shape, w_shape, b_shape, stride, padding, dilation, groups,
+                    dtype):
+    """The argument checks of :func:`_validate` that depend only on shapes
+    and scalars, and the :class:`_Geometry` and batched output shape."""
+    if len(w_shape) != nd + 2:
         raise ValueError(
             f"weight must be {nd + 2}-dimensional (out_channels, in_channels/groups, "
-            f"{', '.join(_kernel_names(nd))}), got shape {weight.shape}")
-    if x.ndim not in (nd + 1, nd + 2):
+            f"{', '.join(_kernel_names(nd))}), got shape {w_shape}")
+    if len(x_shape) not in (nd + 1, nd + 2):
         raise ValueError(
             f"x must be {nd + 2}-dimensional (N, C, *spatial) or {nd + 1}-"
-            f"dimensional (C, *spatial) for a {nd}-D convolution, got shape {x.shape}")
-    unbatched = x.ndim == nd + 1
-    if unbatched:
-        x = x[np.newaxis]
+            f"dimensional (C, *spatial) for a {nd}-D convolution, got shape {x_shape}")
+    if len(x_shape) == nd + 1:
+        x_shape = (1,) + x_shape
     groups = check_int(groups, "groups", 1)
-    K, Cg = weight.shape[:2]
-    if K == 0 or Cg == 0 or 0 in weight.shape[2:]:
-        raise ValueError(f"weight must not have a zero-length axis, got shape {weight.shape}")
+    K, Cg = w_shape[:2]
+    if K == 0 or Cg == 0 or 0 in w_shape[2:]:
+        raise ValueError(f"weight must not have a zero-length axis, got shape {w_shape}")
     if K % groups:
         raise ValueError(f"out_channels (weight.shape[0] = {K}) must be divisible "
                          f"by groups ({groups})")
-    if x.shape[1] != Cg * groups:
+    if x_shape[1] != Cg * groups:
         raise ValueError(
-            f"x has {x.shape[1]} channels but weight expects in_channels = "
+            f"x has {x_shape[1]} channels but weight expects in_channels = "
             f"weight.shape[1] * groups = {Cg} * {groups} = {Cg * groups}")
-    if 0 in x.shape[2:]:
-        raise ValueError(f"x must have non-zero spatial sizes, got shape {x.shape}")
+    if 0 in x_shape[2:]:
+        raise ValueError(f"x must have non-zero spatial sizes, got shape {x_shape}")
     stride = ntuple(stride, nd, "stride", 1)
     dilation = ntuple(dilation, nd, "dilation", 1)
-    kernel = weight.shape[2:]
+    kernel = w_shape[2:]
     padding = check_padding(padding, "padding", nd)
     if padding == "same":
         if any(s != 1 for s in stride):
@@ -289,27 +333,25 @@ def _validate(nd, x, weight, bias, stride, padding, dilation, groups, dtype=None
         pairs = tuple((p, p) for p in padding)
     before = tuple(pl for pl, _ in pairs)
     total = tuple(pl + pr for pl, pr in pairs)
-    for axis, (n, k, d, t) in enumerate(zip(x.shape[2:], kernel, dilation, total)):
+    for axis, (n, k, d, t) in enumerate(zip(x_shape[2:], kernel, dilation, total)):
         if kernel_extent(k, d) > n + t:
             raise ValueError(
                 f"kernel size {k} (dilated to {kernel_extent(k, d)}) along spatial axis "
                 f"{axis} is larger than the padded input size {n} + {t} = {n + t}: "
                 "the output would be empty")
-    if bias is not None:
-        bias = as_float_array(bias, "bias", dtype)
-        if bias.shape != (K,):
-            raise ValueError(f"bias must have shape (out_channels,) = ({K},), "
-                             f"got {bias.shape}")
+    if b_shape is not None and b_shape != (K,):
+        raise ValueError(f"bias must have shape (out_channels,) = ({K},), "
+                         f"got {b_shape}")
     out = tuple(window_count(n, k, s, t, d) for n, k, s, t, d in
-                zip(x.shape[2:], kernel, stride, total, dilation))
+                zip(x_shape[2:], kernel, stride, total, dilation))
     if min(out) < 1:  # pragma: no cover - excluded by the check above
         raise ValueError(f"the output size would be zero: {out}")
     lead = 3 - nd
-    geom = _Geometry(x.shape[:2] + (1,) * lead + x.shape[2:],
-                     weight.shape[:2] + (1,) * lead + kernel, (1,) * lead + out,
+    geom = _Geometry(x_shape[:2] + (1,) * lead + x_shape[2:],
+                     w_shape[:2] + (1,) * lead + kernel, (1,) * lead + out,
                      (1,) * lead + stride, (0,) * lead + before,
                      (1,) * lead + dilation, groups, dtype)
-    return x, weight, bias, geom, x.shape[:1] + weight.shape[:1] + out, unbatched
+    return geom, x_shape[:1] + w_shape[:1] + out
 
 
 # --- algorithm choice -------------------------------------------------------
@@ -354,7 +396,8 @@ def _applicable(geom, op):
     return kernels
 
 
-def _algorithm(geom, op="forward"):
+@functools.lru_cache(maxsize=1024)
+def _algorithm(geom, op="forward", n_threads=1):
     """The kernel that runs ``op`` (see :func:`_applicable`).
 
     Measured on a 2-core AVX2 machine: Winograd wins for 3x3 layers once
@@ -494,17 +537,17 @@ def _predicted_time(geom, algorithm, op, n_threads):
 _COL2IM_RATIO = 1.5
 
 
-def _input_grad_algorithm(geom):
+def _input_grad_algorithm(geom, n_threads=1):
     """'transposed' (the forward kernels on :meth:`_Geometry.transposed`),
     'dense', 'gemm' (GEMM and col2im) or 'direct' for the input gradient."""
-    if _algorithm(geom, "input_grad") == "dense":
+    if _algorithm(geom, "input_grad", n_threads) == "dense":
         return "dense"
     if geom.stride == (1, 1, 1):
         if ("gemm" in _applicable(geom, "input_grad") and geom.Cg * geom.Kg > 2
                 and math.prod(geom.spatial) >= _COL2IM_RATIO * math.prod(geom.out)):
             return "gemm"
         return "transposed"
-    return "gemm" if _algorithm(geom, "input_grad") == "gemm" else "direct"
+    return "gemm" if _algorithm(geom, "input_grad", n_threads) == "gemm" else "direct"
 
 
 def _dense(geom, a, b, trans_a=0, trans_b=0):
@@ -612,8 +655,8 @@ def _window_local(geom, algorithm, op, arrays, n_threads):
 
 def _run_forward(geom, x5, w5, bias, y5, n_threads):
     """y5 = conv(x5, w5) + bias with the kernel :func:`_algorithm` picks."""
-    algorithm = _window_local(geom, _algorithm(geom, "forward"), "forward", (x5, w5),
-                              n_threads)
+    algorithm = _window_local(geom, _algorithm(geom, "forward", n_threads), "forward",
+                              (x5, w5), n_threads)
     if algorithm == "dense":
         # y (N, K) = X (N, R) @ W^T, computed as y^T = W @ X^T
         y = _dense(geom, w5.reshape(geom.K, -1).T, x5.reshape(geom.N, -1).T, trans_a=1).T
@@ -729,7 +772,7 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_t
 
 
 def _run_input_grad(geom, dy5, w5, dx5, n_threads):
-    algorithm = _input_grad_algorithm(geom)
+    algorithm = _input_grad_algorithm(geom, n_threads)
     if algorithm == "dense":
         # dX (N, R) = dY (N, K) @ W, computed as dX^T = W^T @ dY^T
         dx5.reshape(geom.N, -1)[...] = _dense(geom, w5.reshape(geom.K, -1).T,
@@ -752,7 +795,7 @@ def _run_input_grad(geom, dy5, w5, dx5, n_threads):
 
 
 def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
-    algorithm = _window_local(geom, _algorithm(geom, "weight_grad"), "weight_grad",
+    algorithm = _window_local(geom, _algorithm(geom, "weight_grad", n_threads), "weight_grad",
                               (x5, dy5), n_threads)
     if algorithm == "dense":
         # dW (K, R) = dY^T @ X, computed as dW^T = X^T @ dY

@@ -48,8 +48,8 @@ def force_kernel(monkeypatch, name):
         name = "winograd"
     choose = conv._algorithm
 
-    def forced(geom, op="forward"):
-        return name if name in conv._applicable(geom, op) else choose(geom, op)
+    def forced(geom, op="forward", n_threads=1):
+        return name if name in conv._applicable(geom, op) else choose(geom, op, n_threads)
 
     monkeypatch.setattr(conv, "_algorithm", forced)
 
@@ -596,7 +596,7 @@ def test_input_gradient_route_for_typical_layers():
 ])
 def test_unit_stride_input_gradient_routes_match_reference(route, shape, K, ks, kwargs,
                                                            dtype, n_threads, monkeypatch):
-    monkeypatch.setattr(conv, "_input_grad_algorithm", lambda geom: route)
+    monkeypatch.setattr(conv, "_input_grad_algorithm", lambda geom, n_threads=1: route)
     rng = np.random.default_rng(4)
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((K, shape[1] // kwargs.get("groups", 1), ks, ks)).astype(dtype)
@@ -744,3 +744,20 @@ def test_nonfinite_scan_finds_every_position():
         b = a.copy()
         b[5] = np.finfo(dtype).max
         assert conv._all_finite(b, 1)
+
+
+def test_repeated_calls_check_every_argument_again():
+    """Checked geometries are reused for repeated calls, but an argument of
+    another type (True for 1, 1.0 for 1) is still refused."""
+    x = np.ones((1, 2, 5, 5))
+    w = np.ones((2, 2, 3, 3))
+    expected = conv2d(x, w, stride=1, padding=1, groups=1)
+    np.testing.assert_array_equal(conv2d(x, w, stride=(1, 1), padding=[1, 1]), expected)
+    for kwargs in (dict(stride=True), dict(stride=(1, True)), dict(groups=1.0),
+                   dict(padding=np.float64(1)), dict(dilation=(1.0, 1))):
+        args = dict(stride=1, padding=1, groups=1)
+        args.update(kwargs)
+        with pytest.raises(TypeError):
+            conv2d(x, w, **args)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        conv2d(x, w, np.ones(3), stride=1, padding=1)
