@@ -45,65 +45,22 @@ from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-import threading
+from .. import _workspace
+from .._workspace import Scratch as _Scratch
 
 
 # --- scratch memory ------------------------------------------------------------
 #
 # The kernels' per-thread buffers (column tiles, Winograd matrices, padded
 # planes) run to tens of megabytes; freshly allocated, every page of them
-# faults on first touch. They are drawn from a small cache instead, shared
-# by all calls (a lock guards it; each call owns what it took until it
-# returns it).
-
-_cache_lock = threading.Lock()
-_cache = []                    # free byte buffers, smallest first
-CACHE_BYTES = 64 << 20         # most bytes kept between calls
-
-
-def _take(Py_ssize_t nbytes):
-    with _cache_lock:
-        for i, buf in enumerate(_cache):
-            if buf.nbytes >= nbytes:
-                return _cache.pop(i)
-    return np.empty(nbytes, dtype=np.uint8)
-
-
-def _give(buf):
-    with _cache_lock:
-        _cache.append(buf)
-        _cache.sort(key=lambda b: b.nbytes)
-        while sum(b.nbytes for b in _cache) > CACHE_BYTES:
-            _cache.pop()       # the largest
+# faults on first touch. They are drawn from pyconvnet's workspace cache
+# instead (pyconvnet._workspace: bounded, thread- and fork-safe), shared by
+# all calls; each call owns what it took until it returns it.
 
 
 def clear_cache():
-    """Free the cached scratch buffers."""
-    with _cache_lock:
-        _cache.clear()
-
-
-cdef class _Scratch:
-    """Scratch arrays for one call, returned to the cache on exit."""
-    cdef list held
-
-    def __cinit__(self):
-        self.held = []
-
-    def array(self, shape, dtype):
-        dtype = np.dtype(dtype)
-        nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-        buf = _take(nbytes)
-        self.held.append(buf)
-        return buf[:nbytes].view(dtype).reshape(shape)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for buf in self.held:
-            _give(buf)
-        self.held = []
+    """Free the cached scratch buffers (:func:`pyconvnet._workspace.clear`)."""
+    _workspace.clear()
 
 
 # --- vector loops -------------------------------------------------------------
