@@ -1,7 +1,9 @@
 """The workspace cache shared by the kernels' wrappers: reuse, the bound,
 threads, and children made by fork."""
 import multiprocessing
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +147,10 @@ def test_a_child_forked_while_the_cache_is_locked_starts_empty_and_works():
     assert cached == 0, "the parent's buffers are not the child's"
     assert error < 1e-9 and centre == 18.0 and reused
     assert ws.cached_bytes() == 1 << 20, "the parent keeps its own"
+
+
+def test_the_bounds_are_those_the_threading_page_states():
+    page = (Path(__file__).parents[1] / "docs" / "threading.rst").read_text()
+    assert ws.MAX_BYTES == 64 << 20 and "at most 64 MiB" in page
+    assert ws.MAX_BUFFERS == max(16, 2 * os.cpu_count())
+    assert "``max(16, 2 * cores)`` buffers" in page
