@@ -45,6 +45,17 @@ def test_config_reports_the_vector_loops_and_the_blas_threads():
         assert held and all(entry.endswith(f"): {n}") for entry in held), held
 
 
+def test_the_vector_loops_use_avx2_where_the_cpu_has_it():
+    from pyconvnet._ext import _conv
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("the CPU's instruction sets are read from /proc/cpuinfo (Linux)")
+    expected = "avx2" if {"avx2", "fma"} <= set(flags) else "baseline"
+    assert _conv.simd() == expected
+
+
 def test_thread_count_rules():
     cores = os.cpu_count()
     assert check_n_threads(1) == 1
