@@ -2,9 +2,13 @@
 PyTorch, finite differences, and the argument rules."""
 import concurrent.futures
 import math
+import multiprocessing
+import threading
+import types
 
 import numpy as np
 import pytest
+import threadpoolctl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -449,17 +453,107 @@ def test_concurrent_calls_from_python_threads():
             np.testing.assert_array_equal(a, b)
 
 
+def _blas_threads():
+    return [(pool["filepath"], pool["num_threads"]) for pool in threadpoolctl.threadpool_info()
+            if pool["user_api"] == "blas"]
+
+
 def test_blas_thread_setting_is_restored():
-    if conv._BLAS_THREADS is None:
-        pytest.skip("the BLAS thread count cannot be read here")
-    get, set_ = conv._BLAS_THREADS
-    before = get()
-    set_(2)
-    try:
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        assert before and all(n == 2 for _, n in before)
         conv2d(np.ones((2, 16, 8, 8)), np.ones((16, 16, 3, 3)), padding=1)
-        assert get() == 2
-    finally:
-        set_(before)
+        assert _blas_threads() == before
+
+
+def test_blas_runs_on_one_thread_inside_the_kernels(monkeypatch):
+    force_kernel(monkeypatch, "gemm")
+    seen = []
+    gemm_forward = conv._conv.gemm_forward
+
+    def spy(*args):
+        seen.append([lib.num_threads for lib, _ in conv._blas_controllers()])
+        return gemm_forward(*args)
+
+    monkeypatch.setattr(conv._conv, "gemm_forward", spy)
+    assert conv._blas_controllers(), "the BLAS behind scipy is found (OpenBLAS in the wheels)"
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        conv2d(np.ones((2, 16, 8, 8)), np.ones((16, 16, 3, 3)), stride=2)
+        assert seen == [[1] * len(conv._blas_controllers())]
+        assert all(n == 2 for _, n in _blas_threads())
+
+
+class _FakeBlas:
+    """A BLAS with a process-wide thread count, as threadpoolctl shows one."""
+
+    internal_api = "blis"
+
+    def __init__(self, n):
+        self.num_threads = n
+        self.calls = []
+
+    def set_num_threads(self, n):
+        self.calls.append(n)
+        self.num_threads = n
+
+
+def test_blas_is_held_from_the_first_running_call_to_the_last(monkeypatch):
+    fake, single = _FakeBlas(4), _FakeBlas(1)
+    monkeypatch.setattr(conv, "_blas_libraries",
+                        [(b, b.set_num_threads) for b in (fake, single)])
+    entered, release = threading.Barrier(2), threading.Event()
+
+    def other_call():
+        with conv._single_threaded_blas():
+            entered.wait()
+            release.wait()
+
+    thread = threading.Thread(target=other_call)
+    with conv._single_threaded_blas():
+        with conv._single_threaded_blas():     # nested: nothing more to do
+            assert fake.num_threads == 1
+        thread.start()
+        entered.wait()
+    assert fake.num_threads == 1, "the other thread's call still runs"
+    release.set()
+    thread.join()
+    assert fake.num_threads == 4
+    assert fake.calls == [1, 4] and single.calls == []
+
+
+def test_only_process_wide_blas_settings_are_held():
+    def lib(internal_api, layer=None):
+        return types.SimpleNamespace(internal_api=internal_api, threading_layer=layer)
+
+    assert conv._process_wide(lib("openblas", "pthreads"))
+    assert conv._process_wide(lib("blis", "openmp"))
+    assert conv._process_wide(lib("flexiblas"))
+    assert not conv._process_wide(lib("openblas", "openmp"))
+    assert not conv._process_wide(lib("mkl", "intel"))
+
+
+def _child_after_fork(queue):
+    fake = conv._blas_libraries[0][0]
+    restored = fake.num_threads
+    with conv._single_threaded_blas():       # the lock is free in the child
+        held = fake.num_threads
+    queue.put((restored, held, fake.num_threads))
+
+
+def test_a_child_forked_during_a_call_gets_blas_back(monkeypatch):
+    fake = _FakeBlas(3)
+    monkeypatch.setattr(conv, "_blas_libraries", [(fake, fake.set_num_threads)])
+    fork = multiprocessing.get_context("fork")
+    queue = fork.Queue()
+    with conv._single_threaded_blas():
+        with conv._blas_lock:                  # another thread in the middle of a call
+            child = fork.Process(target=_child_after_fork, args=(queue,))
+            child.start()
+        result = queue.get(timeout=60)
+        child.join(60)
+    assert child.exitcode == 0
+    assert result == (3, 1, 3)
+    assert fake.num_threads == 3
 
 
 # --- bad input ---------------------------------------------------------------------
