@@ -41,27 +41,31 @@ added back onto the input positions they came from instead (col2im), as for
 strided layers (:func:`_input_grad_algorithm`). The weight gradient is the
 'valid' correlation of ``x`` with ``dy``.
 
-Kernels (:mod:`pyconvnet._ext._conv`, chosen per layer by :func:`_algorithm`):
+Kernels (:mod:`pyconvnet._ext._conv`), chosen per layer and thread count by
+:func:`_algorithm` with the least time predicted by a cost model fitted on
+every layer of the built-in networks (:func:`_predicted_time`):
 
-* 3x3 kernels with unit stride (any dilation) and 16 or more channels per
-  group run as Winograd F(4x4, 3x3) or F(2x2, 3x3): each block of m x m
-  outputs costs (m + 2)^2 multiplies per channel pair instead of 9 m^2, as
-  (m + 2)^2 matrix products over all blocks. The weight gradient uses the
-  same transforms: the forward pass is bilinear, y = AT[(G w) * (BT d)], so
-  dL/dw = G^T[(AT^T dy) * (BT d)].
-* Other layers with enough channels unroll tiles of input windows into a
-  column matrix (im2col) and multiply it by the weights with BLAS
-  (``sgemm``/``dgemm``); a 1x1 kernel with unit stride and no padding needs
-  no unrolling.
+* Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride
+  (any dilation): each block of m x m outputs costs (m + 2)^2 multiplies
+  per channel pair instead of 9 m^2, as (m + 2)^2 matrix products over all
+  blocks. The weight gradient uses the same transforms: the forward pass is
+  bilinear, y = AT[(G w) * (BT d)], so dL/dw = G^T[(AT^T dy) * (BT d)].
+* im2col + GEMM: tiles of input windows unrolled into a column matrix and
+  multiplied by the weights with BLAS (``sgemm``/``dgemm``); a 1x1 kernel
+  with unit stride and no padding needs no unrolling.
 * A layer whose kernel covers its whole (unpadded, undilated) input, with
   one output position, is a fully connected layer: each pass is one matrix
   product over the batch (BLAS on one thread).
-* Depthwise and few-channel layers run direct loops: with unit stride over
-  zero-padded copies of the input, where every kernel tap is one long
-  multiply-add (compiled for AVX2 and FMA too, picked at run time).
+* Direct loops over zero-padded copies of the input, split by stride
+  phase, where every kernel tap is one long multiply-add (compiled for AVX2
+  and FMA too, picked at run time): depthwise and few-channel layers.
+* Plain direct loops, where nothing else applies.
 
-Work is split over OpenMP threads by image, group and tile, and BLAS runs on
-one thread inside each task, so that the two never compete for the cores.
+Work is split over OpenMP threads by image, group and tile, and by blocks of
+output channels (forward) or input channels (weight gradient) where images
+alone would leave threads idle; BLAS runs on one thread inside each task, so
+that the two never compete for the cores. An inf or NaN in the input keeps
+to the outputs whose windows read it (:func:`_window_local`).
 Winograd's float32 results differ from the direct sum by rounding of order
 1e-6 (F(2, 3)) to 1e-5 (F(4, 3)) relative to the largest output.
 """
@@ -431,33 +435,25 @@ def _applicable(geom, op):
 
 @functools.lru_cache(maxsize=1024)
 def _algorithm(geom, op="forward", n_threads=1):
-    """The kernel that runs ``op`` (see :func:`_applicable`).
+    """The kernel that runs ``op`` on ``n_threads`` threads (see
+    :func:`_applicable`).
 
-    Measured on a 2-core AVX2 machine: Winograd wins for 3x3 layers once
-    both channel counts per group reach 16; below that, and for other unit-
-    stride kernels up to about a thousand (input, output) channel pairs per
-    group (64 for 1x1 kernels, whose single tap leaves the loops memory-
-    bound), the loops over padded planes beat im2col + GEMM; for the weight
-    gradient only up to 64 pairs (GEMM's reduction over output positions
-    is long there). With a stride, GEMM wins unless the layer is depthwise
-    (one or two channel pairs), where the padded loops run on planes split
-    by stride phase. A fully connected layer ('dense') is always one matrix
-    product.
+    A fully connected layer ('dense') is always one matrix product. The
+    forward pass and the weight gradient take the kernel with the least
+    predicted time (:func:`_predicted_time`); the direct loops, the slowest
+    wherever another kernel applies, only where none does. The strided
+    input gradient (col2im) takes GEMM unless the layer is depthwise (one or
+    two channel pairs), where the direct loops win.
     """
     kernels = _applicable(geom, op)
-    pairs = geom.Cg * geom.Kg
     if "dense" in kernels:
         return "dense"
-    if "winograd" in kernels and geom.Cg >= 16 and geom.Kg >= 16:
-        return "winograd"
-    limit = 1024 if math.prod(geom.kernel) > 1 and op != "weight_grad" else 64
-    if geom.stride != (1, 1, 1):
-        limit = 2
-    if "padded" in kernels and pairs <= limit:
-        return "padded"
-    if "gemm" in kernels and pairs > 2:
-        return "gemm"
-    return "padded" if "padded" in kernels else "direct"
+    if op == "input_grad":
+        return "gemm" if "gemm" in kernels and geom.Cg * geom.Kg > 2 else "direct"
+    candidates = sorted(kernels - {"direct"})
+    if not candidates:
+        return "direct"
+    return min(candidates, key=lambda k: _predicted_time(geom, k, op, n_threads))
 
 
 # --- cost model ---------------------------------------------------------------
@@ -548,6 +544,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
     else:  # direct
         tasks = N * G if op == "forward" else K * Cg
         work = {"macs": macs}
+    work["tasks"] = tasks
     return tasks, work, serial
 
 
@@ -561,6 +558,30 @@ def _predicted_time(geom, algorithm, op, n_threads):
     t += sum(costs.get(k, 0.0) * v for k, v in work.items()) * busiest
     t += sum(costs.get(k, 0.0) * v for k, v in serial.items()) / min(n_threads, max(1, tasks))
     return t
+
+
+# Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
+# networks at batch 1, 8 and 32 on 2 threads (an AVX-512 Xeon, 2 cores):
+# the model picks the fastest kernel in 411 of 453 cases, and its picks take
+# 1.09x the time of the fastest on average. Units: seconds per call, per
+# task, and per unit of each amount of work.
+_COSTS = {
+    ("gemm", "forward"): {"call": 6.363e-05, "copied": 1.458e-10, "macs": 2.045e-11,
+                          "packed": 2.82e-10, "tasks": 5.034e-07},
+    ("gemm", "weight_grad"): {"call": 6.717e-05, "copied": 8.533e-11, "macs": 1.659e-11,
+                              "packed": 3.151e-10, "reduced": 2.715e-09,
+                              "tasks": 4.308e-07},
+    ("padded", "forward"): {"call": 2.269e-05, "copied": 6.338e-10, "macs": 4.675e-11,
+                            "tasks": 2.395e-07},
+    ("padded", "weight_grad"): {"call": 4.175e-05, "copied": 4.911e-10, "macs": 1.293e-11,
+                                "tasks": 3.909e-07},
+    ("winograd", "forward"): {"call": 0.0001204, "filters": 2.17e-09, "macs": 2.24e-11,
+                              "transformed": 1.402e-09},
+    ("winograd", "weight_grad"): {"call": 0.0001039, "filters": 5.61e-09, "macs": 2.072e-11,
+                                  "transformed": 1.598e-09},
+    ("direct", "forward"): {"call": 2.621e-05, "macs": 1.712e-10, "tasks": 8.756e-07},
+    ("direct", "weight_grad"): {"call": 1.145e-05, "macs": 5.066e-10, "tasks": 9.044e-07},
+}
 
 
 # The unit-stride input gradient as a full correlation costs about
