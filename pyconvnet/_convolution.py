@@ -495,7 +495,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
     R = Cg * taps
     P = math.prod(geom.out)
     macs = N * K * R * P
-    pointwise = taps == 1 and geom.stride == (1, 1, 1) and geom.pad == (0, 0, 0)
+    pointwise = _pointwise(geom)
     serial = {}
     if algorithm == "gemm":
         if op == "forward":
@@ -635,12 +635,20 @@ def _channel_block(count, tasks, n_threads, minimum=None):
     return -(-count // blocks)
 
 
+def _pointwise(geom):
+    """Whether the layer reads its input as the column matrix (a 1x1
+    kernel, unit stride, no padding): nothing is unrolled, so one product
+    per image (or channel block) runs fastest, without tiles."""
+    return (math.prod(geom.kernel) == 1 and geom.stride == (1, 1, 1)
+            and geom.pad == (0, 0, 0))
+
+
 def _gemm_forward_plan(geom, n_threads):
     """(positions per tile, output channels per block) of the GEMM forward
     pass: tiles from the cache budget, and channel blocks where images x
     groups x tiles leave threads without work."""
     positions = math.prod(geom.out)
-    tile = _tile(geom, geom.rows, positions)
+    tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
     return tile, _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
                                 n_threads)
 
@@ -653,11 +661,11 @@ def _gemm_weight_grad_plan(geom, n_threads):
     private copy of dW per thread (cblock = 0)."""
     positions = math.prod(geom.out)
     taps = math.prod(geom.kernel)
-    tile = _tile(geom, geom.rows, positions)
+    tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
     tasks = geom.N * -(-positions // tile)
     cblock = _channel_block(geom.Cg, geom.groups, n_threads, -(-2 * _MIN_BLOCK // taps))
     if tasks < 2 * n_threads and geom.groups * -(-geom.Cg // cblock) > tasks:
-        return _tile(geom, cblock * taps, positions), cblock
+        return tile if _pointwise(geom) else _tile(geom, cblock * taps, positions), cblock
     return tile, 0
 
 
