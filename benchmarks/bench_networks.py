@@ -9,10 +9,12 @@ in several) are timed once and counted as often as they occur. The first
 convolution of a network gets no input gradient, as in PyTorch when the
 input needs none.
 
-Each time is the median over interleaved rounds (pyconvnet, PyTorch and
-ONNX Runtime in turn); within a round each library runs a layer back to back
-for a few milliseconds and the time per call is taken, so that a library's
-threads are as warm as when it runs a network alone.
+Each time is the median over interleaved rounds (pyconvnet and PyTorch in
+turn); within a round each library runs a layer back to back for a few
+milliseconds and the time per call is taken, so that a library's threads
+are as warm as when it runs a network alone. ONNX Runtime is timed after
+them, in its default configuration, whose idle threads spin and would slow
+anything running beside them.
 
 Run ``python benchmarks/bench_networks.py`` (``--batch 1,8,32``,
 ``--threads 2``, ``--nets resnet50,mobilenet_v2`` or ``--nets all``,
@@ -318,12 +320,19 @@ def main(argv=None):
         times = {}
         for i, layer in enumerate(occurrences):
             case = Case(layer, batch, nt, torch, ort, rng)
-            names_f = list(case.fwd)
-            tf = dict(zip(names_f, interleaved_repeats(list(case.fwd.values()), rounds)))
+            # ONNX Runtime's threads spin while they wait for work (its
+            # default), which would slow whatever runs beside them: it is
+            # timed after the others, and its session closed before the
+            # next layer.
+            names_f = [k for k in case.fwd if k != "onnxruntime"]
+            tf = dict(zip(names_f, interleaved_repeats([case.fwd[k] for k in names_f],
+                                                       rounds)))
             tfb = {}
             if not args.no_backward:
                 names_b = list(case.fb)
                 tfb = dict(zip(names_b, interleaved_repeats(list(case.fb.values()), rounds)))
+            if "onnxruntime" in case.fwd:
+                tf["onnxruntime"] = interleaved_repeats([case.fwd["onnxruntime"]], rounds)[0]
             times[layer] = (tf, tfb, case.kernels)
             records.append({"batch": batch, "threads": nt, "layer": asdict(layer),
                             "kernels": case.kernels, "forward": tf,
