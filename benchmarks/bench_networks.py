@@ -12,9 +12,9 @@ input needs none.
 Each time is the median over interleaved rounds (pyconvnet and PyTorch in
 turn); within a round each library runs a layer back to back for a few
 milliseconds and the time per call is taken, so that a library's threads
-are as warm as when it runs a network alone. ONNX Runtime is timed after
-them, in its default configuration, whose idle threads spin and would slow
-anything running beside them.
+are as warm as when it runs a network alone. ONNX Runtime is timed in a
+pass of its own, in its default configuration, whose idle threads spin and
+would slow anything running beside them.
 
 Run ``python benchmarks/bench_networks.py`` (``--batch 1,8,32``,
 ``--threads 2``, ``--nets resnet50,mobilenet_v2`` or ``--nets all``,
@@ -33,6 +33,7 @@ Run ``python benchmarks/bench_networks.py`` (``--batch 1,8,32``,
 ``--json FILE`` also writes every measurement, for fitting the cost model.
 """
 import argparse
+import gc
 import importlib
 import json
 import math
@@ -319,28 +320,31 @@ def main(argv=None):
     for batch in batches:
         times = {}
         for i, layer in enumerate(occurrences):
-            case = Case(layer, batch, nt, torch, ort, rng)
-            # ONNX Runtime's threads spin while they wait for work (its
-            # default), which would slow whatever runs beside them: it is
-            # timed after the others, and its session closed before the
-            # next layer.
-            names_f = [k for k in case.fwd if k != "onnxruntime"]
-            tf = dict(zip(names_f, interleaved_repeats([case.fwd[k] for k in names_f],
-                                                       rounds)))
+            case = Case(layer, batch, nt, torch, None, rng)
+            tf = dict(zip(case.fwd, interleaved_repeats(list(case.fwd.values()), rounds)))
             tfb = {}
             if not args.no_backward:
-                names_b = list(case.fb)
-                tfb = dict(zip(names_b, interleaved_repeats(list(case.fb.values()), rounds)))
-            if "onnxruntime" in case.fwd:
-                tf["onnxruntime"] = interleaved_repeats([case.fwd["onnxruntime"]], rounds)[0]
+                tfb = dict(zip(case.fb, interleaved_repeats(list(case.fb.values()), rounds)))
             times[layer] = (tf, tfb, case.kernels)
-            records.append({"batch": batch, "threads": nt, "layer": asdict(layer),
-                            "kernels": case.kernels, "forward": tf,
-                            "forward_backward": tfb, "macs": layer.macs(batch)})
             print(f"  [{i + 1}/{len(occurrences)}] batch {batch} {layer.label()}: "
                   + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in tf.items()),
                   file=sys.stderr, flush=True)
-            del case
+        if ort is not None:
+            # ONNX Runtime's idle threads spin while they wait for work (its
+            # default), which would slow whatever runs beside them: it is
+            # timed in a pass of its own, one session at a time, each closed
+            # before the next is made.
+            for layer in occurrences:
+                case = Case(layer, batch, nt, None, ort, rng)
+                times[layer][0]["onnxruntime"] = interleaved_repeats(
+                    [case.fwd["onnxruntime"]], rounds)[0]
+                case.fwd.clear()   # the callables refer to the case
+                del case
+                gc.collect()
+        for layer, (tf, tfb, kernels) in times.items():
+            records.append({"batch": batch, "threads": nt, "layer": asdict(layer),
+                            "kernels": kernels, "forward": tf,
+                            "forward_backward": tfb, "macs": layer.macs(batch)})
         report(batch, nt, nets, occurrences, times, peers, gemm_peak, args)
     if args.json:
         Path(args.json).write_text(json.dumps(
