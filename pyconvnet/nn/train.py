@@ -140,8 +140,13 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, loss=None, rng
                 elif warmup and step == warmup:
                     opt.lr_scale = 1.0
                 out = model.forward(xb)
-                value = loss.forward(out, yb) + model.penalty()
                 step += 1
+                try:
+                    value = loss.forward(out, yb) + model.penalty()
+                except ValueError:
+                    if np.isfinite(out).all():
+                        raise
+                    value = float("nan")   # the loss refuses non-finite outputs
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"the loss became {value} at step {step} (epoch {epoch + 1}, "
