@@ -1152,3 +1152,64 @@ def test_entropy_penalty_makes_the_combination_sparser_in_training():
     assert ent["entropy"] < 0.5 * ent["none"], ent
     assert results["entropy"].alpha().max(axis=0).min() > 0.8
     assert results["none"].alpha().max(axis=0).min() < 0.5
+
+
+# -- the common pattern in one call ---------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, input_shape, features", [
+    (dict(conv=[[16, 16], [32]], pool=2, fc=[64]), (3, 32, 32), 32 * 8 * 8),
+    (dict(conv=[8, 8, 8], pool=[2, None, 2], fc=[]), "1x28x28", 8 * 7 * 7),
+    (dict(conv=[[4]], pool=None, fc=[10, 5], padding=0, kernel_size=5), (2, 9, 9), 4 * 5 * 5),
+    (dict(conv=[], fc=[7]), (3, 4, 4), 48),
+])
+def test_conv_net_sizes_the_first_linear_layer(kwargs, input_shape, features):
+    model = nn.conv_net(input_shape, n_classes=3, rng=0, **kwargs)
+    fcs = [layer for layer in model if isinstance(layer, nn.Linear)]
+    assert fcs[0].in_features == features
+    assert len(fcs) == len(kwargs.get("fc", ())) + 1 and fcs[-1].out_features == 3
+    s = summary(model, input_shape)
+    assert s.output_shape == (3,) and s.total_params == model.n_params()
+    shape = tuple(int(v) for v in str(input_shape).strip("()").replace("x", ",").split(","))
+    assert model.forward(randn(2, *shape, dtype=np.float32)).shape == (2, 3)
+
+
+def test_conv_net_is_the_pattern_layer_by_layer():
+    model = nn.conv_net((3, 16, 16), conv=[[4, 6], [8]], pool=2, fc=[12], n_classes=5,
+                        activation="tanh", rng=0)
+    kinds = [(name, type(layer).__name__) for name, layer in model.layers.items()]
+    assert kinds == [("conv1_1", "Conv2d"), ("tanh1_1", "Tanh"), ("conv1_2", "Conv2d"),
+                     ("tanh1_2", "Tanh"), ("pool1", "MaxPool2d"), ("conv2_1", "Conv2d"),
+                     ("tanh2_1", "Tanh"), ("pool2", "MaxPool2d"), ("flatten", "Flatten"),
+                     ("fc1", "Linear"), ("tanh_fc1", "Tanh"), ("fc2", "Linear")]
+    assert [model[n].out_channels for n in ("conv1_1", "conv1_2", "conv2_1")] == [4, 6, 8]
+    assert model["conv1_1"].padding == "same" and model["conv1_1"].kernel_size == (3, 3)
+    again = nn.conv_net((3, 16, 16), conv=[[4, 6], [8]], pool=2, fc=[12], n_classes=5,
+                        activation="tanh", rng=0)
+    for k, v in model.params().items():
+        np.testing.assert_array_equal(v, again.params()[k])
+    small = nn.conv_net((1, 6, 6), conv=[[2]], fc=[3], n_classes=2, rng=1).astype(np.float64)
+    assert gradcheck(small, randn(2, 1, 6, 6), np.array([0, 1]), nn.CrossEntropyLoss(),
+                     max_per_array=20).passed
+
+
+def test_conv_net_learns_a_simple_task():
+    from pyconvnet.nn.train import fit
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((128, 1, 8, 8)).astype(np.float32)
+    y = (X[:, 0, :4].mean(axis=(1, 2)) > X[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)
+    model = nn.conv_net((1, 8, 8), conv=[[4]], pool=2, fc=[16], n_classes=2, rng=0)
+    history = fit(model, X, y, epochs=20, batch_size=16, lr=0.05, momentum=0.9)
+    assert history["accuracy"][-1] > 0.9
+
+
+def test_conv_net_argument_errors():
+    with pytest.raises(ValueError, match="activation must be one of 'relu', 'tanh'"):
+        nn.conv_net((3, 8, 8), activation="gelu")
+    with pytest.raises(ValueError, match=r"conv\[1\] must be a positive channel count"):
+        nn.conv_net((3, 8, 8), conv=[[4], []])
+    with pytest.raises(ValueError, match="pool has 1 entries for 2 conv blocks"):
+        nn.conv_net((3, 8, 8), conv=[4, 4], pool=[2])
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
+        nn.conv_net((8, 8))
+    with pytest.raises(ValueError, match="vanishes at layer .pool4."):
+        nn.conv_net((3, 8, 8), conv=[4, 4, 4, 4], pool=2)

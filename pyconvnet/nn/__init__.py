@@ -21,6 +21,7 @@ from ._module import Module, Sequential, load_weights, save_weights
 from .layers import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, BatchNorm2d,
                      Conv1d, Conv2d, Conv3d, Dropout, Flatten, Linear, MapCombination,
                      MaxPool1d, MaxPool2d, MaxPool3d, ReLU, Sigmoid, Subsampling, Tanh)
+from .convnet import conv_net
 from .lenet5 import LENET5_C3_TABLE, c3_connection_mask, lenet5
 from .losses import (CrossEntropyLoss, EuclideanLoss, MSELoss, euclidean_loss, log_softmax,
                      mean_squared_error, mse_loss, softmax, softmax_cross_entropy)
@@ -35,5 +36,5 @@ __all__ = [
     "CrossEntropyLoss", "MSELoss", "EuclideanLoss", "softmax_cross_entropy", "mse_loss",
     "euclidean_loss", "mean_squared_error",
     "softmax", "log_softmax",
-    "SGD", "init", "lenet5", "LENET5_C3_TABLE", "c3_connection_mask",
+    "SGD", "init", "conv_net", "lenet5", "LENET5_C3_TABLE", "c3_connection_mask",
 ]
