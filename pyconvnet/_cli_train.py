@@ -1,11 +1,7 @@
 """The ``train-lenet5`` subcommand of the ``pyconvnet`` command line."""
 import argparse
 
-__all__ = ["add_subcommands", "DEFAULT_OUTPUT_DIR"]
-
-#: Where ``train-lenet5`` writes by default: a folder of that name in the
-#: current directory (the command prints the full path of every file).
-DEFAULT_OUTPUT_DIR = "pyconvnet-lenet5"
+__all__ = ["add_subcommands"]
 
 
 def _number(convert, rule, check):
@@ -50,10 +46,13 @@ def add_subcommands(subparsers):
                     "32x32) with a fixed seed, report the accuracy on a held-out "
                     "stratified test split, and save the weights and, with matplotlib, "
                     "PNG plots. Needs scikit-learn.")
-    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
+    # the default is train_lenet5's (None), named here without importing
+    # pyconvnet.nn, which the calculator commands must not load
+    p.add_argument("--output-dir", default=None,
                    help="folder for the weights and plots, created if missing; a "
                         "relative path is taken from the current directory, and the "
-                        "full paths of the files written are printed")
+                        "full paths of the files written are printed (default: "
+                        "pyconvnet-lenet5 in the current directory)")
     p.add_argument("--epochs", type=_positive_int, default=15,
                    help="passes over the training digits")
     p.add_argument("--batch-size", type=_positive_int, default=32,

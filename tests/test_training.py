@@ -187,7 +187,7 @@ def test_cli_trains_without_matplotlib_and_says_how_to_get_the_plots(tmp_path):
 
 def test_cli_default_output_dir_is_one_folder_in_the_current_directory(
         tmp_path, monkeypatch, capsys, digits):
-    from pyconvnet._cli_train import DEFAULT_OUTPUT_DIR
+    from pyconvnet.nn.train import DEFAULT_OUTPUT_DIR
     monkeypatch.chdir(tmp_path)
     status, out, _ = _main(["train-lenet5", "--epochs", "1", "--limit", "16",
                             "--no-progress", "--no-plots"], capsys)
@@ -212,9 +212,12 @@ def test_cli_help_gives_every_option_its_text_and_default(capsys):
     for action in options:
         text = formatter._get_help_string(action)
         assert action.help and "(default" in text, action.option_strings
+    from pyconvnet.nn.train import DEFAULT_OUTPUT_DIR
+    assert DEFAULT_OUTPUT_DIR == "pyconvnet-lenet5"      # as the help says
     flat = " ".join(out.split())
     for snippet in ("--epochs EPOCHS passes over the training digits (default: 15)",
-                    "(default: pyconvnet-lenet5)", "(default: all cores)",
+                    "(default: pyconvnet-lenet5 in the current directory)",
+                    "(default: all cores)",
                     "(default: 0.2)", "(default: max)"):
         assert snippet in flat, snippet
 

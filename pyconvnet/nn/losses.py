@@ -298,6 +298,12 @@ def euclidean_loss(output, target):
     which are one-hot encoded. It is :func:`mse_loss` times ``K / 2`` for
     ``K`` outputs per example.
 
+    Parameters
+    ----------
+    output : (N, ...) array_like
+    target : array_like
+        Of ``output``'s shape, or ``(N,)`` integer labels for a 2-D output.
+
     Returns
     -------
     loss : float
@@ -329,6 +335,16 @@ def mean_squared_error(output, target):
 
     Not the mean over all elements (that is :func:`mse_loss` and
     :class:`MSELoss`).
+
+    Parameters
+    ----------
+    output, target : array_like
+        As :func:`euclidean_loss`.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray
 
     Notes
     -----

@@ -14,6 +14,10 @@ from .optim import SGD
 
 __all__ = ["fit", "evaluate", "predict", "train_lenet5"]
 
+#: Where :func:`train_lenet5` writes by default: a folder of that name in the
+#: current directory (the summary prints the full path of every file).
+DEFAULT_OUTPUT_DIR = "pyconvnet-lenet5"
+
 
 def _batches(n, batch_size, gen=None):
     order = np.arange(n) if gen is None else gen.permutation(n)
@@ -290,7 +294,6 @@ def train_lenet5(output_dir=None, *, epochs=15, batch_size=32,
         ``test_accuracy``, ``test_loss``, ``train_time`` (s), ``history``,
         ``model`` and the output ``files``.
     """
-    from .._cli_train import DEFAULT_OUTPUT_DIR
     from ..datasets import load_digits, random_shift, stratified_split
     from .lenet5 import lenet5
 
