@@ -499,12 +499,17 @@ def _cost_terms(geom, algorithm, op, n_threads):
     serial = {}
     if algorithm == "gemm":
         if op == "forward":
-            tile, kblock = _gemm_forward_plan(geom, n_threads)
-            tiles = -(-P // tile)
+            tile, kblock, images = _gemm_forward_plan(geom, n_threads)
             kblocks = -(-Kg // kblock)
-            tasks = N * G * tiles * kblocks
-            packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
-            copied = 0 if pointwise else N * G * R * P * kblocks
+            if images > 1:
+                tasks = -(-N // images) * G * kblocks
+                packed = tasks * (min(kblock, Kg) * R + R * images * P)
+                copied = N * G * R * P * kblocks + N * K * P
+            else:
+                tiles = -(-P // tile)
+                tasks = N * G * tiles * kblocks
+                packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
+                copied = 0 if pointwise else N * G * R * P * kblocks
         else:
             tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
             tiles = -(-P // tile)
@@ -644,13 +649,26 @@ def _pointwise(geom):
 
 
 def _gemm_forward_plan(geom, n_threads):
-    """(positions per tile, output channels per block) of the GEMM forward
-    pass: tiles from the cache budget, and channel blocks where images x
-    groups x tiles leave threads without work."""
+    """(positions per tile, output channels per block, images per product)
+    of the GEMM forward pass. Where a group's weights outweigh one image's
+    columns (more output channels than positions) on maps smaller than
+    _MIN_TILE positions, several images go side by side in one product
+    (tiles of the cache budget's width): it is then wide enough for BLAS,
+    and the weights are read once for all of them (measured: 10-25% faster
+    on ResNet-50's 7x7 layers at batch 8, slower where the weights are
+    small). Other layers take tiles within an image.
+    Output channels are cut into blocks where images x groups x tiles leave
+    threads without work."""
     positions = math.prod(geom.out)
+    if positions < _MIN_TILE and geom.N > 1 and geom.Kg > positions:
+        width = _tile(geom, geom.rows, geom.N * positions)
+        images = max(1, min(geom.N, width // positions))
+        if images > 1:
+            return positions, _channel_block(
+                geom.Kg, -(-geom.N // images) * geom.groups, n_threads), images
     tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
     return tile, _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
-                                n_threads)
+                                n_threads), 1
 
 
 def _gemm_weight_grad_plan(geom, n_threads):
@@ -728,10 +746,15 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "winograd":
         _run_winograd(geom, x5, w5, bias, y5, n_threads)
     elif algorithm == "gemm":
-        tile, kblock = _gemm_forward_plan(geom, n_threads)
+        tile, kblock, images = _gemm_forward_plan(geom, n_threads)
         with _single_threaded_blas():
-            _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
-                               geom.groups, tile, kblock, n_threads)
+            if images > 1:
+                _conv.gemm_forward_images(x5, w5, bias, y5, geom.stride, geom.pad,
+                                          geom.dilation, geom.groups, images, kblock,
+                                          n_threads)
+            else:
+                _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                                   geom.groups, tile, kblock, n_threads)
     elif algorithm == "padded":
         _conv.padded_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                              geom.groups, n_threads)

@@ -856,3 +856,41 @@ def test_repeated_calls_check_every_argument_again():
             conv2d(x, w, **args)
     with pytest.raises(ValueError, match="bias must have shape"):
         conv2d(x, w, np.ones(3), stride=1, padding=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_gemm_with_several_images_per_product(data):
+    """Layers whose output channels outnumber their output positions run
+    GEMM over several images at once; every image's outputs land in place."""
+    n = data.draw(st.integers(2, 5))
+    groups = data.draw(st.integers(1, 2))
+    cg = data.draw(st.integers(1, 3))
+    kg = data.draw(st.integers(4, 12))
+    k = data.draw(st.integers(1, 3))
+    stride = data.draw(st.integers(1, 2))
+    dilation = data.draw(st.integers(1, 2))
+    padding = data.draw(st.integers(0, 1))
+    size = data.draw(st.integers(max(1, dilation * (k - 1) + 1 - 2 * padding), 4))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    n_threads = data.draw(st.integers(1, 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, cg * groups, size, size + 1))
+    w = rng.standard_normal((kg * groups, cg, k, k))
+    b = rng.standard_normal(kg * groups) if data.draw(st.booleans()) else None
+    geom = conv._validate(2, x, w, b, stride, padding, dilation, groups)[3]
+    _, _, images = conv._gemm_forward_plan(geom, n_threads)
+    assert images > 1 or math.prod(geom.out) >= kg
+    saved = conv._algorithm
+    conv._algorithm = lambda g, op="forward", n_threads=1: (
+        "gemm" if "gemm" in conv._applicable(g, op) else saved(g, op, n_threads))
+    try:
+        y = conv2d(x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype),
+                   stride, padding, dilation, groups, n_threads=n_threads)
+    finally:
+        conv._algorithm = saved
+    expected = ref.conv_forward(x.astype(dtype).astype(float), w.astype(dtype).astype(float),
+                                None if b is None else b.astype(dtype).astype(float),
+                                stride=stride, padding=padding, dilation=dilation,
+                                groups=groups)
+    close(y, expected, dtype)

@@ -160,13 +160,14 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
 # --- im2col / col2im ---------------------------------------------------------
 
 cdef void _im2col(const floating *x, floating *cols, const Geom *g,
-                  Py_ssize_t p0, Py_ssize_t nb) noexcept nogil:
+                  Py_ssize_t p0, Py_ssize_t nb, Py_ssize_t ld) noexcept nogil:
     """Unroll the windows of output positions [p0, p0 + nb) of one group.
 
     ``x`` points at the group's first channel (Cg, D, H, W); ``cols`` gets
-    Cg*FD*FH*FW rows of ``nb`` values: row (c, a, b, e), column j holds the
-    input value that tap (a, b, e) of channel c multiplies at output position
-    p0 + j (flattened over OD, OH, OW), or 0 in the padding.
+    Cg*FD*FH*FW rows of ``nb`` values, ``ld`` apart: row (c, a, b, e),
+    column j holds the input value that tap (a, b, e) of channel c
+    multiplies at output position p0 + j (flattened over OD, OH, OW), or 0
+    in the padding.
     """
     cdef:
         Py_ssize_t OHW = g.OH * g.OW
@@ -217,7 +218,7 @@ cdef void _im2col(const floating *x, floating *cols, const Geom *g,
                         if oh == g.OH:
                             oh = 0
                             od += 1
-                    dst += nb
+                    dst += ld
 
 
 cdef void _col2im(const floating *cols, floating *x, const Geom *g,
@@ -312,7 +313,7 @@ cdef void _forward_task(const floating *x, const floating *w, const floating *bi
         cols = xg + p0
         ld = <int>P
     else:
-        _im2col(xg, buf, g, p0, cnt)
+        _im2col(xg, buf, g, p0, cnt, cnt)
         cols = buf
         ld = <int>cnt
     # Row-major y_t (nk x cnt, row stride P) = W_g[k0:k0+nk] (nk x R) @ cols (R x cnt).
@@ -361,6 +362,81 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                               kblock, &buf[omp_get_thread_num(), 0])
 
 
+cdef void _forward_images_task(const floating *x, const floating *w,
+                               const floating *bias, floating *y, const Geom *g,
+                               Py_ssize_t task, Py_ssize_t N, Py_ssize_t images,
+                               Py_ssize_t n_kblocks, Py_ssize_t kblock,
+                               floating *cols, floating *out) noexcept nogil:
+    # Outputs of `images` images together, one group, one block of output
+    # channels: the images' windows side by side in one column matrix
+    # (R x images*P), one product, and the result scattered to the images.
+    # For small maps, where one image's product would be too narrow for
+    # BLAS to run near its peak, and the weights would be read per image.
+    cdef:
+        Py_ssize_t kb = task % n_kblocks
+        Py_ssize_t gi = (task // n_kblocks) % g.G
+        Py_ssize_t n0 = (task // (n_kblocks * g.G)) * images
+        Py_ssize_t ni = _min(images, N - n0)
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t T = ni * P
+        Py_ssize_t k0 = kb * kblock
+        Py_ssize_t nk = _min(kblock, g.Kg - k0)
+        Py_ssize_t j, k, q
+        floating bk
+        const floating *o
+        floating *yk
+    for j in range(ni):
+        _im2col(x + ((n0 + j) * g.C + gi * g.Cg) * g.D * g.H * g.W, cols + j * P, g, 0, P, T)
+    # Row-major out (nk x T) = W_g[k0:k0+nk] (nk x R) @ cols (R x T).
+    _gemm(c'N', c'N', <int>T, <int>nk, <int>R, 1, cols, <int>T,
+          w + (gi * g.Kg + k0) * R, <int>R, 0, out, <int>T)
+    for j in range(ni):
+        for k in range(nk):
+            bk = bias[gi * g.Kg + k0 + k] if bias != NULL else 0
+            o = out + k * T + j * P
+            yk = y + ((n0 + j) * g.K + gi * g.Kg + k0 + k) * P
+            for q in range(P):
+                yk[q] = o[q] + bk
+
+
+def gemm_forward_images(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                        const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                        const floating[::1] bias,             # IN  (K,) or None
+                        floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                        tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                        Py_ssize_t images, Py_ssize_t kblock, int n_threads):
+    """Forward pass by im2col of ``images`` images at a time and one GEMM
+    per (image block, group, block of ``kblock`` output channels)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t n_kblocks, task, n_tasks, tid
+        const floating *bptr = NULL
+        floating[:, ::1] cols, out
+    images = _max(1, _min(images, N))
+    kblock = _max(1, _min(kblock, g.Kg))
+    n_kblocks = _ceil_div(g.Kg, kblock)
+    n_tasks = _ceil_div(N, images) * g.G * n_kblocks
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        cols = scratch.array((n_threads, R * images * P), dtype)
+        out = scratch.array((n_threads, kblock * images * P), dtype)
+        if bias is not None:
+            bptr = &bias[0]
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
+                _forward_images_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
+                                     &y[0, 0, 0, 0, 0], &g, task, N, images, n_kblocks,
+                                     kblock, &cols[tid, 0], &out[tid, 0])
+
+
 cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
                             const Geom *g, Py_ssize_t task, Py_ssize_t n_tiles,
                             Py_ssize_t tile, floating *buf) noexcept nogil:
@@ -381,7 +457,7 @@ cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
         cols = xg + p0
         ld = <int>P
     else:
-        _im2col(xg, buf, g, p0, cnt)
+        _im2col(xg, buf, g, p0, cnt, cnt)
         cols = buf
         ld = <int>cnt
     _gemm(c'T', c'N', <int>R, <int>g.Kg, <int>cnt, 1, cols, ld,
@@ -461,7 +537,7 @@ cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
                 cols = xg + p0
                 ld = <int>P
             else:
-                _im2col(xg, buf, &sub, p0, cnt)
+                _im2col(xg, buf, &sub, p0, cnt, cnt)
                 cols = buf
                 ld = <int>cnt
             _gemm(c'T', c'N', <int>(sub.Cg * FF), <int>g.Kg, <int>cnt, 1, cols, ld,
