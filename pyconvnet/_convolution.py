@@ -511,17 +511,21 @@ def _cost_terms(geom, algorithm, op, n_threads):
                 packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
                 copied = 0 if pointwise else N * G * R * P * kblocks
         else:
-            tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
+            tile, cblock, images = _gemm_weight_grad_plan(geom, n_threads)
             tiles = -(-P // tile)
             if cblock:
                 cblocks = -(-Cg // cblock)
                 tasks = G * cblocks
-                packed = G * cblocks * N * tiles * (Kg * min(tile, P) + cblock * taps * min(tile, P))
+                products = tasks * -(-N // images) * (tiles if images == 1 else 1)
+                width = images * P if images > 1 else min(tile, P)
+                packed = products * (Kg + cblock * taps) * width
+                copied = (0 if pointwise and images == 1 else N * G * R * P) + (
+                    tasks * N * Kg * P if images > 1 else 0)
             else:
                 tasks = N * G * tiles
                 packed = tasks * (Kg * min(tile, P) + R * min(tile, P))
                 serial["reduced"] = min(n_threads, tasks) * K * R
-            copied = 0 if pointwise else N * G * R * P
+                copied = 0 if pointwise else N * G * R * P
         work = {"macs": macs, "packed": packed, "copied": copied}
     elif algorithm == "winograd":
         m = _winograd_m(geom)
@@ -672,19 +676,27 @@ def _gemm_forward_plan(geom, n_threads):
 
 
 def _gemm_weight_grad_plan(geom, n_threads):
-    """(positions per tile, input channels per block or 0) of the GEMM
-    weight gradient. With few images, tasks go over blocks of input
-    channels, each summing over every image (cblock > 0), instead of one
-    task per image and tile, which would leave threads idle and need a
-    private copy of dW per thread (cblock = 0)."""
+    """(positions per tile, input channels per block or 0, images per
+    product) of the GEMM weight gradient. With few images, tasks go over
+    blocks of input channels, each summing over every image (cblock > 0),
+    instead of one task per image and tile, which would leave threads idle
+    and need a private copy of dW per thread (cblock = 0). So do small maps
+    whose weights outweigh one image's columns, with several images side by
+    side in each product (as in :func:`_gemm_forward_plan`), so that its
+    sum runs over more than one image's positions."""
     positions = math.prod(geom.out)
     taps = math.prod(geom.kernel)
     tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
     tasks = geom.N * -(-positions // tile)
     cblock = _channel_block(geom.Cg, geom.groups, n_threads, -(-2 * _MIN_BLOCK // taps))
-    if tasks < 2 * n_threads and geom.groups * -(-geom.Cg // cblock) > tasks:
-        return tile if _pointwise(geom) else _tile(geom, cblock * taps, positions), cblock
-    return tile, 0
+    blocks = geom.groups * -(-geom.Cg // cblock)
+    if positions < _MIN_TILE and geom.N > 1 and geom.Kg > positions and blocks >= n_threads:
+        width = _tile(geom, cblock * taps + geom.Kg, geom.N * positions)
+        images = max(1, min(geom.N, width // positions))
+        return positions, cblock, images
+    if tasks < 2 * n_threads and blocks > tasks:
+        return tile if _pointwise(geom) else _tile(geom, cblock * taps, positions), cblock, 1
+    return tile, 0, 1
 
 
 def _transposed_weight(geom, weight):
@@ -889,12 +901,12 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
     elif algorithm == "winograd":
         _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads)
     elif algorithm == "gemm":
-        tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
+        tile, cblock, images = _gemm_weight_grad_plan(geom, n_threads)
         with _single_threaded_blas():
             if cblock:
                 _conv.gemm_weight_grad_cblocks(
                     x5, dy5, dw5, geom.stride, geom.pad, geom.dilation, geom.groups,
-                    cblock, tile, n_threads)
+                    cblock, tile, images, n_threads)
             else:
                 _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                        geom.groups, tile, n_threads)

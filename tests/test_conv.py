@@ -864,7 +864,8 @@ def test_repeated_calls_check_every_argument_again():
 @given(data=st.data())
 def test_gemm_with_several_images_per_product(data):
     """Layers whose output channels outnumber their output positions run
-    GEMM over several images at once; every image's outputs land in place."""
+    GEMM over several images at once, forward and for the weight gradient;
+    every image's outputs land in place and every image's terms are summed."""
     n = data.draw(st.integers(2, 5))
     groups = data.draw(st.integers(1, 2))
     cg = data.draw(st.integers(1, 3))
@@ -881,19 +882,24 @@ def test_gemm_with_several_images_per_product(data):
     x = rng.standard_normal((n, cg * groups, size, size + 1))
     w = rng.standard_normal((kg * groups, cg, k, k))
     b = rng.standard_normal(kg * groups) if data.draw(st.booleans()) else None
+    narrow = data.draw(st.booleans())   # channel blocks of any width
     geom = conv._validate(2, x, w, b, stride, padding, dilation, groups)[3]
     _, _, images = conv._gemm_forward_plan(geom, n_threads)
     assert images > 1 or math.prod(geom.out) >= kg
-    saved = conv._algorithm
+    saved, saved_block = conv._algorithm, conv._MIN_BLOCK
     conv._algorithm = lambda g, op="forward", n_threads=1: (
         "gemm" if "gemm" in conv._applicable(g, op) else saved(g, op, n_threads))
+    conv._MIN_BLOCK = 1 if narrow else saved_block
     try:
+        args = (stride, padding, dilation, groups)
         y = conv2d(x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype),
-                   stride, padding, dilation, groups, n_threads=n_threads)
+                   *args, n_threads=n_threads)
+        dy = rng.standard_normal(y.shape)
+        _, dw, _ = conv2d_backward(dy.astype(dtype), x.astype(dtype), w.astype(dtype), *args,
+                                   n_threads=n_threads)
     finally:
-        conv._algorithm = saved
-    expected = ref.conv_forward(x.astype(dtype).astype(float), w.astype(dtype).astype(float),
-                                None if b is None else b.astype(dtype).astype(float),
-                                stride=stride, padding=padding, dilation=dilation,
-                                groups=groups)
-    close(y, expected, dtype)
+        conv._algorithm, conv._MIN_BLOCK = saved, saved_block
+    cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
+    close(dw, ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)[1], dtype)

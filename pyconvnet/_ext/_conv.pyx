@@ -507,12 +507,15 @@ def gemm_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
 cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
                                    floating *dw, const Geom *g, Py_ssize_t task,
                                    Py_ssize_t n_cblocks, Py_ssize_t cblock,
-                                   Py_ssize_t N, Py_ssize_t tile,
-                                   floating *buf) noexcept nogil:
+                                   Py_ssize_t N, Py_ssize_t tile, Py_ssize_t images,
+                                   floating *buf, floating *dybuf) noexcept nogil:
     # The columns of dW_g that belong to input channels [c0, c1) of one
     # group, summed over every image and tile: dW_g[:, c0 FF:c1 FF] =
     # sum dy_t @ cols_t^T, with cols_t unrolled for those channels only.
-    # Each task owns its part of dW: no private copies, no reduction.
+    # Each task owns its part of dW: no private copies, no reduction. With
+    # images > 1 (small maps, tile = P), the columns and gradients of that
+    # many images go side by side, so that each product sums over
+    # images * P positions instead of P.
     cdef:
         Py_ssize_t cb = task % n_cblocks
         Py_ssize_t gi = task // n_cblocks
@@ -521,13 +524,31 @@ cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
         Py_ssize_t R = g.Cg * FF
         Py_ssize_t c0 = cb * cblock
         Py_ssize_t plane = g.D * g.H * g.W
-        Py_ssize_t n, p0, cnt
+        Py_ssize_t n, p0, cnt, j, k, q, ni, T
         Geom sub = g[0]
         const floating *xg
         const floating *cols
+        const floating *src
         floating beta = 0
         int ld
     sub.Cg = _min(cblock, g.Cg - c0)
+    if images > 1:
+        n = 0
+        while n < N:
+            ni = _min(images, N - n)
+            T = ni * P
+            for j in range(ni):
+                _im2col(x + ((n + j) * g.C + gi * g.Cg + c0) * plane, buf + j * P, &sub,
+                        0, P, T)
+                for k in range(g.Kg):
+                    src = dy + ((n + j) * g.K + gi * g.Kg + k) * P
+                    for q in range(P):
+                        dybuf[k * T + j * P + q] = src[q]
+            _gemm(c'T', c'N', <int>(sub.Cg * FF), <int>g.Kg, <int>T, 1, buf, <int>T,
+                  dybuf, <int>T, beta, dw + gi * g.Kg * R + c0 * FF, <int>R)
+            beta = 1
+            n += ni
+        return
     for n in range(N):
         xg = x + (n * g.C + gi * g.Cg + c0) * plane
         p0 = 0
@@ -552,10 +573,11 @@ def gemm_weight_grad_cblocks(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 
                              floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
                              tuple stride, tuple pad, tuple dilation,
                              Py_ssize_t groups, Py_ssize_t cblock, Py_ssize_t tile,
-                             int n_threads):
+                             Py_ssize_t images, int n_threads):
     """Weight gradient with tasks over (group, block of ``cblock`` input
-    channels), each summing over every image: the split for few images,
-    where one task per image would leave threads idle. Every value of dW is
+    channels), each summing over every image (``images`` at a time when
+    more than one): the split for few images, where one task per image
+    would leave threads idle, and for small maps. Every value of dW is
     summed in one order whatever the thread count."""
     cdef:
         Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad,
@@ -564,21 +586,25 @@ def gemm_weight_grad_cblocks(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 
         Py_ssize_t N = x.shape[0]
         Py_ssize_t P = g.OD * g.OH * g.OW
         Py_ssize_t FF = g.FD * g.FH * g.FW
-        Py_ssize_t n_cblocks, task, n_tasks
-        floating[:, ::1] buf
+        Py_ssize_t n_cblocks, task, n_tasks, tid, width
+        floating[:, ::1] buf, dybuf
     cblock = _max(1, _min(cblock, g.Cg))
     tile = _min(tile, P)
+    images = _max(1, _min(images, N))
     n_cblocks = _ceil_div(g.Cg, cblock)
     n_tasks = g.G * n_cblocks
     n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    width = images * P if images > 1 else (1 if _is_pointwise(&g) else tile)
     with _Scratch() as scratch:
-        buf = scratch.array((n_threads, 1 if _is_pointwise(&g) else cblock * FF * tile),
-                            np.float32 if floating is float else np.float64)
+        buf = scratch.array((n_threads, cblock * FF * width), dtype)
+        dybuf = scratch.array((n_threads, g.Kg * images * P if images > 1 else 1), dtype)
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
                 _weight_grad_cblock_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0],
                                          &dw[0, 0, 0, 0, 0], &g, task, n_cblocks, cblock,
-                                         N, tile, &buf[omp_get_thread_num(), 0])
+                                         N, tile, images, &buf[tid, 0], &dybuf[tid, 0])
 
 
 cdef void _input_grad_task(const floating *dy, const floating *w, floating *dx,
