@@ -699,13 +699,14 @@ def _gemm_weight_grad_plan(geom, n_threads):
     return tile, 0, 1
 
 
-def _transposed_weight(geom, weight):
+def _transposed_weight(geom, weight, n_threads=1):
     """Weight of :meth:`_Geometry.transposed`: per group, the kernel rotated
     by 180 degrees with its two channel axes swapped, (C, K/G, *kernel)."""
     G, Kg, Cg = geom.groups, geom.Kg, geom.Cg
-    w = weight.reshape((G, Kg, Cg) + geom.kernel)
-    w = np.swapaxes(w, 1, 2)[(Ellipsis,) + (slice(None, None, -1),) * 3]
-    return np.ascontiguousarray(w).reshape((G * Cg, Kg) + geom.kernel)
+    taps = math.prod(geom.kernel)
+    out = np.empty((G, Cg, Kg, taps), dtype=weight.dtype)
+    _conv.rotated_transpose(weight.reshape(G, Kg, Cg, taps), out, n_threads)
+    return out.reshape((G * Cg, Kg) + geom.kernel)
 
 
 # --- drivers ----------------------------------------------------------------
@@ -875,8 +876,8 @@ def _run_input_grad(geom, dy5, w5, dx5, n_threads):
         dx5.reshape(geom.N, -1)[...] = _dense(geom, w5.reshape(geom.K, -1).T,
                                               dy5.reshape(geom.N, geom.K).T).T
     elif algorithm == "transposed":
-        _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5), None, dx5,
-                     n_threads)
+        _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5, n_threads), None,
+                     dx5, n_threads)
     elif algorithm == "gemm":
         # Channel blocks: enough tasks for the threads, as few blocks as possible.
         blocks = min(geom.Cg, max(1, -(-4 * n_threads // (geom.N * geom.groups))))

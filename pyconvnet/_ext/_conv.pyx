@@ -907,6 +907,37 @@ def bias_grad(const floating[:, :, ::1] dy,    # IN  (N, K, P)
             db[k] = <floating>s
 
 
+# --- the input gradient's weight ----------------------------------------------
+
+cdef enum:
+    TRANSPOSE_BLOCK = 32    # channels a side of the blocks of the transpose
+
+
+def rotated_transpose(const floating[:, :, :, ::1] w,    # IN  (G, Kg, Cg, FF)
+                      floating[:, :, :, ::1] out,        # OUT (G, Cg, Kg, FF)
+                      int n_threads):
+    """out[g, c, k, FF - 1 - t] = w[g, k, c, t]: per group, the kernel
+    rotated by 180 degrees with its channel axes swapped. Blocks of
+    TRANSPOSE_BLOCK x TRANSPOSE_BLOCK channel pairs keep both sides in
+    cache (a plain strided copy of a large weight runs far below memory
+    speed)."""
+    cdef:
+        Py_ssize_t G = w.shape[0], Kg = w.shape[1], Cg = w.shape[2], FF = w.shape[3]
+        Py_ssize_t nk = (Kg + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+        Py_ssize_t nc = (Cg + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+        Py_ssize_t block, g, k0, c0, k, c, t
+    n_threads = <int>_max(1, _min(n_threads, G * nk * nc))
+    with nogil:
+        for block in prange(G * nk * nc, num_threads=n_threads, schedule="static"):
+            g = block // (nk * nc)
+            k0 = (block // nc) % nk * TRANSPOSE_BLOCK
+            c0 = block % nc * TRANSPOSE_BLOCK
+            for c in range(c0, _min(Cg, c0 + TRANSPOSE_BLOCK)):
+                for k in range(k0, _min(Kg, k0 + TRANSPOSE_BLOCK)):
+                    for t in range(FF):
+                        out[g, c, k, FF - 1 - t] = w[g, k, c, t]
+
+
 # --- non-finite values ---------------------------------------------------------
 
 ctypedef fused float_bits:
