@@ -571,25 +571,25 @@ def _predicted_time(geom, algorithm, op, n_threads):
 
 # Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
 # networks at batch 1, 8 and 32 on 2 threads (an AVX-512 Xeon, 2 cores):
-# the model picks the fastest kernel in 411 of 453 cases, and its picks take
-# 1.09x the time of the fastest on average. Units: seconds per call, per
+# the model picks the fastest kernel in 398 of 427 cases, and its picks take
+# 1.03x the time of the fastest on average. Units: seconds per call, per
 # task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 6.363e-05, "copied": 1.458e-10, "macs": 2.045e-11,
-                          "packed": 2.82e-10, "tasks": 5.034e-07},
-    ("gemm", "weight_grad"): {"call": 6.717e-05, "copied": 8.533e-11, "macs": 1.659e-11,
-                              "packed": 3.151e-10, "reduced": 2.715e-09,
-                              "tasks": 4.308e-07},
-    ("padded", "forward"): {"call": 2.269e-05, "copied": 6.338e-10, "macs": 4.675e-11,
-                            "tasks": 2.395e-07},
-    ("padded", "weight_grad"): {"call": 4.175e-05, "copied": 4.911e-10, "macs": 1.293e-11,
-                                "tasks": 3.909e-07},
-    ("winograd", "forward"): {"call": 0.0001204, "filters": 2.17e-09, "macs": 2.24e-11,
-                              "transformed": 1.402e-09},
-    ("winograd", "weight_grad"): {"call": 0.0001039, "filters": 5.61e-09, "macs": 2.072e-11,
-                                  "transformed": 1.598e-09},
-    ("direct", "forward"): {"call": 2.621e-05, "macs": 1.712e-10, "tasks": 8.756e-07},
-    ("direct", "weight_grad"): {"call": 1.145e-05, "macs": 5.066e-10, "tasks": 9.044e-07},
+    ("gemm", "forward"): {"call": 4.655e-05, "macs": 1.935e-11, "packed": 4.344e-10,
+                          "tasks": 5.466e-07},
+    ("gemm", "weight_grad"): {"call": 5.73e-05, "copied": 1.111e-10, "macs": 1.726e-11,
+                              "packed": 2.698e-10, "reduced": 2.196e-09,
+                              "tasks": 4.691e-07},
+    ("padded", "forward"): {"call": 1.738e-05, "copied": 6.265e-10, "macs": 4.387e-11,
+                            "tasks": 2.625e-07},
+    ("padded", "weight_grad"): {"call": 3.389e-05, "copied": 5.359e-10, "macs": 8.918e-12,
+                                "tasks": 3.457e-07},
+    ("winograd", "forward"): {"call": 9.774e-05, "filters": 2.065e-09, "macs": 1.867e-11,
+                              "transformed": 1.354e-09},
+    ("winograd", "weight_grad"): {"call": 6.746e-05, "filters": 5.248e-09, "macs": 1.733e-11,
+                                  "packed": 6.337e-11, "transformed": 1.524e-09},
+    ("direct", "forward"): {"call": 1.204e-05, "macs": 1.844e-10, "tasks": 8.928e-07},
+    ("direct", "weight_grad"): {"call": 1.456e-05, "macs": 4.702e-10, "tasks": 7.437e-07},
 }
 
 
