@@ -3,8 +3,10 @@ Markdown, CSV and JSON."""
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from ._training import OPTIMIZER_STATES, check_optimizer
 
 __all__ = ["Summary"]
 
@@ -68,10 +70,23 @@ class Summary:
         forward pass keeps for the backward pass; in-place layers share).
     parameter_memory : int
         Bytes of the parameters.
+    total_input_grad_macs, total_weight_grad_macs : int
+        Sums of the rows' backward multiply-adds, per sample;
+        ``total_backward_macs`` is their sum.
+    saved_memory : int
+        Bytes the forward pass keeps for the backward pass (each tensor
+        once), at the summary's batch size and dtype.
+    itemsize : int
+        Bytes per element of the dtype.
+    inplace : bool
+        Whether the activations were taken as in place.
+    machine : Machine or None
+        The machine the rows' predicted times are for.
 
     Notes
     -----
-    See :ref:`theory-parameter-count` and :ref:`theory-architectures`.
+    See :ref:`theory-parameter-count`, :ref:`theory-architectures` and
+    :ref:`theory-training-costs`.
 
     Examples
     --------
@@ -94,10 +109,81 @@ class Summary:
     batch_size: int
     activation_memory: int
     parameter_memory: int
+    total_input_grad_macs: int = field(default=0, compare=False)
+    total_weight_grad_macs: int = field(default=0, compare=False)
+    saved_memory: int = field(default=0, compare=False)
+    itemsize: int = field(default=4, compare=False)
+    inplace: bool = field(default=False, compare=False)
+    machine: Any = field(default=None, compare=False, repr=False)
 
     @property
     def non_trainable_params(self):
         return self.total_params - self.trainable_params
+
+    @property
+    def total_backward_macs(self):
+        """Multiply-adds of the backward pass for one sample."""
+        return self.total_input_grad_macs + self.total_weight_grad_macs
+
+    @property
+    def predicted_time(self):
+        """Predicted seconds of a forward pass on ``machine`` (None without
+        one): the sum of the rows' times."""
+        if self.machine is None:
+            return None
+        return sum(r.predicted_time for r in self.rows)
+
+    def training_memory(self, optimizer="sgd", *, breakdown=False):
+        """Bytes a training step holds at its peak, at the summary's batch
+        size and dtype.
+
+        Parameters
+        ----------
+        optimizer : {'sgd', 'momentum', 'adam'}
+            Plain SGD keeps no state, SGD with momentum one copy of the
+            trainable parameters (the velocity), Adam two (the first and
+            second moments).
+        breakdown : bool
+            Return a dict of the parts instead of their sum.
+
+        Returns
+        -------
+        int or dict
+            Parameters + gradients of the trainable parameters + optimizer
+            state + the activations kept for the backward pass
+            (:attr:`saved_memory`). With ``breakdown=True`` a dict with the
+            keys ``parameters``, ``gradients``, ``optimizer_state``,
+            ``saved_activations`` and ``total``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown optimizer, listing the known ones.
+
+        Notes
+        -----
+        Derived in :ref:`theory-training-costs`.
+
+        The transient tensors of the backward pass (the gradient flowing
+        through the network, at most about two activations at a time) and
+        the framework's workspace are not counted.
+
+        Examples
+        --------
+        >>> s = summary([conv(8, 3), relu(), flatten(), linear(10)], (1, 8, 8))
+        >>> s.total_params, s.saved_memory
+        (2970, 1408)
+        >>> s.training_memory("adam", breakdown=True)["optimizer_state"]
+        23760
+        """
+        optimizer = check_optimizer(optimizer)
+        params = self.parameter_memory
+        grads = self.trainable_params * self.itemsize
+        state = OPTIMIZER_STATES[optimizer] * grads
+        parts = {"parameters": params, "gradients": grads,
+                 "optimizer_state": state, "saved_activations": self.saved_memory}
+        parts["total"] = sum(parts.values())
+        return parts if breakdown else parts["total"]
 
     def _header(self):
         return (f"{self.name}: input {_shape_str(self.input_shape)}, output "

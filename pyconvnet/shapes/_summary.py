@@ -4,7 +4,7 @@ from fractions import Fraction
 
 from .. import architectures
 from .._specs import Layer, as_layer
-from .._validation import check_int
+from .._validation import check_bool, check_int
 from ._costs import _dtype_name, dtype_size, parse_shape
 from ._formats import Summary, _shape_str
 from ._walker import _final_field, _Walker
@@ -27,7 +27,7 @@ def _resolve(model):
 
 
 def summary(model, input_shape=None, *, convention="torchvision",
-            dtype="float32", batch_size=1):
+            dtype="float32", batch_size=1, inplace=False, machine=None):
     """Shapes, parameters, MACs, receptive fields and memory of a network.
 
     Parameters
@@ -46,7 +46,17 @@ def summary(model, input_shape=None, *, convention="torchvision",
     dtype : str or dtype-like
         Element type for the memory columns.
     batch_size : int
-        Multiplies the activation memory (not the MACs).
+        Multiplies the activation memory, the saved memory and the bytes
+        moved (not the MACs, which are per sample).
+    inplace : bool
+        Apply the activations that can be in place (ReLU, ReLU6, leaky ReLU,
+        ELU, SiLU, hard swish and hard sigmoid) in place, as
+        ``nn.ReLU(inplace=True)`` does: they then keep their output, which
+        shares its storage with their input, for the backward pass.
+    machine : Machine or None
+        Peak rates from :func:`measure_machine` (or written by hand): each
+        row then predicts its forward time and says whether it is compute-
+        or memory-bound.
 
     Returns
     -------
@@ -67,7 +77,8 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
     Notes
     -----
-    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-output-size`, :ref:`theory-parameter-count` and
+    :ref:`theory-training-costs`.
 
     Parameter counts include every learnable tensor (weights, biases,
     batch-norm scale and shift) and exclude buffers such as batch-norm
@@ -100,14 +111,17 @@ def summary(model, input_shape=None, *, convention="torchvision",
     shape = parse_shape(input_shape)
     itemsize = dtype_size(dtype)
     batch = check_int(batch_size, "batch_size", 1)
-    walker = _Walker(convention, itemsize, batch)
+    check_bool(inplace, "inplace")
+    walker = _Walker(convention, itemsize, batch, inplace=inplace)
     rf0 = tuple((Fraction(1), Fraction(1), Fraction(0))
                 for _ in shape[1:]) or None
     try:
-        out, _ = walker.run(layer, (shape, rf0), "")
+        out = walker.run(layer, (shape, rf0), "")[0]
     except ValueError as exc:
         raise type(exc)(f"{name} on input {_shape_str(shape)}: {exc}") from None
     rows = tuple(walker.rows)
+    if machine is not None:
+        rows = tuple(machine._predict(r) for r in rows)
     total = sum(r.params for r in rows)
     macs = sum(r.macs for r in rows)
     return Summary(
@@ -117,7 +131,11 @@ def summary(model, input_shape=None, *, convention="torchvision",
         receptive_field=_final_field(rows)[0],
         convention=convention, dtype=_dtype_name(dtype),
         batch_size=batch, activation_memory=sum(r.activation_memory for r in rows),
-        parameter_memory=total * itemsize)
+        parameter_memory=total * itemsize,
+        total_input_grad_macs=sum(r.input_grad_macs for r in rows),
+        total_weight_grad_macs=sum(r.weight_grad_macs for r in rows),
+        saved_memory=sum(r.saved_memory for r in rows),
+        itemsize=itemsize, inplace=inplace, machine=machine)
 
 
 # --------------------------------------------------------------------------
