@@ -51,8 +51,10 @@ def summary(model, input_shape=None, *, convention="torchvision",
     inplace : bool
         Apply the activations that can be in place (ReLU, ReLU6, leaky ReLU,
         ELU, SiLU, hard swish and hard sigmoid) in place, as
-        ``nn.ReLU(inplace=True)`` does: they then keep their output, which
-        shares its storage with their input, for the backward pass.
+        ``nn.ReLU(inplace=True)`` does: their output shares its storage
+        with their input. ReLU, leaky ReLU and ELU then keep their output
+        for the backward pass (in place of their input, for the last two);
+        the others keep a copy of their input, as PyTorch does.
     machine : Machine or None
         Peak rates from :func:`measure_machine` (or written by hand): each
         row then predicts its forward time and says whether it is compute-

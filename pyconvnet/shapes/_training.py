@@ -19,9 +19,13 @@ __all__ = []
 
 # activations whose backward needs their output (y' is a function of y)
 _KEEP_OUTPUT = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
-# activations PyTorch can apply in place; in place, they keep their output
+# activations PyTorch can apply in place
 _INPLACE = ("relu", "relu6", "leaky_relu", "elu", "silu", "hardswish",
             "hardsigmoid")
+# in place, these keep their output (their derivative is a function of it);
+# the others keep a copy of their input, as PyTorch's in-place hardtanh_
+# (ReLU6), silu_, hardswish_ and hardsigmoid_ do
+_INPLACE_KEEP_OUTPUT = ("relu", "leaky_relu", "elu")
 # layers whose output is a view of their input
 _VIEWS = ("flatten", "identity")
 _MATMUL = ("conv", "conv_transpose", "linear", "rbf")
@@ -108,8 +112,10 @@ def saved_tensors(layer, in_shape, out_shape, grad_in, trainable, inplace):
     if kind == "dropout":
         return [("own", n_in, MASK_BYTES)] if cfg["p"] > 0 else []
     if kind in ACTIVATIONS:
-        if kind in _KEEP_OUTPUT or (inplace and kind in _INPLACE):
+        if kind in _KEEP_OUTPUT or (inplace and kind in _INPLACE_KEEP_OUTPUT):
             return [("output", n_out, None)]
+        if inplace and kind in _INPLACE:
+            return [("own", n_in, None)]
         return [("input", n_in, None)]
     # pooling by averaging, flatten, identity: the shape is all they need
     return []
