@@ -36,6 +36,20 @@ def _bytes(n):
     return f"{n} B"
 
 
+def _seconds(t):
+    if t is None:
+        return "-"
+    for factor, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if t >= factor:
+            return f"{t / factor:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+def _labelled(pairs):
+    width = max(len(k) for k, _ in pairs)
+    return [f"{k + ':':<{width + 1}} {v}" for k, v in pairs]
+
+
 def _cell(v):
     if v is None:
         return "-"
@@ -209,36 +223,134 @@ class Summary:
                  _fmt(r.macs), _cell(r.receptive_field), _bytes(r.activation_memory))
                 for r in self.rows]
 
-    def __str__(self):
-        cells = self._cells()
+    def _table(self, columns, cells, right):
         widths = [max([len(h)] + [len(row[i]) for row in cells])
-                  for i, h in enumerate(self._COLUMNS)]
-        right = {3, 4, 5, 6}
+                  for i, h in enumerate(columns)]
 
         def line(values):
             return "  ".join(v.rjust(w) if i in right else v.ljust(w)
                              for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
-        rule = "-" * len(line(self._COLUMNS))
-        out = [self._header(), rule, line(self._COLUMNS), rule]
-        out += [line(c) for c in cells]
-        out.append(rule)
-        label_w = max(len(k) for k, _ in self._totals())
-        out += [f"{k + ':':<{label_w + 1}} {v}" for k, v in self._totals()]
+        rule = "-" * len(line(columns))
+        return [rule, line(columns), rule] + [line(c) for c in cells] + [rule]
+
+    @staticmethod
+    def _md_table(columns, cells, right):
+        out = ["| " + " | ".join(columns) + " |",
+               "|" + "|".join("---:" if i in right else "---"
+                              for i in range(len(columns))) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+                for row in cells]
+        return out
+
+    # training ------------------------------------------------------------
+    _TRAIN_COLUMNS = ("Layer", "Kind", "Input grad MACs", "Weight grad MACs",
+                      "Saved memory")
+
+    def _train_cells(self):
+        return [(r.name, r.kind, _fmt(r.input_grad_macs), _fmt(r.weight_grad_macs),
+                 _bytes(r.saved_memory)) for r in self.rows]
+
+    def _train_totals(self, optimizer):
+        parts = self.training_memory(optimizer, breakdown=True)
+        ratio = self.total_backward_macs / self.total_macs if self.total_macs else 0
+        return [
+            ("Backward MACs", f"{_fmt(self.total_backward_macs)} "
+                              f"({_human(self.total_backward_macs)}, "
+                              f"{ratio:.2f}x the forward pass)"),
+            ("Backward FLOPs", f"{_fmt(2 * self.total_backward_macs)} "
+                               f"({_human(2 * self.total_backward_macs)})"),
+            ("Parameters", _bytes(parts["parameters"])),
+            ("Gradients", _bytes(parts["gradients"])),
+            (f"Optimizer state ({optimizer})", _bytes(parts["optimizer_state"])),
+            ("Saved activations", _bytes(parts["saved_activations"])
+             + (" (in-place activations)" if self.inplace else "")),
+            ("Training memory", _bytes(parts["total"])),
+        ]
+
+    # roofline ------------------------------------------------------------
+    _ROOF_COLUMNS = ("Layer", "Kind", "FLOPs", "Bytes moved", "FLOP/byte",
+                     "Time", "Bound")
+
+    def _roof_cells(self):
+        return [(r.name, r.kind, _human(2 * r.macs * self.batch_size),
+                 _bytes(r.bytes_moved), f"{r.arithmetic_intensity:.1f}",
+                 _seconds(r.predicted_time), r.bound or "-") for r in self.rows]
+
+    def _roof_totals(self):
+        m = self.machine
+        compute = sum(r.predicted_time for r in self.rows if r.bound == "compute")
+        return [
+            ("Machine", f"{m.peak_flops / 1e9:.1f} GFLOP/s, "
+                        f"{m.bandwidth / 1e9:.1f} GB/s, ridge at "
+                        f"{m.ridge:.1f} FLOP/byte"),
+            ("Predicted time", f"{_seconds(self.predicted_time)} for a forward "
+                               f"pass of batch {self.batch_size}"),
+            ("Compute-bound share", f"{compute / self.predicted_time:.0%}"
+             if self.predicted_time else "-"),
+        ]
+
+    def to_text(self, training=False, optimizer="sgd"):
+        """The table and totals as text; ``str(summary)`` is ``to_text()``.
+
+        Parameters
+        ----------
+        training : bool
+            Add a table of the backward pass (gradient MACs and memory kept
+            for it, per layer) and the memory a training step takes.
+        optimizer : {'sgd', 'momentum', 'adam'}
+            For the optimizer state in the training table.
+
+        Notes
+        -----
+        See :ref:`theory-training-costs`. A summary made with a ``machine``
+        also shows the roofline table.
+
+        Examples
+        --------
+        >>> text = summary("lenet5").to_text(training=True, optimizer="adam")
+        >>> "Optimizer state (adam)" in text
+        True
+        """
+        optimizer = check_optimizer(optimizer)
+        right = {3, 4, 5, 6}
+        out = [self._header()] + self._table(self._COLUMNS, self._cells(), right)
+        out += _labelled(self._totals())
+        if training:
+            out += ["", "Training (backward pass, per sample; memory at batch "
+                        f"{self.batch_size})"]
+            out += self._table(self._TRAIN_COLUMNS, self._train_cells(), {2, 3, 4})
+            out += _labelled(self._train_totals(optimizer))
+        if self.machine is not None:
+            out += ["", f"Roofline (forward pass, batch {self.batch_size})"]
+            out += self._table(self._ROOF_COLUMNS, self._roof_cells(), {2, 3, 4, 5})
+            out += _labelled(self._roof_totals())
         return "\n".join(out)
+
+    def __str__(self):
+        return self.to_text()
 
     def __repr__(self):
         return (f"Summary({self.name!r}, params={self.total_params:,}, "
                 f"macs={self.total_macs:,}, rows={len(self.rows)})")
 
-    def to_markdown(self):
-        """The table and totals as GitHub-flavoured Markdown."""
-        out = [f"**{self._header()}**", "",
-               "| " + " | ".join(self._COLUMNS) + " |",
-               "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 4) + "|"]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-                for row in self._cells()]
+    def to_markdown(self, training=False, optimizer="sgd"):
+        """The table and totals as GitHub-flavoured Markdown (``training`` and
+        ``optimizer`` as in :meth:`to_text`)."""
+        optimizer = check_optimizer(optimizer)
+        out = [f"**{self._header()}**", ""]
+        out += self._md_table(self._COLUMNS, self._cells(), {3, 4, 5, 6})
         out += [""] + [f"- {k}: {v}" for k, v in self._totals()]
+        if training:
+            out += ["", "**Training** (backward pass, per sample; memory at batch "
+                        f"{self.batch_size})", ""]
+            out += self._md_table(self._TRAIN_COLUMNS, self._train_cells(), {2, 3, 4})
+            out += [""] + [f"- {k}: {v}" for k, v in self._train_totals(optimizer)]
+        if self.machine is not None:
+            out += ["", f"**Roofline** (forward pass, batch {self.batch_size})", ""]
+            out += self._md_table(self._ROOF_COLUMNS, self._roof_cells(),
+                                  {2, 3, 4, 5})
+            out += [""] + [f"- {k}: {v}" for k, v in self._roof_totals()]
         return "\n".join(out) + "\n"
 
     def to_csv(self):
@@ -268,6 +380,14 @@ class Summary:
             "receptive_field": _jsonable(self.receptive_field),
             "activation_memory": self.activation_memory,
             "parameter_memory": self.parameter_memory,
+            "total_input_grad_macs": self.total_input_grad_macs,
+            "total_weight_grad_macs": self.total_weight_grad_macs,
+            "total_backward_macs": self.total_backward_macs,
+            "saved_memory": self.saved_memory,
+            "inplace": self.inplace,
+            "training_memory": {opt: self.training_memory(opt)
+                                for opt in OPTIMIZER_STATES},
+            "predicted_time": self.predicted_time,
             "layers": [r.to_dict() for r in self.rows],
         }
 
