@@ -1,4 +1,6 @@
 """Tests for pyconvnet.architectures against torchvision's published figures."""
+import math
+
 import pytest
 from conftest import import_oracle
 from hypothesis import given, settings
@@ -498,3 +500,74 @@ def test_training_memory_agrees_with_autograd_and_optimizer_state():
     for optimizer, copies in (("sgd", 0), ("momentum", 1), ("adam", 2)):
         expected = params * (2 + copies) + kept
         assert s.training_memory(optimizer) == pytest.approx(expected, rel=0.15)
+
+
+# ---------------------------------------------------------------------------
+# counting presets: the figures other tools publish
+# ---------------------------------------------------------------------------
+
+# ptflops' README (pytorch backend), GMac at 3x224x224, two decimals
+PTFLOPS = {
+    "alexnet": 0.72, "vgg11": 7.63, "vgg13": 11.34, "vgg16": 15.5, "vgg19": 19.67,
+    "vgg11_bn": 7.64, "vgg13_bn": 11.36, "vgg16_bn": 15.53, "vgg19_bn": 19.7,
+    "resnet18": 1.82, "resnet34": 3.68, "resnet50": 4.12, "resnet101": 7.85,
+    "resnet152": 11.58, "densenet121": 2.88, "densenet169": 3.42,
+    "densenet201": 4.37, "densenet161": 7.82,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PTFLOPS))
+def test_ptflops_preset_reproduces_its_table(name):
+    s = summary(name, preset="ptflops")
+    assert round(s.total_macs / 1e9, 2) == PTFLOPS[name]
+    assert s.convention == "ptflops"
+
+
+def test_fvcore_and_torchvision_presets():
+    # fvcore: batch norm 2 per element (affine), adaptive pooling 1 per input
+    # element, no biases: ResNet-50's 4.11 G
+    fv = summary("resnet50", preset="fvcore")
+    assert fv.total_macs == 4_111_512_576
+    tv = summary("resnet50", preset="torchvision")
+    assert tv.total_macs == summary("resnet50").total_macs
+    bn = sum(math.prod(r.output_shape) for r in tv.rows if r.kind == "batch_norm")
+    assert fv.total_macs - tv.total_macs == 2 * bn + 2048 * 7 * 7
+    assert summary("resnet50", preset="full").total_macs == \
+        summary("resnet50", convention="full").total_macs
+
+
+def test_count_switches_override_a_preset():
+    base = summary("vgg16")
+    with_bias = summary("vgg16", count={"bias": True})
+    biases = sum(math.prod(r.output_shape) for r in base.rows
+                 if r.kind in ("conv", "linear"))
+    assert with_bias.total_macs == base.total_macs + biases
+    assert with_bias.convention == "torchvision (bias=True)"
+    with pytest.raises(ValueError, match="unknown counting switch 'biases'"):
+        summary("vgg16", count={"biases": True})
+    with pytest.raises(ValueError, match="preset must be one of torchvision, full, "
+                                         "fvcore, ptflops"):
+        summary("vgg16", preset="thop")
+
+
+def resnet_v1(layer):
+    """ResNet v1 as published: a bottleneck strides in its first 1x1
+    convolution (torchvision's v1.5 strides in the 3x3)."""
+    import dataclasses
+    kids = tuple(None if c is None else resnet_v1(c) for c in layer.children)
+    names = {c.name: c for c in kids if c is not None}
+    if {"conv1", "conv2", "conv3"} <= set(names):
+        stride = names["conv2"].config["stride"]
+        kids = tuple(
+            dataclasses.replace(c, config={**c.config, "stride": stride if
+                                           c.name == "conv1" else 1})
+            if c is not None and c.name in ("conv1", "conv2") else c for c in kids)
+    return dataclasses.replace(layer, children=kids)
+
+
+def test_resnet_paper_figure_is_resnet_v1():
+    s = summary(resnet_v1(get_architecture("resnet50")), (3, 224, 224))
+    assert s.total_params == 25_557_032
+    # 3.86 G multiply-adds, which the paper states as "3.8 x 10^9 FLOPs"
+    assert s.total_macs == 3_857_973_248
+    assert math.floor(s.total_macs / 1e8) == 38

@@ -624,7 +624,7 @@ def test_layer_repr_and_immutability():
 # the package must keep every one of them, and add none.
 PUBLIC_NAMES = [
     "ACTIVATIONS", "CONVENTIONS", "Comparison", "InputTooSmallError", "Layer", "LayerRow",
-    "Machine", "RFStep", "ReceptiveField", "ShapeExplanation", "Summary", "activation",
+    "Machine", "PRESETS", "RFStep", "ReceptiveField", "ShapeExplanation", "Summary", "activation",
     "activation_memory", "adaptive_avg_pool", "adaptive_max_pool", "as_layer", "avg_pool",
     "batch_norm", "compare_bottleneck", "compare_depthwise_separable", "compare_grouped",
     "compare_stacked", "concat", "conv", "conv_flops", "conv_macs", "conv_output_size",
@@ -639,7 +639,8 @@ PUBLIC_NAMES = [
 def test_public_names_are_unchanged():
     import pyconvnet.shapes as module
 
-    assert module.__all__ == [n for n in PUBLIC_NAMES if n not in ("ACTIVATIONS", "CONVENTIONS")]
+    assert module.__all__ == [n for n in PUBLIC_NAMES
+                              if n not in ("ACTIVATIONS", "CONVENTIONS", "PRESETS")]
     assert sorted(n for n in dir(module) if not n.startswith("_")) == PUBLIC_NAMES
     assert module.CONVENTIONS == ("torchvision", "full")
     assert "tanh" in module.ACTIVATIONS

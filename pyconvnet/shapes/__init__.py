@@ -73,7 +73,7 @@ from ._receptive import RFStep, ReceptiveField, receptive_field
 from ._roofline import Machine, measure_machine
 from ._sizes import (ShapeExplanation, conv_output_size, conv_transpose_output_size,
                      pool_output_size, same_padding)
-from ._summary import CONVENTIONS, summary
+from ._summary import CONVENTIONS, PRESETS, summary
 from ._walker import LayerRow
 
 __all__ = [

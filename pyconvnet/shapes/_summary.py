@@ -5,13 +5,20 @@ from fractions import Fraction
 from .. import architectures
 from .._specs import Layer, as_layer
 from .._validation import check_bool, check_int
+from ._conventions import CONVENTIONS, PRESETS, count_rules
 from ._costs import _dtype_name, dtype_size, parse_shape
 from ._formats import Summary, _shape_str
 from ._walker import _final_field, _Walker
 
-__all__ = ["CONVENTIONS", "summary"]
+__all__ = ["CONVENTIONS", "PRESETS", "summary"]
 
-CONVENTIONS = ("torchvision", "full")
+
+
+def _convention_name(convention, preset, count):
+    name = convention if preset is None else preset
+    if count:
+        name += " (" + ", ".join(f"{k}={v}" for k, v in count.items()) + ")"
+    return name
 
 def _resolve(model):
     """(Layer, default input shape or None, display name) for any model form."""
@@ -27,7 +34,8 @@ def _resolve(model):
 
 
 def summary(model, input_shape=None, *, convention="torchvision",
-            dtype="float32", batch_size=1, inplace=False, machine=None):
+            dtype="float32", batch_size=1, inplace=False, machine=None,
+            preset=None, count=None):
     """Shapes, parameters, MACs, receptive fields and memory of a network.
 
     Parameters
@@ -55,6 +63,14 @@ def summary(model, input_shape=None, *, convention="torchvision",
         with their input. ReLU, leaky ReLU and ELU then keep their output
         for the backward pass (in place of their input, for the last two);
         the others keep a copy of their input, as PyTorch does.
+    preset : {'torchvision', 'full', 'fvcore', 'ptflops'} or None
+        Count as another tool counts, to reproduce its published figures
+        (replaces ``convention``; see ``PRESETS`` and
+        :ref:`theory-counting-conventions`).
+    count : dict or None
+        Switches that override the convention's or preset's, e.g. ``{"bias": True}``:
+        ``bias``, ``batch_norm``, ``activations``, ``pooling``,
+        ``adaptive_pooling``, ``residual`` and ``lrn`` (see ``PRESETS``).
     machine : Machine or None
         Peak rates from :func:`measure_machine` (or written by hand): each
         row then predicts its forward time and says whether it is compute-
@@ -101,9 +117,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
     >>> summary("alexnet").receptive_field
     195
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, "
-                         f"got {convention!r}")
+    count_rules(convention, count, preset)          # validates all three
     layer, default, name = _resolve(model)
     if input_shape is None:
         if default is None:
@@ -114,7 +128,8 @@ def summary(model, input_shape=None, *, convention="torchvision",
     itemsize = dtype_size(dtype)
     batch = check_int(batch_size, "batch_size", 1)
     check_bool(inplace, "inplace")
-    walker = _Walker(convention, itemsize, batch, inplace=inplace)
+    walker = _Walker(convention, itemsize, batch, inplace=inplace, count=count,
+                     preset=preset)
     rf0 = tuple((Fraction(1), Fraction(1), Fraction(0))
                 for _ in shape[1:]) or None
     try:
@@ -131,7 +146,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
         total_params=total, trainable_params=sum(r.trainable_params for r in rows),
         total_macs=macs, total_flops=2 * macs,
         receptive_field=_final_field(rows)[0],
-        convention=convention, dtype=_dtype_name(dtype),
+        convention=_convention_name(convention, preset, count), dtype=_dtype_name(dtype),
         batch_size=batch, activation_memory=sum(r.activation_memory for r in rows),
         parameter_memory=total * itemsize,
         total_input_grad_macs=sum(r.input_grad_macs for r in rows),

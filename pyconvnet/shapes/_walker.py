@@ -13,6 +13,7 @@ from ._costs import conv_params
 from ._formats import _jsonable, _shape_str
 from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
     pool_output_size
+from ._conventions import count_rules
 from ._training import _VIEWS, backward_macs, output_is_input, saved_tensors
 
 __all__ = ["LayerRow"]
@@ -260,8 +261,9 @@ class _Walker:
     """
 
     def __init__(self, convention="torchvision", itemsize=4, batch_size=1,
-                 shapes=True, inplace=False):
-        self.full = convention == "full"
+                 shapes=True, inplace=False, count=None, preset=None):
+        self.full = convention == "full" if preset is None else preset == "full"
+        self.count = count_rules(convention, count, preset)
         self.itemsize = itemsize
         self.batch = batch_size
         self.shapes = shapes
@@ -330,7 +332,7 @@ class _Walker:
                 shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
         rf = _rf_merge([s[1] for s in states])
         ops = math.prod(shape) * (len(states) - 1) if (
-            self.full and op == "add" and shape) else 0
+            self.count["residual"] and op == "add" and shape) else 0
         moved = 0
         if self.shapes:
             moved = (sum(math.prod(s) for s in shapes) + math.prod(shape)) \
@@ -410,7 +412,8 @@ class _Walker:
     def leaf_shape(self, layer, shape):
         """(output shape, params, MACs) of a leaf for an input shape."""
         kind, cfg = layer.kind, layer.config
-        full = self.full
+        count = self.count
+        full = count["bias"]
         numel_in = math.prod(shape)
         if kind == "conv":
             c, spatial = _need_spatial(shape, kind)
@@ -489,23 +492,30 @@ class _Walker:
             out = (c,) + tuple(out_sp)
             params = 2 * c if kind == "subsampling" else 0
             kvol = math.prod(ntuple(cfg["kernel_size"], nd, "kernel_size", 1))
-            macs = math.prod(out) * (kvol + (kind == "subsampling")) if full else 0
+            rule = count["pooling"]
+            macs = math.prod(out) * (kvol + (kind == "subsampling")) if rule == "window" \
+                else numel_in if rule == "input" and kind != "window" else 0
             return out, params, macs
         if kind in _ADAPTIVE:
             c, spatial = _need_spatial(shape, kind)
             out = (c,) + _adaptive_out(cfg["output_size"], spatial)
-            return out, 0, numel_in if full else 0
+            counted = count["adaptive_pooling"] if kind == "adaptive_avg_pool" \
+                else count["pooling"] is not None
+            return out, 0, numel_in if counted else 0
         if kind == "batch_norm":
             params = 2 * shape[0] if cfg["affine"] else 0
-            return shape, params, numel_in if full else 0
+            per = count["batch_norm"]
+            if per == "affine":
+                per = 2 if cfg["affine"] else 1
+            return shape, params, numel_in * per
         if kind == "lrn":
-            return shape, 0, numel_in * cfg["size"] if full else 0
+            return shape, 0, numel_in * cfg["size"] if count["lrn"] else 0
         if kind == "flatten":
             return (numel_in,), 0, 0
         if kind in ("dropout", "identity"):
             return shape, 0, 0
         if kind in ACTIVATIONS:
-            return shape, 0, numel_in if full else 0
+            return shape, 0, numel_in if count["activations"] else 0
         raise ValueError(f"unknown layer kind {kind!r}")
 
 
