@@ -99,8 +99,7 @@ class Summary:
 
     Notes
     -----
-    See :ref:`theory-parameter-count`, :ref:`theory-architectures` and
-    :ref:`theory-training-costs`.
+    See :ref:`theory-architectures` and :ref:`theory-training-costs`.
 
     Examples
     --------
@@ -303,8 +302,9 @@ class Summary:
 
         Notes
         -----
-        See :ref:`theory-training-costs`. A summary made with a ``machine``
-        also shows the roofline table.
+        See :ref:`theory-training-costs`.
+
+        A summary made with a ``machine`` also shows the roofline table.
 
         Examples
         --------

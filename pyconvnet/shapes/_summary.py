@@ -95,8 +95,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
     Notes
     -----
-    Derived in :ref:`theory-output-size`, :ref:`theory-parameter-count` and
-    :ref:`theory-training-costs`.
+    Derived in :ref:`theory-parameter-count` and :ref:`theory-training-costs`.
 
     Parameter counts include every learnable tensor (weights, biases,
     batch-norm scale and shift) and exclude buffers such as batch-norm

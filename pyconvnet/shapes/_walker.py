@@ -186,8 +186,7 @@ class LayerRow:
 
     Notes
     -----
-    Derived in :ref:`theory-output-size`, :ref:`theory-parameter-count` and
-    :ref:`theory-training-costs`.
+    Derived in :ref:`theory-parameter-count` and :ref:`theory-training-costs`.
 
     Examples
     --------
