@@ -896,3 +896,29 @@ def test_measure_machine_is_quick_and_plausible():
     assert m.n_threads >= 1 and m.dtype == "float32"
     with pytest.raises(ValueError, match="dtype must be float32 or float64"):
         measure_machine(dtype="float16")
+
+
+def test_csv_has_the_training_columns_last():
+    s = summary("lenet5", batch_size=2)
+    rows = list(csv.DictReader(io.StringIO(s.to_csv())))
+    assert list(rows[0])[:10] == ["name", "kind", "output_shape", "params",
+                                  "trainable_params", "macs", "receptive_field",
+                                  "rf_jump", "rf_start", "activation_memory"]
+    assert sum(int(r["input_grad_macs"]) + int(r["weight_grad_macs"]) for r in rows) \
+        == s.total_backward_macs
+    assert sum(int(r["saved_memory"]) for r in rows) == s.saved_memory
+    assert all(int(r["flops"]) == 2 * int(r["macs"]) for r in rows)
+    with pytest.raises(TypeError, match="machine must be a Machine"):
+        summary("lenet5", machine={"peak_flops": 1e9})
+
+
+def test_roofline_gallery_example_runs(tmp_path):
+    import_oracle("matplotlib")
+    import pathlib
+
+    from conftest import run_python
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "plot_roofline.py"
+    done = run_python([str(script)], cwd=tmp_path, env={"MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    assert "measured / predicted median" in done.stdout
+    assert (tmp_path / "output" / "roofline.png").is_file()

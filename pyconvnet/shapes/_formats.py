@@ -354,17 +354,21 @@ class Summary:
         return "\n".join(out) + "\n"
 
     def to_csv(self):
-        """One CSV line per row, raw numbers, shapes written as ``64x56x56``."""
+        """One CSV line per row, raw numbers, shapes written as ``64x56x56``
+        (the backward pass's and the roofline's columns come last)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["name", "kind", "output_shape", "params",
                          "trainable_params", "macs", "receptive_field",
-                         "rf_jump", "rf_start", "activation_memory"])
+                         "rf_jump", "rf_start", "activation_memory",
+                         "flops", "input_grad_macs", "weight_grad_macs",
+                         "saved_memory", "bytes_moved"])
         for r in self.rows:
             writer.writerow([r.name, r.kind, _cell(r.output_shape), r.params,
                              r.trainable_params, r.macs, _cell(r.receptive_field),
                              _cell(r.rf_jump), _cell(r.rf_start),
-                             r.activation_memory])
+                             r.activation_memory, r.flops, r.input_grad_macs,
+                             r.weight_grad_macs, r.saved_memory, r.bytes_moved])
         return buf.getvalue()
 
     def to_dict(self):

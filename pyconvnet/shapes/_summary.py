@@ -8,6 +8,7 @@ from .._validation import check_bool, check_int
 from ._conventions import CONVENTIONS, PRESETS, count_rules
 from ._costs import _dtype_name, dtype_size, parse_shape
 from ._formats import Summary, _shape_str
+from ._roofline import Machine
 from ._walker import _final_field, _Walker
 
 __all__ = ["CONVENTIONS", "PRESETS", "summary"]
@@ -137,6 +138,9 @@ def summary(model, input_shape=None, *, convention="torchvision",
         raise type(exc)(f"{name} on input {_shape_str(shape)}: {exc}") from None
     rows = tuple(walker.rows)
     if machine is not None:
+        if not isinstance(machine, Machine):
+            raise TypeError(f"machine must be a Machine (see measure_machine), got "
+                            f"{type(machine).__name__}")
         rows = tuple(machine._predict(r) for r in rows)
     total = sum(r.params for r in rows)
     macs = sum(r.macs for r in rows)
