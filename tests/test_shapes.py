@@ -630,7 +630,8 @@ PUBLIC_NAMES = [
     "compare_stacked", "concat", "conv", "conv_flops", "conv_macs", "conv_output_size",
     "conv_params", "conv_transpose", "conv_transpose_output_size", "dense_block", "dropout",
     "dtype_size", "flatten", "global_avg_pool", "identity", "linear", "linear_macs",
-    "linear_params", "lrn", "max_pool", "measure_machine", "parse_shape", "pool_output_size", "rbf",
+    "linear_params", "lrn", "max_pool", "measure_machine", "parse_shape",
+    "pool_output_size", "rbf",
     "receptive_field", "relu", "residual", "same_padding", "sequential", "subsampling",
     "summary",
 ]

@@ -74,10 +74,6 @@ class Machine:
         memory = bytes_moved / self.bandwidth
         return max(compute, memory), "compute" if compute >= memory else "memory"
 
-    def _predict(self, row):
-        seconds, bound = self.predict(2 * row.macs * row.batch_size, row.bytes_moved)
-        return dataclasses.replace(row, predicted_time=seconds, bound=bound)
-
     def __str__(self):
         return (f"peak {self.peak_flops / 1e9:.1f} GFLOP/s, bandwidth "
                 f"{self.bandwidth / 1e9:.1f} GB/s, ridge {self.ridge:.1f} FLOP/byte "

@@ -1,5 +1,6 @@
 """Summaries of whole networks: shapes, parameters, MACs, receptive fields
 and memory, layer by layer."""
+import dataclasses
 from fractions import Fraction
 
 from .. import architectures
@@ -13,6 +14,12 @@ from ._walker import _final_field, _Walker
 
 __all__ = ["CONVENTIONS", "PRESETS", "summary"]
 
+
+
+def _predicted(machine, row):
+    """The row with its forward time on ``machine`` and what bounds it."""
+    seconds, bound = machine.predict(2 * row.macs * row.batch_size, row.bytes_moved)
+    return dataclasses.replace(row, predicted_time=seconds, bound=bound)
 
 
 def _convention_name(convention, preset, count):
@@ -141,7 +148,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
         if not isinstance(machine, Machine):
             raise TypeError(f"machine must be a Machine (see measure_machine), got "
                             f"{type(machine).__name__}")
-        rows = tuple(machine._predict(r) for r in rows)
+        rows = tuple(_predicted(machine, r) for r in rows)
     total = sum(r.params for r in rows)
     macs = sum(r.macs for r in rows)
     return Summary(

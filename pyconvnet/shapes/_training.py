@@ -15,7 +15,8 @@ import math
 
 from .._specs import ACTIVATIONS
 
-__all__ = []
+__all__ = ["INDEX_BYTES", "MASK_BYTES", "OPTIMIZER_STATES", "VIEWS", "backward_macs",
+           "check_optimizer", "output_is_input", "saved_tensors", "weight_macs"]
 
 # activations whose backward needs their output (y' is a function of y)
 _KEEP_OUTPUT = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
@@ -27,7 +28,7 @@ _INPLACE = ("relu", "relu6", "leaky_relu", "elu", "silu", "hardswish",
 # (ReLU6), silu_, hardswish_ and hardsigmoid_ do
 _INPLACE_KEEP_OUTPUT = ("relu", "leaky_relu", "elu")
 # layers whose output is a view of their input
-_VIEWS = ("flatten", "identity")
+VIEWS = ("flatten", "identity")
 _MATMUL = ("conv", "conv_transpose", "linear", "rbf")
 INDEX_BYTES = 8    # int64 argmax indices, as PyTorch stores them
 MASK_BYTES = 1     # a bool dropout mask, as PyTorch stores it
@@ -123,7 +124,7 @@ def saved_tensors(layer, in_shape, out_shape, grad_in, trainable, inplace):
 
 def output_is_input(layer, inplace):
     """True when a leaf's output shares its input's storage."""
-    return layer.kind in _VIEWS or (inplace and layer.kind in _INPLACE)
+    return layer.kind in VIEWS or (inplace and layer.kind in _INPLACE)
 
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}

@@ -14,7 +14,7 @@ from ._formats import _jsonable, _shape_str
 from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
     pool_output_size
 from ._conventions import count_rules
-from ._training import _VIEWS, backward_macs, output_is_input, saved_tensors
+from ._training import VIEWS, backward_macs, output_is_input, saved_tensors
 
 __all__ = ["LayerRow"]
 
@@ -368,7 +368,7 @@ class _Walker:
                                    grad, self.full)
             saved = self.keep(saved_tensors(layer, shape, out, grad, bool(trainable),
                                             self.inplace), tensor, out_tensor)
-            if layer.kind not in _VIEWS:     # a view moves no data
+            if layer.kind not in VIEWS:     # a view moves no data
                 moved = (math.prod(shape) + math.prod(out)) * self.itemsize \
                     * self.batch + params * self.itemsize
         self.add_row(path, layer.kind, out, params, trainable, macs, rf, shape, layer,
