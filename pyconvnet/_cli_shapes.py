@@ -12,7 +12,7 @@ import math
 import os
 
 from . import architectures
-from .shapes import (CONVENTIONS, conv_output_size, conv_params,
+from .shapes import (CONVENTIONS, PRESETS, conv_output_size, conv_params,
                      conv_transpose_output_size, measure_machine, parse_shape,
                      pool_output_size, summary)
 
@@ -107,6 +107,9 @@ def add_subcommands(subparsers):
     p_sum.add_argument("--convention", choices=CONVENTIONS, default="torchvision",
                        help="which operations count as MACs (default: "
                             "torchvision, convolutions and linear layers)")
+    p_sum.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                       help="count as another tool counts (fvcore, ptflops); "
+                            "replaces --convention")
     p_sum.add_argument("--dtype", default="float32",
                        help="element type for the memory columns")
     p_sum.add_argument("--batch-size", type=_positive_int, default=1)
@@ -210,7 +213,7 @@ def run_summary(args):
         machine = measure_machine() if args.roofline else None
         result = summary(model, args.input, convention=args.convention,
                          dtype=args.dtype, batch_size=args.batch_size,
-                         inplace=args.inplace, machine=machine)
+                         inplace=args.inplace, machine=machine, preset=args.preset)
     except (ValueError, TypeError) as exc:
         _fail(args, exc)
     train = dict(training=args.training, optimizer=args.optimizer)

@@ -240,3 +240,11 @@ def test_machine_and_roofline(capsys):
     status, out, _ = cli(["summary", "lenet5", "--roofline"], capsys)
     assert status == 0
     assert "Roofline (forward pass, batch 1)" in out and "Predicted time:" in out
+
+
+def test_summary_preset(capsys):
+    status, out, _ = cli(["summary", "resnet50", "--preset", "ptflops"], capsys)
+    assert status == 0
+    assert "(4.12 G)" in out and "ptflops MAC convention" in out
+    status, _, err = cli(["summary", "resnet50", "--preset", "thop"], capsys)
+    assert status == 2 and "invalid choice: 'thop'" in err
