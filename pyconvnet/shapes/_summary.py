@@ -123,6 +123,15 @@ def summary(model, input_shape=None, *, convention="torchvision",
     ((10, 32, 32), 760)
     >>> summary("alexnet").receptive_field
     195
+
+    The backward pass, and the memory of a training step with Adam at
+    batch 32:
+
+    >>> s = summary("resnet50", batch_size=32)
+    >>> s.total_backward_macs
+    8060354560
+    >>> round(s.training_memory("adam") / 2**30, 2)
+    2.94
     """
     count_rules(convention, count, preset)          # validates all three
     layer, default, name = _resolve(model)

@@ -217,6 +217,7 @@ class LayerRow:
 
     @property
     def backward_macs(self):
+        """``input_grad_macs + weight_grad_macs``, for one sample."""
         return self.input_grad_macs + self.weight_grad_macs
 
     @property
