@@ -571,3 +571,22 @@ def test_resnet_paper_figure_is_resnet_v1():
     # 3.86 G multiply-adds, which the paper states as "3.8 x 10^9 FLOPs"
     assert s.total_macs == 3_857_973_248
     assert math.floor(s.total_macs / 1e8) == 38
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=random_specs(), channels=st.integers(1, 3), size=st.integers(4, 12),
+       batch=st.integers(2, 3))
+def test_random_specs_saved_memory_agrees_with_autograd(spec, channels, size, batch):
+    """Never more than autograd keeps, and less only by the inputs of pooling
+    layers, which PyTorch keeps for their shape."""
+    torch = import_oracle("torch")
+    shape = (channels, size, size)
+    try:
+        s = summary(spec, shape, batch_size=batch)
+    except ValueError as exc:
+        assert "vanishes at layer" in str(exc)
+        return
+    kept = torch_saved_bytes(as_layer(spec), shape, torch, batch=batch)
+    pool_inputs = sum(batch * math.prod(r.input_shape) * 4 for r in s.rows
+                      if r.kind in ("max_pool", "avg_pool", "adaptive_avg_pool"))
+    assert s.saved_memory <= kept <= s.saved_memory + pool_inputs

@@ -719,7 +719,7 @@ def test_what_each_layer_keeps():
            linear(3, name="fc")]
     rows = {r.name: r for r in summary(net, (3, 8, 8), batch_size=b).rows}
     assert rows["c1"].saved_memory == b * 3 * 64 * 4         # its input
-    assert rows["bn"].saved_memory == b * 4 * 64 * 4 + 2 * 4 * 4   # x_hat, mean, 1/std
+    assert rows["bn"].saved_memory == b * 4 * 64 * 4 + 2 * 4 * 4   # input, mean, 1/std
     assert rows["r"].saved_memory == b * 4 * 64 * 4          # its output
     assert rows["mp"].saved_memory == b * 4 * 16 * 8         # int64 indices
     assert rows["c2"].saved_memory == b * 4 * 16 * 4         # the pool's output
@@ -923,3 +923,11 @@ def test_roofline_gallery_example_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "measured / predicted median" in done.stdout
     assert (tmp_path / "output" / "roofline.png").is_file()
+
+
+def test_batch_norm_after_a_relu_shares_its_input():
+    net = [conv(4, 3, padding=1), relu(), batch_norm(), conv(4, 1)]
+    rows = summary(net, (3, 8, 8)).rows
+    assert rows[1].saved_memory == 4 * 64 * 4              # the ReLU's output ...
+    assert rows[2].saved_memory == 2 * 4 * 4               # ... is the batch norm's input
+    assert rows[3].saved_memory == 4 * 64 * 4              # the batch norm's output

@@ -8,7 +8,7 @@ the gradient of its parameters when they are trainable. What it keeps is
 named by a key: ``("t", n)`` for the activation tensor ``n`` of the walk
 (the input or output of a layer, shared with the layers that read it), and
 ``("own", n)`` for a tensor the layer makes for itself (argmax indices,
-dropout masks, the normalised input of batch norm), so that a tensor kept by
+dropout masks), so that a tensor kept by
 several layers is counted once.
 """
 import math
@@ -104,8 +104,10 @@ def saved_tensors(layer, in_shape, out_shape, grad_in, trainable, inplace):
     if kind == "rbf":
         return [("input", n_in, None)]    # (x - w) enters both gradients
     if kind == "batch_norm":
-        # the normalised input and, per channel, the mean and 1/std
-        return [("own", n_in, None), ("stats", 2 * in_shape[0], None)]
+        # the normalised input, kept as the input and, per channel, the mean
+        # and 1/std it is recomputed from (as PyTorch does): the input may be
+        # a tensor that another layer keeps too
+        return [("input", n_in, None), ("stats", 2 * in_shape[0], None)]
     if kind == "lrn":
         return [("input", n_in, None), ("own", n_in, None)]
     if kind in ("max_pool", "adaptive_max_pool"):
