@@ -931,3 +931,12 @@ def test_batch_norm_after_a_relu_shares_its_input():
     assert rows[1].saved_memory == 4 * 64 * 4              # the ReLU's output ...
     assert rows[2].saved_memory == 2 * 4 * 4               # ... is the batch norm's input
     assert rows[3].saved_memory == 4 * 64 * 4              # the batch norm's output
+
+
+def test_importing_the_calculators_measures_nothing(tmp_path):
+    from conftest import run_python
+    done = run_python(["-c", "import sys, pyconvnet.shapes; print(sorted(m for m in "
+                       "sys.modules if m.startswith(('pyconvnet._ext.', "
+                       "'pyconvnet.functional'))))"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
