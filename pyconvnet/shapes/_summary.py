@@ -74,7 +74,9 @@ def summary(model, input_shape=None, *, convention="torchvision",
     preset : {'torchvision', 'full', 'fvcore', 'ptflops'} or None
         Count as another tool counts, to reproduce its published figures
         (replaces ``convention``; see ``PRESETS`` and
-        :ref:`theory-counting-conventions`).
+        :ref:`theory-counting-conventions`). These count forward passes:
+        the backward pass is counted as under ``"torchvision"``, except
+        for ``"full"``.
     count : dict or None
         Switches that override the convention's or preset's, e.g. ``{"bias": True}``:
         ``bias``, ``batch_norm``, ``activations``, ``pooling``,

@@ -9,11 +9,11 @@ from typing import Any
 from .._geometry import InputTooSmallError, window_length
 from .._specs import ACTIVATIONS
 from .._validation import check_groups, ntuple
+from ._conventions import count_rules
 from ._costs import conv_params
 from ._formats import _jsonable, _shape_str
 from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
     pool_output_size
-from ._conventions import count_rules
 from ._training import VIEWS, backward_macs, output_is_input, saved_tensors
 
 __all__ = ["LayerRow"]
@@ -182,7 +182,8 @@ class LayerRow:
         of its FLOPs over the peak rate and its bytes over the bandwidth
         (None without a machine).
     bound : {'compute', 'memory'} or None
-        Which of the two limits the predicted time (None without a machine).
+        Which of the two limits bounds the predicted time (None without a
+        machine).
 
     Notes
     -----
