@@ -69,6 +69,7 @@ to the outputs whose windows read it (:func:`_window_local`).
 Winograd's float32 results differ from the direct sum by rounding of order
 1e-6 (F(2, 3)) to 1e-5 (F(4, 3)) relative to the largest output.
 """
+import collections
 import contextlib
 import functools
 import math
@@ -499,7 +500,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
     serial = {}
     if algorithm == "gemm":
         if op == "forward":
-            tile, kblock, images = _gemm_forward_plan(geom, n_threads)
+            tile, kblock, images, shared = _gemm_forward_plan(geom, n_threads)
             kblocks = -(-Kg // kblock)
             if images > 1:
                 tasks = -(-N // images) * G * kblocks
@@ -509,7 +510,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
                 tiles = -(-P // tile)
                 tasks = N * G * tiles * kblocks
                 packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
-                copied = 0 if pointwise else N * G * R * P * kblocks
+                copied = 0 if pointwise else N * G * R * P * (1 if shared else kblocks)
         else:
             tile, cblock, images = _gemm_weight_grad_plan(geom, n_threads)
             tiles = -(-P // tile)
@@ -652,27 +653,37 @@ def _pointwise(geom):
             and geom.pad == (0, 0, 0))
 
 
+_GemmPlan = collections.namedtuple("_GemmPlan", "tile kblock images shared")
+
+
 def _gemm_forward_plan(geom, n_threads):
-    """(positions per tile, output channels per block, images per product)
-    of the GEMM forward pass. Where a group's weights outweigh one image's
-    columns (more output channels than positions) on maps smaller than
-    _MIN_TILE positions, several images go side by side in one product
-    (tiles of the cache budget's width): it is then wide enough for BLAS,
-    and the weights are read once for all of them (measured: 10-25% faster
-    on ResNet-50's 7x7 layers at batch 8, slower where the weights are
-    small). Other layers take tiles within an image.
-    Output channels are cut into blocks where images x groups x tiles leave
-    threads without work."""
+    """How the GEMM forward pass splits its work (a :class:`_GemmPlan`):
+    output positions per tile, output channels per block, images per
+    product, and whether the threads share each unit's column matrix.
+
+    Where a group's weights outweigh one image's columns (more output
+    channels than positions) on maps smaller than _MIN_TILE positions,
+    several images go side by side in one product (tiles of the cache
+    budget's width): it is then wide enough for BLAS, and the weights are
+    read once for all of them (measured: 10-25% faster on ResNet-50's 7x7
+    layers at batch 8, slower where the weights are small). Other layers
+    take tiles within an image. Output channels are cut into blocks where
+    images x groups x tiles leave threads without work; when there are
+    fewer such units than threads, all threads unroll each unit together
+    and then share its product, instead of each unrolling it for its own
+    block of channels."""
     positions = math.prod(geom.out)
     if positions < _MIN_TILE and geom.N > 1 and geom.Kg > positions:
         width = _tile(geom, geom.rows, geom.N * positions)
         images = max(1, min(geom.N, width // positions))
         if images > 1:
-            return positions, _channel_block(
-                geom.Kg, -(-geom.N // images) * geom.groups, n_threads), images
+            return _GemmPlan(positions, _channel_block(
+                geom.Kg, -(-geom.N // images) * geom.groups, n_threads), images, False)
     tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
-    return tile, _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
-                                n_threads), 1
+    units = geom.N * geom.groups * -(-positions // tile)
+    kblock = _channel_block(geom.Kg, units, n_threads)
+    shared = not _pointwise(geom) and units < n_threads and kblock < geom.Kg
+    return _GemmPlan(tile, kblock, 1, shared)
 
 
 def _gemm_weight_grad_plan(geom, n_threads):
@@ -759,11 +770,15 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "winograd":
         _run_winograd(geom, x5, w5, bias, y5, n_threads)
     elif algorithm == "gemm":
-        tile, kblock, images = _gemm_forward_plan(geom, n_threads)
+        tile, kblock, images, shared = _gemm_forward_plan(geom, n_threads)
         with _single_threaded_blas():
             if images > 1:
                 _conv.gemm_forward_images(x5, w5, bias, y5, geom.stride, geom.pad,
                                           geom.dilation, geom.groups, images, kblock,
+                                          n_threads)
+            elif shared:
+                _conv.gemm_forward_shared(x5, w5, bias, y5, geom.stride, geom.pad,
+                                          geom.dilation, geom.groups, tile, kblock,
                                           n_threads)
             else:
                 _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,

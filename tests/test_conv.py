@@ -476,7 +476,7 @@ def test_blas_runs_on_one_thread_inside_the_kernels(monkeypatch):
             return kernel(*args)
         return run
 
-    for name in ("gemm_forward", "gemm_forward_images"):
+    for name in ("gemm_forward", "gemm_forward_images", "gemm_forward_shared"):
         monkeypatch.setattr(conv._conv, name, spy(getattr(conv._conv, name)))
     assert conv._blas_controllers(), "the BLAS behind scipy is found (OpenBLAS in the wheels)"
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
@@ -884,7 +884,7 @@ def test_gemm_with_several_images_per_product(data):
     b = rng.standard_normal(kg * groups) if data.draw(st.booleans()) else None
     narrow = data.draw(st.booleans())   # channel blocks of any width
     geom = conv._validate(2, x, w, b, stride, padding, dilation, groups)[3]
-    _, _, images = conv._gemm_forward_plan(geom, n_threads)
+    images = conv._gemm_forward_plan(geom, n_threads).images
     assert images > 1 or math.prod(geom.out) >= kg
     saved, saved_block = conv._algorithm, conv._MIN_BLOCK
     conv._algorithm = lambda g, op="forward", n_threads=1: (

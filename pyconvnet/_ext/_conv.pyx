@@ -362,6 +362,74 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                               kblock, &buf[omp_get_thread_num(), 0])
 
 
+def gemm_forward_shared(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                        const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                        const floating[::1] bias,             # IN  (K,) or None
+                        floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                        tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                        Py_ssize_t tile, Py_ssize_t kblock, int n_threads):
+    """Forward pass for few (image, group, tile) units, each shared by all
+    threads: its column matrix unrolled once, the threads taking blocks of
+    input channels, then the product split into blocks of ``kblock`` output
+    channels (where one task per unit would leave threads idle, and one
+    task per unit and channel block would unroll each unit once per
+    block)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Geom sub
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t R = g.Cg * FF
+        Py_ssize_t plane = g.D * g.H * g.W
+        Py_ssize_t n_tiles, n_kblocks, n_cblocks, cblock, unit, t, n, gi, p0, cnt
+        Py_ssize_t task, c0, k0, nk, k, j
+        const floating *xg
+        floating *cols
+        floating *yt
+        floating bk
+        const floating *bptr = NULL
+        floating[::1] buf
+    if bias is not None:
+        bptr = &bias[0]
+    tile = _min(tile, P)
+    n_tiles = _ceil_div(P, tile)
+    kblock = _max(1, _min(kblock, g.Kg))
+    n_kblocks = _ceil_div(g.Kg, kblock)
+    cblock = _max(1, _ceil_div(g.Cg, 2 * n_threads))
+    n_cblocks = _ceil_div(g.Cg, cblock)
+    with _Scratch() as scratch:
+        buf = scratch.array((R * tile,), np.float32 if floating is float else np.float64)
+        cols = &buf[0]
+        for unit in range(N * g.G * n_tiles):
+            t = unit % n_tiles
+            gi = (unit // n_tiles) % g.G
+            n = unit // (n_tiles * g.G)
+            p0 = t * tile
+            cnt = _min(tile, P - p0)
+            xg = &x[0, 0, 0, 0, 0] + (n * g.C + gi * g.Cg) * plane
+            yt = &y[0, 0, 0, 0, 0] + (n * g.K + gi * g.Kg) * P + p0
+            with nogil:
+                for task in prange(n_cblocks, num_threads=n_threads, schedule="static"):
+                    sub = g
+                    c0 = task * cblock
+                    sub.Cg = _min(cblock, g.Cg - c0)
+                    _im2col(xg + c0 * plane, cols + c0 * FF * cnt, &sub, p0, cnt, cnt)
+                for task in prange(n_kblocks, num_threads=n_threads, schedule="static"):
+                    k0 = task * kblock
+                    nk = _min(kblock, g.Kg - k0)
+                    _gemm(c'N', c'N', <int>cnt, <int>nk, <int>R, 1, cols, <int>cnt,
+                          &w[0, 0, 0, 0, 0] + (gi * g.Kg + k0) * R, <int>R, 0,
+                          yt + k0 * P, <int>P)
+                    if bptr != NULL:
+                        for k in range(k0, k0 + nk):
+                            bk = bptr[gi * g.Kg + k]
+                            for j in range(cnt):
+                                yt[k * P + j] += bk
+
+
 cdef void _forward_images_task(const floating *x, const floating *w,
                                const floating *bias, floating *y, const Geom *g,
                                Py_ssize_t task, Py_ssize_t N, Py_ssize_t images,
