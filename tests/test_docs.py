@@ -12,7 +12,10 @@
 """
 import doctest
 import importlib
+import importlib.util
+import os
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -382,3 +385,134 @@ def test_docformat_keeps_every_block_line_at_its_placeholder_indentation(key, wi
     lines = filled.split("\n")
     assert lines[1] == prefix + block[0]
     assert lines[2:-1] == [" " * width + line if line else line for line in block[1:]]
+
+
+# --------------------------------------------------------------------------
+# formulas typeset offline, in a real browser
+# --------------------------------------------------------------------------
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Pages whose formulas the browser test reads: a theory page and an API page
+# whose docstring has display math.
+MATH_PAGES = ("theory/correlation.html", "api/generated/pyconvnet.functional.conv2d.html")
+
+
+def _require(what, reason):
+    """Skip outside CI; fail in CI or when PYCONVNET_REQUIRE_BROWSER is set."""
+    if os.environ.get("CI") or os.environ.get("PYCONVNET_REQUIRE_BROWSER"):
+        pytest.fail(f"{what}: {reason} (required in CI and with PYCONVNET_REQUIRE_BROWSER)")
+    pytest.skip(f"{what}: {reason}")
+
+
+def _browser():
+    import shutil
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    _require("no headless browser", "install Debian's chromium (apt-get install chromium) "
+             "to check that the formulas render offline")
+
+
+def _mini_docs(tmp_path):
+    """Build the math pages with the documentation's own math setup: the real
+    theory page and the real ``conv2d`` docstring, the extensions of conf.py
+    that render them, and nothing from the gallery."""
+    for name in ("sphinx", "numpydoc", "matplotlib"):
+        if importlib.util.find_spec(name) is None:
+            _require(f"{name} is not installed", "install the docs extra "
+                     "(pip install -e '.[docs]') or set PYCONVNET_DOCS_HTML to a built copy")
+    src = tmp_path / "src"
+    (src / "theory").mkdir(parents=True)
+    (src / "api" / "generated").mkdir(parents=True)
+    conf = _text("conf.py")
+    mathjax_path = re.search(r'^mathjax_path = "([^"]+)"', conf, re.M).group(1)
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(DOCS / '_ext')!r})\n"
+        "extensions = ['sphinx.ext.autodoc', 'sphinx.ext.mathjax', 'numpydoc',\n"
+        "              'matplotlib.sphinxext.plot_directive', 'offline_mathjax']\n"
+        f"mathjax_path = {mathjax_path!r}\n"
+        "plot_pre_code = 'import figures'\nplot_formats = [('png', 40)]\n"
+        "numpydoc_show_class_members = False\n"
+        "suppress_warnings = ['ref.ref', 'ref.func', 'ref.class', 'ref.mod', 'ref.citation']\n",
+        encoding="utf-8")
+    (src / "index.rst").write_text(
+        "Index\n=====\n\n.. toctree::\n\n   theory/correlation\n"
+        "   api/generated/pyconvnet.functional.conv2d\n", encoding="utf-8")
+    (src / "theory" / "correlation.rst").write_text(_text("theory/correlation.rst"),
+                                                    encoding="utf-8")
+    (src / "api" / "generated" / "pyconvnet.functional.conv2d.rst").write_text(
+        "conv2d\n======\n\n.. autofunction:: pyconvnet.functional.conv2d\n", encoding="utf-8")
+    out = tmp_path / "html"
+    done = run_python(["-m", "sphinx", "-q", "-b", "html", str(src), str(out)], cwd=tmp_path,
+                      env={"MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+class _Text(HTMLParser):
+    """Visible text of a page outside typeset math, scripts and styles, and
+    the number of typeset formulas."""
+
+    SKIP = {"script", "style", "mjx-container", "noscript", "svg"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0
+        self.typeset = 0
+        self.text = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "mjx-container":
+            self.typeset += 1
+        if tag in self.SKIP or self.depth:
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if not self.depth:
+            self.text.append(data)
+
+
+def _rendered(browser, page, profile):
+    """The DOM of ``page`` after its scripts ran, loaded from disk with every
+    network request refused (no proxy answers, no host name resolves)."""
+    import subprocess
+    cmd = [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+           "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+           f"--user-data-dir={profile}", "--proxy-server=http://127.0.0.1:9",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=20000",
+           "--dump-dom", page.as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_pages_load_nothing_from_the_network_and_math_renders_offline(tmp_path):
+    browser = _browser()
+    root = os.environ.get("PYCONVNET_DOCS_HTML")
+    html = Path(root) if root else _mini_docs(tmp_path)
+    assert (html / "_static" / "mathjax" / "tex-svg.js").is_file(), "MathJax is not shipped"
+    remote = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=[\"'](?:https?:)?//",
+                        re.I)
+    for page in html.rglob("*.html"):
+        found = remote.search(page.read_text(encoding="utf-8"))
+        assert not found, f"{page.relative_to(html)} loads {found.group(0)!r} from the network"
+    for name in MATH_PAGES:
+        page = html / name
+        source = _Text()
+        source.feed(page.read_text(encoding="utf-8"))
+        before = "".join(source.text)
+        raw = before.count("\\(") + before.count("\\[")
+        assert raw > 0, f"{name} has no formulas to check"
+        parser = _Text()
+        parser.feed(_rendered(browser, page, tmp_path / "profile"))
+        text = "".join(parser.text)
+        assert parser.typeset >= raw, f"{name}: {parser.typeset} of {raw} formulas typeset"
+        leftover = [t for t in ("\\(", "\\[", "\\frac", "\\sum", "\\star", "\\cdot")
+                    if t in text]
+        assert not leftover, f"{name} still shows raw TeX {leftover} with the network off"
