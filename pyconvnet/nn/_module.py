@@ -250,6 +250,7 @@ class Module:
 
     # -- description -----------------------------------------------------------
     def extra_repr(self):
+        """The arguments shown between the parentheses of ``repr(layer)``."""
         return ""
 
     def __repr__(self):
