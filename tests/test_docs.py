@@ -495,7 +495,7 @@ def _rendered(browser, page, profile):
 def test_pages_load_nothing_from_the_network_and_math_renders_offline(tmp_path):
     browser = _browser()
     root = os.environ.get("PYCONVNET_DOCS_HTML")
-    html = Path(root) if root else _mini_docs(tmp_path)
+    html = Path(root).resolve() if root else _mini_docs(tmp_path)
     assert (html / "_static" / "mathjax" / "tex-svg.js").is_file(), "MathJax is not shipped"
     remote = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=[\"'](?:https?:)?//",
                         re.I)

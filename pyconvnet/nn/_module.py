@@ -95,6 +95,7 @@ class Module:
         return self.backward(grad)
 
     def __call__(self, x):
+        """``layer(x)`` is ``layer.forward(x)``."""
         return self.forward(x)
 
     def _cached(self):
