@@ -252,11 +252,15 @@ def test_labels_defined_once():
 # gallery scripts
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("script", ["plot_calculator.py", "plot_edge_filters.py"])
+@pytest.mark.parametrize("script", ["plot_calculator.py", "plot_edge_filters.py",
+                                    "template_matching.py", "dask_template_search.py"])
 def test_gallery_script_runs(script, tmp_path):
     import_oracle("matplotlib")
-    if script == "plot_edge_filters.py":
+    if script != "plot_calculator.py":
         import_oracle("skimage")
+    if script.startswith("dask"):
+        import_oracle("dask")
+        import_oracle("distributed")
     done = run_python([str(ROOT / "examples" / script)], cwd=tmp_path,
                       env={"MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr
@@ -562,3 +566,106 @@ def test_every_public_method_has_a_docstring():
     assert missing - UNDOCUMENTED == set(), sorted(missing - UNDOCUMENTED)
     assert UNDOCUMENTED - missing == set(), \
         f"documented now, remove from UNDOCUMENTED: {sorted(UNDOCUMENTED - missing)}"
+
+
+# --------------------------------------------------------------------------
+# gallery scripts: cells of prose and code, public API, extras that install
+# what they import
+# --------------------------------------------------------------------------
+
+EXAMPLES = ROOT / "examples"
+GALLERY = sorted(p for p in EXAMPLES.glob("*.py") if p.name != "train_lenet5.py")
+# import name -> distribution name, for the third-party imports of examples
+DISTRIBUTIONS = {"matplotlib": "matplotlib", "skimage": "scikit-image",
+                 "sklearn": "scikit-learn", "dask": "dask", "distributed": "distributed",
+                 "tqdm": "tqdm"}
+
+
+def _extra(name):
+    import tomllib
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    return {re.split(r"[\[<>=!~ ]", req, maxsplit=1)[0]
+            for req in project["optional-dependencies"][name]}
+
+
+def _imports(path):
+    import ast
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("script", GALLERY, ids=lambda p: p.name)
+def test_gallery_examples_are_cells_of_prose_and_code(script):
+    text = script.read_text(encoding="utf-8")
+    assert text.count("\n# %%\n") >= 2, f"{script.name}: not split into '# %%' cells"
+    assert "argparse" not in text and "# noqa" not in text, script.name
+    private = [m for m in _imports(script) if m.startswith("pyconvnet")
+               and any(part.startswith("_") for part in m.split("."))]
+    assert not private, f"{script.name} imports private modules {private}"
+
+
+@pytest.mark.skipif(__import__("sys").version_info < (3, 11), reason="tomllib is Python 3.11+")
+@pytest.mark.parametrize("extra", ["examples", "docs"])
+def test_extras_install_what_the_examples_import(extra):
+    provided = _extra(extra)
+    for script in GALLERY:
+        needed = {DISTRIBUTIONS[m.split(".")[0]] for m in _imports(script)
+                  if m.split(".")[0] in DISTRIBUTIONS}
+        assert needed <= provided, f"{extra} extra lacks {sorted(needed - provided)} " \
+                                   f"for {script.name}"
+
+
+def test_lenet5_example_trains_with_a_visible_loop():
+    text = (EXAMPLES / "plot_lenet5_digits.py").read_text(encoding="utf-8")
+    for step in ("model(images)", "loss_fn.forward(", "model.backward(", "optimizer.step()"):
+        assert step in text, step
+    assert "assert test_accuracy >= 0.97" in text
+
+
+# --------------------------------------------------------------------------
+# figures and sources of the theory pages
+# --------------------------------------------------------------------------
+
+THEORY = [p for p in _pages() if p.parent.name == "theory" and p.name != "index.rst"]
+
+
+@pytest.mark.parametrize("page", THEORY, ids=lambda p: p.name)
+def test_theory_pages_have_figures_and_sources(page):
+    text = page.read_text(encoding="utf-8")
+    calls = re.findall(r"^\.\. plot::\n(?:   :.*\n)*\n   figures\.(\w+)\(\)", text, re.M)
+    assert calls, f"{page.name} has no figure"
+    assert "\nSources\n-------\n" in text, f"{page.name} has no Sources section"
+    cited = set(re.findall(r"\[([A-Za-z][\w-]*)\]_", text))
+    assert cited, f"{page.name} cites nothing"
+    defined = set(re.findall(r"^\.\. \[([\w-]+)\]", _text("references.rst"), re.M))
+    assert cited <= defined, f"{page.name} cites undefined works {sorted(cited - defined)}"
+
+
+def test_every_figure_draws():
+    import_oracle("matplotlib")
+    import sys
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        figures = importlib.import_module("figures")
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    used = set()
+    for page in THEORY:
+        used |= set(re.findall(r"figures\.(\w+)\(\)", page.read_text(encoding="utf-8")))
+    defined = {n for n, f in vars(figures).items()
+               if callable(f) and not n.startswith("_") and getattr(f, "__module__", "") == "figures"}
+    assert used == defined, (sorted(defined - used), sorted(used - defined))
+    for name in sorted(used):
+        getattr(figures, name)()
+        assert plt.get_fignums(), f"figures.{name} drew nothing"
+        plt.close("all")
