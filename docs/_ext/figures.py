@@ -11,7 +11,7 @@ from matplotlib import pyplot as plt
 
 # colours shared by all figures (colour-blind safe pairs)
 INPUT = "#d9e6f2"
-PAD = "#eeeeee"
+PAD = "#c9c9c9"
 KERNEL = "#e69f00"
 OUTPUT = "#56b4e9"
 ACCENT = "#d55e00"
@@ -146,7 +146,7 @@ def flip():
 # ---------------------------------------------------------------------------
 
 def _windows(ax, n, k, s, p, d, title):
-    """Input of size n padded by p, the first windows of a k-tap kernel."""
+    """Input of size n padded by p, and the taps of the first two windows."""
     from pyconvnet.shapes import conv_output_size
 
     total = n + 2 * p
@@ -154,13 +154,11 @@ def _windows(ax, n, k, s, p, d, title):
              for j in range(total)] for i in range(total)]
     _grid(ax, 0, total, total, total, face=face)
     out = conv_output_size(n, k, stride=s, padding=p, dilation=d)
-    colours = (KERNEL, GREEN, ACCENT)
-    for c, start in enumerate(range(0, s * min(out, 3), s)):
-        for a in range(k):
-            for b in range(k):
-                y, x = a * d, start + b * d
-                ax.add_patch(patches.Rectangle((x + 0.12 + 0.08 * c, total - y - 0.88 + 0.08 * c),
-                                               0.6, 0.6, color=colours[c], alpha=0.75))
+    for a in range(k):
+        for b in range(k):
+            y, x = a * d, b * d
+            ax.add_patch(patches.Rectangle((x, total - y - 1), 1, 1, color=KERNEL, alpha=0.8))
+            ax.add_patch(patches.Circle((x + s + 0.5, total - y - 0.5), 0.22, color=GREEN))
     ax.set_xlim(-0.3, total + 0.3)
     ax.set_ylim(-1.6, total + 0.3)
     ax.text(total / 2, -0.8, f"output {out}x{out}", ha="center", fontsize=9)
@@ -173,8 +171,8 @@ def padding_stride_dilation():
     _windows(axes[0], 5, 3, 1, 1, 1, "padding 1, stride 1\n5x5 input, 3x3 kernel")
     _windows(axes[1], 5, 3, 2, 1, 1, "padding 1, stride 2\n5x5 input, 3x3 kernel")
     _windows(axes[2], 7, 3, 1, 0, 2, "dilation 2, stride 1\n7x7 input, 3x3 kernel")
-    fig.text(0.5, 0.01, "grey: zero padding; orange, green, red: the taps of the first "
-             "three windows along a row", ha="center", fontsize=9)
+    fig.text(0.5, 0.01, "grey: zero padding; orange squares: the taps of the first window; "
+             "green dots: the taps of the next window along the row", ha="center", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
 
 
