@@ -60,7 +60,7 @@ autosummary_imported_members = True
 # Class pages list their methods and attributes (numpydoc builds the tables
 # from the class template's ``:members:``); signatures show ``numpy.float32``
 # rather than ``<class 'numpy.float32'>`` (see _signature below).
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 autodoc_member_order = "groupwise"
 autodoc_preserve_defaults = True

@@ -669,3 +669,37 @@ def test_every_figure_draws():
         getattr(figures, name)()
         assert plt.get_fignums(), f"figures.{name} drew nothing"
         plt.close("all")
+
+
+# --------------------------------------------------------------------------
+# the built pages (CI runs these after the docs build, with
+# PYCONVNET_DOCS_HTML=docs/_build/html)
+# --------------------------------------------------------------------------
+
+def _built():
+    root = os.environ.get("PYCONVNET_DOCS_HTML")
+    if not root:
+        pytest.skip("checks the built documentation: set PYCONVNET_DOCS_HTML to its html "
+                    "folder (CI does, after sphinx-build)")
+    return Path(root).resolve()
+
+
+@pytest.mark.parametrize("page, members", [
+    ("pyconvnet.nn.Conv2d", ["forward", "backward", "params", "grads", "save", "load", "mask"]),
+    ("pyconvnet.nn.SGD", ["step"]),
+    ("pyconvnet.nn.Module", ["forward", "backward", "save", "load", "grads"]),
+    ("pyconvnet.shapes.Summary", ["to_markdown", "to_csv", "to_json", "to_dict"]),
+])
+def test_built_class_pages_document_their_members(page, members):
+    text = (_built() / "api" / "generated" / f"{page}.html").read_text(encoding="utf-8")
+    for member in members:
+        assert re.search(rf'id="pyconvnet\.[\w.]+\.{member}"', text), f"{page} lacks {member}"
+
+
+def test_built_signatures_are_readable():
+    pages = sorted((_built() / "api" / "generated").glob("*.html"))
+    assert pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "&lt;class &#39;" not in text and "<class '" not in text, page.name
+        assert not re.search(r"&lt;function \w+ at 0x", text), page.name
