@@ -182,3 +182,5 @@ if len(wrong):
         ax.set_title(f"{predicted[i]} (is {y_test[i]})", fontsize=9)
         ax.set_axis_off()
     fig.tight_layout()
+
+# sphinx_gallery_thumbnail_number = 2
