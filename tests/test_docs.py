@@ -109,6 +109,16 @@ def test_conv_layer_prose_numbers():
     assert 2 * 9 == 18 and "18 C^2" in _text(page)
 
 
+def test_winograd_prose_numbers():
+    text = _text("theory/conv_layer.rst")
+    for m in (2, 4):                         # F(m x m, 3 x 3): (m + 2)^2 products per tile
+        direct, winograd = m * m * 9, (m + 2) ** 2
+        assert f"{winograd} multiplications instead of" in text or \
+            f"needs {winograd} instead of" in text, m
+        assert f"{m * m} \\cdot 9 = {direct}" in text, m
+    assert "6x6 tiles" in text and "4x4 input tile" in text
+
+
 def test_pooling_prose_numbers():
     from pyconvnet.shapes import summary
     page = "theory/pooling.rst"
