@@ -41,13 +41,19 @@ directives = {
     "embedsignature": True,
 }
 
+# C headers of the kernels (the vector loops and their run-time dispatch,
+# the OpenMP guard), declared to Cython in the .pxd files beside the .pyx.
+INCLUDE = Path("pyconvnet", "_ext", "include")
+HEADERS = sorted(str(path) for path in INCLUDE.glob("*.h"))
+
 ONLY = {name.strip() for name in os.environ.get("PYCONVNET_ONLY", "").split(",") if name.strip()}
 
 extensions = [
     Extension(
         f"pyconvnet._ext.{path.stem}",
         [str(path)],
-        include_dirs=[numpy.get_include()],
+        include_dirs=[str(INCLUDE), numpy.get_include()],
+        depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,

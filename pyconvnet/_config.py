@@ -19,8 +19,19 @@ def _blas_info():
         return "unknown"
 
 
+def _blas_threads():
+    """The BLAS libraries the convolution kernels hold at one thread while
+    they run, each with its thread count outside them."""
+    from ._convolution import _blas_controllers
+    libraries = [f"{lib.internal_api} {lib.version or ''} "
+                 f"({os.path.basename(lib.filepath)}): {lib.num_threads}"
+                 for lib, _ in _blas_controllers()]
+    return "; ".join(libraries) or "none"
+
+
 def config_dict():
     """The configuration as a dict (see :func:`show_config`)."""
+    from ._ext import _conv
     return {
         "version": __version__,
         "openmp": openmp_enabled(),
@@ -30,6 +41,8 @@ def config_dict():
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
         "blas": _blas_info(),
+        "blas_threads": _blas_threads(),
+        "simd": _conv.simd(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "python": platform.python_version(),
@@ -51,7 +64,10 @@ def show_config(mode="stdout"):
         The configuration when ``mode='dicts'``: the version, whether OpenMP
         was compiled in, the default thread count (which honours
         ``OMP_NUM_THREADS`` and threadpoolctl), the number of cores, the BLAS
-        in use, and the versions of numpy, scipy and Python.
+        in use and the thread counts of the BLAS libraries that the
+        convolution kernels hold at one thread while they run, the
+        instruction set of the vector loops ('avx2' or 'baseline'), and the
+        versions of numpy, scipy and Python.
 
     Examples
     --------

@@ -158,40 +158,43 @@ def _mean_divisors(n, n_out, k, s, p, count_include_pad):
     return np.minimum(start + k, n) - np.maximum(start, 0)
 
 
-# Plane layouts with whole-plane kernels (see pyconvnet._ext._pool).
-GENERIC, DISJOINT_2X2, SAME_STRIDE_1 = 0, 1, 2
+# Plane layouts with whole-plane kernels (declared in pyconvnet/_ext/_pool.pxd).
+_Layout = _pool.Layout
 
 
 def _layout(spatial, axes):
     if len(axes) != 2:
-        return GENERIC
+        return _Layout.GENERIC
     if all(a.k == 2 and a.s == 2 and a.p == 0 and a.step == 1 and a.lo == 0
            and a.hi == a.size for a in axes):
-        return DISJOINT_2X2
+        return _Layout.DISJOINT_2X2
     if all(a.s == 1 and a.step == 1 and a.k % 2 == 1 and a.p == (a.k - 1) // 2
            and a.size == n for a, n in zip(axes, spatial)):
-        return SAME_STRIDE_1
-    return GENERIC
+        return _Layout.SAME_STRIDE_1
+    return _Layout.GENERIC
 
 
 def _plan(spatial, axes, dtype, n_threads, with_indices=False):
-    """Geometry vector, window tables and per-thread scratch for a kernel."""
+    """Geometry (the kernels' ``PoolGeometry``), window tables and per-thread
+    scratch for a kernel."""
     layout = _layout(spatial, axes)
     axes = [_Axis.trivial()] * (3 - len(axes)) + list(axes)
     shape = (1,) * (3 - len(spatial)) + tuple(spatial)
     ad, ah, aw = axes
-    geo = np.array(shape + (ad.step, ah.step, aw.step, aw.lo, aw.hi, aw.k, aw.s, aw.p,
-                            layout, ah.k, ah.p), dtype=np.intp)
+    geometry = dict(D=shape[0], H=shape[1], W=shape[2],
+                    step_d=ad.step, step_h=ah.step, step_w=aw.step,
+                    w_lo=aw.lo, w_hi=aw.hi, w_kernel=aw.k, w_stride=aw.s, w_pad=aw.p,
+                    h_kernel=ah.k, h_pad=ah.p, layout=layout)
     max_rows = max(1, int(ad.table[1].max(initial=0)) * int(ah.table[1].max(initial=0)))
     # the stride-1 layout needs two planes (the backward pass sweeps both)
-    width = shape[2] * (2 * shape[1] if layout == SAME_STRIDE_1 else 1)
+    width = shape[2] * (2 * shape[1] if layout == _Layout.SAME_STRIDE_1 else 1)
     if with_indices:
         width = max(width, 2 * (shape[2] + aw.size))
     scratch = {
         "buf": np.empty((n_threads, width), dtype=dtype),
         "rows": np.empty((n_threads, max_rows), dtype=np.intp),
     }
-    return geo, [a.table for a in axes], scratch
+    return geometry, [a.table for a in axes], scratch
 
 
 # A thread team costs microseconds to start (far more on a busy machine):
@@ -332,7 +335,8 @@ def _run_max(arr, out, indices, spatial, axes, n_threads):
     if not (planes and out.size):
         return
     n_threads = _team(n_threads, planes, arr.size + out.size)
-    geo, tables, scratch = _plan(spatial, axes, arr.dtype, n_threads, indices is not None)
+    geometry, tables, scratch = _plan(spatial, axes, arr.dtype, n_threads,
+                                      indices is not None)
     longest = max(scratch["rows"].shape[1], int(axes[-1].table[1].max(initial=0)))
     if indices is not None and arr.dtype == np.float32 and longest >= _FLOAT32_EXACT:
         # The kernel carries window row numbers and positions in the value
@@ -344,7 +348,7 @@ def _run_max(arr, out, indices, spatial, axes, n_threads):
         return
     _pool.max_forward(arr.reshape(planes, -1), out.reshape(planes, -1),
                       None if indices is None else indices.reshape(planes, -1),
-                      geo, *tables, scratch["buf"], scratch["rows"], n_threads)
+                      geometry, *tables, scratch["buf"], scratch["rows"], n_threads)
 
 
 def _max_backward(grad_output, indices, input_shape, nd, n_threads):
@@ -642,14 +646,14 @@ def _run_mean(kernel, src, dst, spatial, axes, divs, n_threads):
     planes = src.shape[0] * src.shape[1]
     if planes and dst.size:
         n_threads = _team(n_threads, planes, src.size + dst.size)
-        geo, tables, scratch = _plan(spatial, axes, src.dtype, n_threads)
+        geometry, tables, scratch = _plan(spatial, axes, src.dtype, n_threads)
         # the kernels multiply by inverse divisors (computed here in float64)
         scales = [np.ascontiguousarray(1.0 / d, dtype=src.dtype) for d in divs]
         plane = scales[0][:1]
-        if geo[11] == SAME_STRIDE_1:
+        if geometry["layout"] == _Layout.SAME_STRIDE_1:
             plane = np.ascontiguousarray(
                 1.0 / (divs[1][:, None] * divs[2][None, :] * divs[0][0]), dtype=src.dtype)
-        kernel(src.reshape(planes, -1), dst.reshape(planes, -1), geo, *tables, *scales,
+        kernel(src.reshape(planes, -1), dst.reshape(planes, -1), geometry, *tables, *scales,
                plane.ravel(), scratch["buf"], scratch["rows"], n_threads)
 
 

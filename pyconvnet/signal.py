@@ -21,10 +21,7 @@ everything (:mod:`scipy.fft`), or overlap-save blocks in parallel
 (:mod:`numpy.fft`, which writes into reused workspaces); with
 ``method='auto'`` a cost model picks the fastest.
 """
-import contextlib
 import math
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,6 +36,7 @@ from ._validation import (
     check_ndim,
     result_dtype,
 )
+from ._workspace import arrays as _workspace
 
 __all__ = ["correlate", "convolve", "similarity_map", "choose_method", "output_shape"]
 
@@ -429,50 +427,6 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
             for helper in helpers:
                 helper.result()
     return out
-
-
-# Workspaces of the overlap-save tasks, kept between calls: one per thread
-# that has run a task, at most _MAX_WORKSPACES of them.
-_free_workspaces = []
-_workspaces_lock = threading.Lock()
-_MAX_WORKSPACES = max(4, os.cpu_count() or 1)
-
-
-def _reset_workspaces():
-    # A child forked while another thread held the lock must not inherit it.
-    global _workspaces_lock
-    _workspaces_lock = threading.Lock()
-    _free_workspaces.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_workspaces)
-
-
-@contextlib.contextmanager
-def _workspace(layout):
-    """1-D arrays named and sized by ``layout`` (name, dtype, length
-    triples), carved from one byte buffer taken from the free list (or
-    made) and given back afterwards."""
-    sizes = [-(-count * np.dtype(dtype).itemsize // 64) * 64 for _, dtype, count in layout]
-    nbytes = sum(sizes)
-    with _workspaces_lock:
-        # the smallest that fits (the list is sorted by size)
-        index = next((i for i, b in enumerate(_free_workspaces) if b.nbytes >= nbytes), None)
-        buffer = None if index is None else _free_workspaces.pop(index)
-    if buffer is None:
-        buffer = np.empty(nbytes, dtype=np.uint8)
-    arrays, offset = {}, 0
-    for (name, dtype, count), size in zip(layout, sizes):
-        arrays[name] = buffer[offset:offset + count * np.dtype(dtype).itemsize].view(dtype)
-        offset += size
-    try:
-        yield arrays
-    finally:
-        with _workspaces_lock:
-            _free_workspaces.append(buffer)
-            _free_workspaces.sort(key=len)
-            del _free_workspaces[:-_MAX_WORKSPACES]
 
 
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):

@@ -199,3 +199,33 @@ def test_calculator_commands_load_no_kernel(argv):
     done = run_python(["-c", code], cwd=tempfile.gettempdir(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize("argv", [["list"], ["summary", "resnet50"], ["--help"],
+                                  ["train-lenet5", "--help"]])
+def test_output_into_a_closed_pipe_ends_quietly(argv):
+    # what `pyconvnet ... | head -0` does: the reader goes away first
+    import os
+    import subprocess
+    import sys
+
+    import pyconvnet
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(pyconvnet.__file__)))
+    code = f"import sys; from pyconvnet.__main__ import main; sys.exit(main({argv!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) in (0, 1)
+    assert err == ""
+
+
+def test_usage_names_the_pyconvnet_command():
+    from pyconvnet.__main__ import build_parser
+    assert build_parser().format_usage().startswith("usage: pyconvnet ")
+    done = run_module("train-lenet5", "--epochs", "abc")
+    assert done.returncode == 2
+    # run as a module, the usage says so
+    assert ("python -m pyconvnet train-lenet5: error: argument --epochs: must be a "
+            "positive integer, got 'abc'") in done.stderr

@@ -34,6 +34,28 @@ def test_show_config_prints(capsys):
         pyconvnet.show_config(mode="yaml")
 
 
+def test_config_reports_the_vector_loops_and_the_blas_threads():
+    from pyconvnet._ext import _conv
+    threadpoolctl = import_oracle("threadpoolctl")
+    assert pyconvnet.show_config(mode="dicts")["simd"] == _conv.simd()
+    assert _conv.simd() in ("avx2", "baseline")
+    for n in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
+            held = pyconvnet.show_config(mode="dicts")["blas_threads"].split("; ")
+        assert held and all(entry.endswith(f"): {n}") for entry in held), held
+
+
+def test_the_vector_loops_use_avx2_where_the_cpu_has_it():
+    from pyconvnet._ext import _conv
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("the CPU's instruction sets are read from /proc/cpuinfo (Linux)")
+    expected = "avx2" if {"avx2", "fma"} <= set(flags) else "baseline"
+    assert _conv.simd() == expected
+
+
 def test_thread_count_rules():
     cores = os.cpu_count()
     assert check_n_threads(1) == 1

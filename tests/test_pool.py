@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from conftest import tolerance
 from pyconvnet import _pooling as P
 from pyconvnet import _reference as ref
+from pyconvnet._ext._pool import Layout
 
 RNG = np.random.default_rng(2024)
 SETTINGS = settings(max_examples=15, deadline=None,
@@ -154,15 +155,15 @@ def test_avg_pool_backward_of_disjoint_windows_is_kronecker_upsampling(dtype):
 
 LAYOUT_CASES = [
     # (input shape, kernel, stride, padding, ceil_mode, expected layout)
-    ((2, 3, 8, 10), 2, 2, 0, False, P.DISJOINT_2X2),
-    ((2, 3, 9, 7), 2, 2, 0, False, P.DISJOINT_2X2),     # last row and column left out
-    ((1, 2, 9, 7), 2, 2, 0, True, P.GENERIC),           # ceil mode: partial windows
-    ((1, 2, 2, 2), 2, 2, 0, False, P.DISJOINT_2X2),
-    ((2, 3, 9, 7), 3, 1, 1, False, P.SAME_STRIDE_1),
-    ((1, 2, 6, 11), (5, 3), 1, (2, 1), True, P.SAME_STRIDE_1),
-    ((1, 2, 2, 1), 5, 1, 2, False, P.SAME_STRIDE_1),    # planes smaller than the window
-    ((1, 2, 1, 9), (1, 7), 1, (0, 3), False, P.SAME_STRIDE_1),
-    ((2, 2, 5, 4), 1, 1, 0, False, P.SAME_STRIDE_1),
+    ((2, 3, 8, 10), 2, 2, 0, False, Layout.DISJOINT_2X2),
+    ((2, 3, 9, 7), 2, 2, 0, False, Layout.DISJOINT_2X2),     # last row and column left out
+    ((1, 2, 9, 7), 2, 2, 0, True, Layout.GENERIC),           # ceil mode: partial windows
+    ((1, 2, 2, 2), 2, 2, 0, False, Layout.DISJOINT_2X2),
+    ((2, 3, 9, 7), 3, 1, 1, False, Layout.SAME_STRIDE_1),
+    ((1, 2, 6, 11), (5, 3), 1, (2, 1), True, Layout.SAME_STRIDE_1),
+    ((1, 2, 2, 1), 5, 1, 2, False, Layout.SAME_STRIDE_1),    # planes smaller than the window
+    ((1, 2, 1, 9), (1, 7), 1, (0, 3), False, Layout.SAME_STRIDE_1),
+    ((2, 2, 5, 4), 1, 1, 0, False, Layout.SAME_STRIDE_1),
 ]
 
 
@@ -221,7 +222,7 @@ def test_adaptive_pooling_matches_reference(dtype, n_threads, data):
 def test_adaptive_bins_of_two_use_the_2x2_layout(dtype):
     x = with_specials(random((2, 3, 14, 12), dtype), RNG, ties=True, nans=True)
     assert P._layout((14, 12), [P._Axis.adaptive(14, 7), P._Axis.adaptive(12, 6)]) \
-        == P.DISJOINT_2X2
+        == Layout.DISJOINT_2X2
     np.testing.assert_allclose(P.adaptive_avg_pool2d(x, (7, 6)),
                                ref.adaptive_avg_pool2d(x, (7, 6)), **tolerance(dtype))
     y, idx = P.adaptive_max_pool2d(x, (7, 6), return_indices=True)

@@ -40,273 +40,43 @@ The wrapper validates everything first; the loops here do no bounds checks.
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-import threading
+from ._common cimport _ceil_div, _max, _min
+from ._convloops cimport (pcn_dots_d, pcn_dots_f, pcn_lincomb_d, pcn_lincomb_f, pcn_taps_d,
+                          pcn_taps_f)
+from ._openmp cimport omp_get_thread_num
+from ._simd cimport pcn_simd_init
+
+from .. import _workspace
+from .._workspace import Scratch as _Scratch
 
 
 # --- scratch memory ------------------------------------------------------------
 #
 # The kernels' per-thread buffers (column tiles, Winograd matrices, padded
 # planes) run to tens of megabytes; freshly allocated, every page of them
-# faults on first touch. They are drawn from a small cache instead, shared
-# by all calls (a lock guards it; each call owns what it took until it
-# returns it).
-
-_cache_lock = threading.Lock()
-_cache = []                    # free byte buffers, smallest first
-CACHE_BYTES = 64 << 20         # most bytes kept between calls
-
-
-def _take(Py_ssize_t nbytes):
-    with _cache_lock:
-        for i, buf in enumerate(_cache):
-            if buf.nbytes >= nbytes:
-                return _cache.pop(i)
-    return np.empty(nbytes, dtype=np.uint8)
-
-
-def _give(buf):
-    with _cache_lock:
-        _cache.append(buf)
-        _cache.sort(key=lambda b: b.nbytes)
-        while sum(b.nbytes for b in _cache) > CACHE_BYTES:
-            _cache.pop()       # the largest
+# faults on first touch. They are drawn from pyconvnet's workspace cache
+# instead (pyconvnet._workspace: bounded, thread- and fork-safe), shared by
+# all calls; each call owns what it took until it returns it.
 
 
 def clear_cache():
-    """Free the cached scratch buffers."""
-    with _cache_lock:
-        _cache.clear()
-
-
-cdef class _Scratch:
-    """Scratch arrays for one call, returned to the cache on exit."""
-    cdef list held
-
-    def __cinit__(self):
-        self.held = []
-
-    def array(self, shape, dtype):
-        dtype = np.dtype(dtype)
-        nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
-        buf = _take(nbytes)
-        self.held.append(buf)
-        return buf[:nbytes].view(dtype).reshape(shape)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for buf in self.held:
-            _give(buf)
-        self.held = []
+    """Free the cached scratch buffers (:func:`pyconvnet._workspace.clear`)."""
+    _workspace.clear()
 
 
 # --- vector loops -------------------------------------------------------------
 #
 # The loops that carry most of the direct and Winograd arithmetic
 # (multiply-adds over padded planes, the transforms' linear combinations,
-# and the weight gradient's dot products), written in C with restrict
-# pointers (so that they vectorise whatever the number of streams) and
+# and the weight gradient's dot products) are C in include/pcn_convloops.h,
 # compiled twice on x86 with GCC or Clang: for the baseline instruction set
-# and for AVX2 with FMA, picked at run time by what the CPU supports.
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    #define PCN_DISPATCH 1
-    #define PCN_AVX2 __attribute__((target("avx2,fma")))
-    #else
-    #define PCN_DISPATCH 0
-    #endif
-    #define PCN_R __restrict
-
-    /* ext[q] += sum_t w[t] src[q + off[t]], q < L, up to nine taps a pass */
-    #define PCN_TAPS(NAME, T, ATTR)                                             \
-    ATTR static void NAME(T *PCN_R ext, const T *PCN_R src, const Py_ssize_t *off, \
-                          const T *w, Py_ssize_t n, Py_ssize_t L) {             \
-        Py_ssize_t t = 0, q;                                                    \
-        for (; n - t >= 9; t += 9) {                                            \
-            const T *a0 = src + off[t], *a1 = src + off[t + 1],                 \
-                    *a2 = src + off[t + 2], *a3 = src + off[t + 3],             \
-                    *a4 = src + off[t + 4], *a5 = src + off[t + 5],             \
-                    *a6 = src + off[t + 6], *a7 = src + off[t + 7],             \
-                    *a8 = src + off[t + 8];                                     \
-            const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3],     \
-                    w4 = w[t + 4], w5 = w[t + 5], w6 = w[t + 6], w7 = w[t + 7], \
-                    w8 = w[t + 8];                                              \
-            for (q = 0; q < L; q++)                                             \
-                ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q] + w3 * a3[q]     \
-                          + w4 * a4[q] + w5 * a5[q] + w6 * a6[q] + w7 * a7[q]   \
-                          + w8 * a8[q];                                         \
-        }                                                                       \
-        for (; n - t >= 4; t += 4) {                                            \
-            const T *a0 = src + off[t], *a1 = src + off[t + 1],                 \
-                    *a2 = src + off[t + 2], *a3 = src + off[t + 3];             \
-            const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3];     \
-            for (q = 0; q < L; q++)                                             \
-                ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q] + w3 * a3[q];    \
-        }                                                                       \
-        if (n - t > 0) {                                                        \
-            /* one to three taps left: unused streams read tap t, weight 0 */   \
-            const T *a0 = src + off[t];                                         \
-            const T *a1 = src + off[n - t > 1 ? t + 1 : t];                     \
-            const T *a2 = src + off[n - t > 2 ? t + 2 : t];                     \
-            const T w0 = w[t], w1 = n - t > 1 ? w[t + 1] : 0,                   \
-                    w2 = n - t > 2 ? w[t + 2] : 0;                              \
-            for (q = 0; q < L; q++)                                             \
-                ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q];                 \
-        }                                                                       \
-    }
-
-    /* out[j] = add + sum_v coef[v] src[v*stride + j], j < L, n <= 6 */
-    #define PCN_LINCOMB(NAME, T, ATTR)                                          \
-    ATTR static void NAME(T *PCN_R out, const T *PCN_R src, Py_ssize_t stride,  \
-                          const double *coef, Py_ssize_t n, Py_ssize_t L, T add) { \
-        const T *s[6] = {src, src, src, src, src, src};                         \
-        T c[6] = {0, 0, 0, 0, 0, 0};                                            \
-        Py_ssize_t v, j, k = 0;                                                 \
-        for (v = 0; v < n && v < 6; v++)                                        \
-            if (coef[v] != 0) { s[k] = src + v * stride; c[k] = (T)coef[v]; k++; } \
-        {                                                                       \
-            const T *s0 = s[0], *s1 = s[1], *s2 = s[2], *s3 = s[3], *s4 = s[4], \
-                    *s5 = s[5];                                                 \
-            const T c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4],      \
-                    c5 = c[5];                                                  \
-            if (k <= 2)                                                         \
-                for (j = 0; j < L; j++)                                         \
-                    out[j] = add + c0 * s0[j] + c1 * s1[j];                     \
-            else if (k <= 4)                                                    \
-                for (j = 0; j < L; j++)                                         \
-                    out[j] = add + c0 * s0[j] + c1 * s1[j] + c2 * s2[j]         \
-                             + c3 * s3[j];                                      \
-            else                                                                \
-                for (j = 0; j < L; j++)                                         \
-                    out[j] = add + c0 * s0[j] + c1 * s1[j] + c2 * s2[j]         \
-                             + c3 * s3[j] + c4 * s4[j] + c5 * s5[j];            \
-        }                                                                       \
-    }
-
-    PCN_TAPS(pcn_taps_f0, float, )
-    PCN_TAPS(pcn_taps_d0, double, )
-    PCN_LINCOMB(pcn_lincomb_f0, float, )
-    PCN_LINCOMB(pcn_lincomb_d0, double, )
-    #if PCN_DISPATCH
-    PCN_TAPS(pcn_taps_f1, float, PCN_AVX2)
-    PCN_TAPS(pcn_taps_d1, double, PCN_AVX2)
-    PCN_LINCOMB(pcn_lincomb_f1, float, PCN_AVX2)
-    PCN_LINCOMB(pcn_lincomb_d1, double, PCN_AVX2)
-    #endif
-
-    /* acc[t] += sum_q e[q] src[q + off[t]], q < L, t < n: nine taps a pass,
-       each summed in vector registers (GCC/Clang vector extensions) */
-    #if PCN_DISPATCH
-    #include <string.h>
-    typedef float pcn_vf __attribute__((vector_size(32)));
-    typedef double pcn_vd __attribute__((vector_size(32)));
-    #define PCN_DOTS(NAME, T, V, ATTR)                                          \
-    ATTR static void NAME(const T *PCN_R e, const T *PCN_R src, const Py_ssize_t *off, \
-                          Py_ssize_t n, Py_ssize_t L, double *acc) {            \
-        enum { NV = sizeof(V) / sizeof(T) };                                    \
-        Py_ssize_t t0, t, q, l;                                                 \
-        for (t0 = 0; t0 < n; t0 += 9) {                                         \
-            Py_ssize_t nt = n - t0 < 9 ? n - t0 : 9;                            \
-            const T *p[9];                                                      \
-            T r[9];                                                             \
-            V a[9], ev, v;                                                      \
-            for (t = 0; t < 9; t++) {                                           \
-                p[t] = src + off[t0 + (t < nt ? t : 0)];                        \
-                a[t] = (V){0};                                                  \
-                r[t] = 0;                                                       \
-            }                                                                   \
-            for (q = 0; q + NV <= L; q += NV) {                                 \
-                memcpy(&ev, e + q, sizeof ev);                                  \
-                for (t = 0; t < 9; t++) {                                       \
-                    memcpy(&v, p[t] + q, sizeof v);                             \
-                    a[t] += ev * v;                                             \
-                }                                                               \
-            }                                                                   \
-            for (t = 0; t < 9; t++)                                             \
-                for (l = 0; l < NV; l++)                                        \
-                    r[t] += a[t][l];                                            \
-            for (; q < L; q++)                                                  \
-                for (t = 0; t < 9; t++)                                         \
-                    r[t] += e[q] * p[t][q];                                     \
-            for (t = 0; t < nt; t++)                                            \
-                acc[t0 + t] += r[t];                                            \
-        }                                                                       \
-    }
-    PCN_DOTS(pcn_dots_f0, float, pcn_vf, )
-    PCN_DOTS(pcn_dots_d0, double, pcn_vd, )
-    PCN_DOTS(pcn_dots_f1, float, pcn_vf, PCN_AVX2)
-    PCN_DOTS(pcn_dots_d1, double, pcn_vd, PCN_AVX2)
-    #else
-    #define PCN_DOTS(NAME, T)                                                   \
-    static void NAME(const T *e, const T *src, const Py_ssize_t *off,           \
-                     Py_ssize_t n, Py_ssize_t L, double *acc) {                 \
-        Py_ssize_t t, q;                                                        \
-        for (t = 0; t < n; t++) {                                               \
-            T r = 0;                                                            \
-            for (q = 0; q < L; q++) r += e[q] * src[off[t] + q];                \
-            acc[t] += r;                                                        \
-        }                                                                       \
-    }
-    PCN_DOTS(pcn_dots_f0, float)
-    PCN_DOTS(pcn_dots_d0, double)
-    #endif
-
-    static int pcn_avx2 = 0;
-
-    static int pcn_simd_init(void) {
-    #if PCN_DISPATCH
-        __builtin_cpu_init();
-        pcn_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    #endif
-        return pcn_avx2;
-    }
-
-    #if PCN_DISPATCH
-    #define PCN_PICK(f0, f1) (pcn_avx2 ? f1 : f0)
-    #else
-    #define PCN_PICK(f0, f1) f0
-    #endif
-    static void pcn_taps_f(float *e, const float *s, const Py_ssize_t *o, const float *w,
-                           Py_ssize_t n, Py_ssize_t L) {
-        PCN_PICK(pcn_taps_f0, pcn_taps_f1)(e, s, o, w, n, L); }
-    static void pcn_taps_d(double *e, const double *s, const Py_ssize_t *o,
-                           const double *w, Py_ssize_t n, Py_ssize_t L) {
-        PCN_PICK(pcn_taps_d0, pcn_taps_d1)(e, s, o, w, n, L); }
-    static void pcn_lincomb_f(float *o, const float *s, Py_ssize_t st, const double *c,
-                              Py_ssize_t n, Py_ssize_t L, float add) {
-        PCN_PICK(pcn_lincomb_f0, pcn_lincomb_f1)(o, s, st, c, n, L, add); }
-    static void pcn_lincomb_d(double *o, const double *s, Py_ssize_t st, const double *c,
-                              Py_ssize_t n, Py_ssize_t L, double add) {
-        PCN_PICK(pcn_lincomb_d0, pcn_lincomb_d1)(o, s, st, c, n, L, add); }
-    static void pcn_dots_f(const float *e, const float *s, const Py_ssize_t *o,
-                           Py_ssize_t n, Py_ssize_t L, double *acc) {
-        PCN_PICK(pcn_dots_f0, pcn_dots_f1)(e, s, o, n, L, acc); }
-    static void pcn_dots_d(const double *e, const double *s, const Py_ssize_t *o,
-                           Py_ssize_t n, Py_ssize_t L, double *acc) {
-        PCN_PICK(pcn_dots_d0, pcn_dots_d1)(e, s, o, n, L, acc); }
-    """
-    int pcn_simd_init() noexcept nogil
-    void pcn_taps_f(float *ext, const float *src, const Py_ssize_t *off, const float *w,
-                    Py_ssize_t n, Py_ssize_t L) noexcept nogil
-    void pcn_taps_d(double *ext, const double *src, const Py_ssize_t *off,
-                    const double *w, Py_ssize_t n, Py_ssize_t L) noexcept nogil
-    void pcn_lincomb_f(float *out, const float *src, Py_ssize_t stride, const double *coef,
-                       Py_ssize_t n, Py_ssize_t L, float add) noexcept nogil
-    void pcn_lincomb_d(double *out, const double *src, Py_ssize_t stride,
-                       const double *coef, Py_ssize_t n, Py_ssize_t L,
-                       double add) noexcept nogil
-    void pcn_dots_f(const float *e, const float *src, const Py_ssize_t *off,
-                    Py_ssize_t n, Py_ssize_t L, double *acc) noexcept nogil
-    void pcn_dots_d(const double *e, const double *src, const Py_ssize_t *off,
-                    Py_ssize_t n, Py_ssize_t L, double *acc) noexcept nogil
+# and for AVX2 with FMA, picked at import by what the CPU supports
+# (include/pcn_simd.h).
 
 
 _AVX2 = bool(pcn_simd_init())
@@ -331,21 +101,6 @@ cdef struct Geom:
     # column e (from _valid_range; filled by _column_ranges).
     Py_ssize_t *wlo
     Py_ssize_t *whi
-
-
-cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
-
-
-cdef inline Py_ssize_t _max(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a > b else b
-
-
-cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    # Ceiling of a / b for b > 0 and a of either sign (C division truncates).
-    if a >= 0:
-        return (a + b - 1) // b
-    return -((-a) // b)
 
 
 cdef inline void _valid_range(Py_ssize_t n, Py_ssize_t n_out, Py_ssize_t stride,
@@ -405,13 +160,14 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
 # --- im2col / col2im ---------------------------------------------------------
 
 cdef void _im2col(const floating *x, floating *cols, const Geom *g,
-                  Py_ssize_t p0, Py_ssize_t nb) noexcept nogil:
+                  Py_ssize_t p0, Py_ssize_t nb, Py_ssize_t ld) noexcept nogil:
     """Unroll the windows of output positions [p0, p0 + nb) of one group.
 
     ``x`` points at the group's first channel (Cg, D, H, W); ``cols`` gets
-    Cg*FD*FH*FW rows of ``nb`` values: row (c, a, b, e), column j holds the
-    input value that tap (a, b, e) of channel c multiplies at output position
-    p0 + j (flattened over OD, OH, OW), or 0 in the padding.
+    Cg*FD*FH*FW rows of ``nb`` values, ``ld`` apart: row (c, a, b, e),
+    column j holds the input value that tap (a, b, e) of channel c
+    multiplies at output position p0 + j (flattened over OD, OH, OW), or 0
+    in the padding.
     """
     cdef:
         Py_ssize_t OHW = g.OH * g.OW
@@ -462,7 +218,7 @@ cdef void _im2col(const floating *x, floating *cols, const Geom *g,
                         if oh == g.OH:
                             oh = 0
                             od += 1
-                    dst += nb
+                    dst += ld
 
 
 cdef void _col2im(const floating *cols, floating *x, const Geom *g,
@@ -557,7 +313,7 @@ cdef void _forward_task(const floating *x, const floating *w, const floating *bi
         cols = xg + p0
         ld = <int>P
     else:
-        _im2col(xg, buf, g, p0, cnt)
+        _im2col(xg, buf, g, p0, cnt, cnt)
         cols = buf
         ld = <int>cnt
     # Row-major y_t (nk x cnt, row stride P) = W_g[k0:k0+nk] (nk x R) @ cols (R x cnt).
@@ -603,7 +359,82 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
                 _forward_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
                               &y[0, 0, 0, 0, 0], &g, task, n_tiles, tile, n_kblocks,
-                              kblock, &buf[threadid(), 0])
+                              kblock, &buf[omp_get_thread_num(), 0])
+
+
+cdef void _forward_images_task(const floating *x, const floating *w,
+                               const floating *bias, floating *y, const Geom *g,
+                               Py_ssize_t task, Py_ssize_t N, Py_ssize_t images,
+                               Py_ssize_t n_kblocks, Py_ssize_t kblock,
+                               floating *cols, floating *out) noexcept nogil:
+    # Outputs of `images` images together, one group, one block of output
+    # channels: the images' windows side by side in one column matrix
+    # (R x images*P), one product, and the result scattered to the images.
+    # For small maps, where one image's product would be too narrow for
+    # BLAS to run near its peak, and the weights would be read per image.
+    cdef:
+        Py_ssize_t kb = task % n_kblocks
+        Py_ssize_t gi = (task // n_kblocks) % g.G
+        Py_ssize_t n0 = (task // (n_kblocks * g.G)) * images
+        Py_ssize_t ni = _min(images, N - n0)
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t T = ni * P
+        Py_ssize_t k0 = kb * kblock
+        Py_ssize_t nk = _min(kblock, g.Kg - k0)
+        Py_ssize_t j, k, q
+        floating bk
+        const floating *o
+        floating *yk
+    for j in range(ni):
+        _im2col(x + ((n0 + j) * g.C + gi * g.Cg) * g.D * g.H * g.W, cols + j * P, g, 0, P, T)
+    # Row-major out (nk x T) = W_g[k0:k0+nk] (nk x R) @ cols (R x T).
+    _gemm(c'N', c'N', <int>T, <int>nk, <int>R, 1, cols, <int>T,
+          w + (gi * g.Kg + k0) * R, <int>R, 0, out, <int>T)
+    for j in range(ni):
+        for k in range(nk):
+            bk = bias[gi * g.Kg + k0 + k] if bias != NULL else 0
+            o = out + k * T + j * P
+            yk = y + ((n0 + j) * g.K + gi * g.Kg + k0 + k) * P
+            for q in range(P):
+                yk[q] = o[q] + bk
+
+
+def gemm_forward_images(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                        const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                        const floating[::1] bias,             # IN  (K,) or None
+                        floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                        tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                        Py_ssize_t images, Py_ssize_t kblock, int n_threads):
+    """Forward pass by im2col of ``images`` images at a time and one GEMM
+    per (image block, group, block of ``kblock`` output channels)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t n_kblocks, task, n_tasks, tid
+        const floating *bptr = NULL
+        floating[:, ::1] cols, out
+    images = _max(1, _min(images, N))
+    kblock = _max(1, _min(kblock, g.Kg))
+    n_kblocks = _ceil_div(g.Kg, kblock)
+    n_tasks = _ceil_div(N, images) * g.G * n_kblocks
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        cols = scratch.array((n_threads, R * images * P), dtype)
+        out = scratch.array((n_threads, kblock * images * P), dtype)
+        if bias is not None:
+            bptr = &bias[0]
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
+                _forward_images_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
+                                     &y[0, 0, 0, 0, 0], &g, task, N, images, n_kblocks,
+                                     kblock, &cols[tid, 0], &out[tid, 0])
 
 
 cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
@@ -626,7 +457,7 @@ cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
         cols = xg + p0
         ld = <int>P
     else:
-        _im2col(xg, buf, g, p0, cnt)
+        _im2col(xg, buf, g, p0, cnt, cnt)
         cols = buf
         ld = <int>cnt
     _gemm(c'T', c'N', <int>R, <int>g.Kg, <int>cnt, 1, cols, ld,
@@ -665,8 +496,8 @@ def gemm_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         acc[:, :] = 0
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-                _weight_grad_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0], &acc[threadid(), 0],
-                                  &g, task, n_tiles, tile, &buf[threadid(), 0])
+                _weight_grad_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0], &acc[omp_get_thread_num(), 0],
+                                  &g, task, n_tiles, tile, &buf[omp_get_thread_num(), 0])
             for i in prange(size, num_threads=n_threads, schedule="static"):
                 out[i] = 0
                 for t in range(n_threads):
@@ -706,7 +537,7 @@ cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
                 cols = xg + p0
                 ld = <int>P
             else:
-                _im2col(xg, buf, &sub, p0, cnt)
+                _im2col(xg, buf, &sub, p0, cnt, cnt)
                 cols = buf
                 ld = <int>cnt
             _gemm(c'T', c'N', <int>(sub.Cg * FF), <int>g.Kg, <int>cnt, 1, cols, ld,
@@ -747,7 +578,7 @@ def gemm_weight_grad_cblocks(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
                 _weight_grad_cblock_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0],
                                          &dw[0, 0, 0, 0, 0], &g, task, n_cblocks, cblock,
-                                         N, tile, &buf[threadid(), 0])
+                                         N, tile, &buf[omp_get_thread_num(), 0])
 
 
 cdef void _input_grad_task(const floating *dy, const floating *w, floating *dx,
@@ -809,7 +640,7 @@ def gemm_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, K, OD, OH, O
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
                 _input_grad_task(&dy[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], &dx[0, 0, 0, 0, 0],
-                                 &g, task, n_cblocks, cblock, tile, &buf[threadid(), 0])
+                                 &g, task, n_cblocks, cblock, tile, &buf[omp_get_thread_num(), 0])
 
 
 # --- direct kernels ----------------------------------------------------------
@@ -1011,7 +842,7 @@ def direct_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, 
             for task in prange(g.K * g.Cg, num_threads=n_threads, schedule="dynamic"):
                 k = task // g.Cg
                 cl = task % g.Cg
-                tid = threadid()
+                tid = omp_get_thread_num()
                 _direct_weight_grad_filter(&x[0, (k // g.Kg) * g.Cg + cl, 0, 0, 0],
                                            &dy[0, k, 0, 0, 0], &dw[k, cl, 0, 0, 0],
                                            N, &g, &tmp[tid, 0], &acc[tid, 0])
@@ -1239,7 +1070,7 @@ def padded_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
             for task in prange(N * g.G, num_threads=n_threads, schedule="dynamic"):
                 _padded_forward_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
                                      &y[0, 0, 0, 0, 0], &g, &s, &off[0], task // g.G, task % g.G,
-                                     &xp[threadid(), 0], &ext[threadid(), 0])
+                                     &xp[omp_get_thread_num(), 0], &ext[omp_get_thread_num(), 0])
 
 
 cdef void _padded_weight_grad_task(const floating *x, const floating *dy,
@@ -1297,7 +1128,7 @@ def padded_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, 
         acc = scratch.array((n_threads, g.FD * g.FH * g.FW), dtype=np.float64)
         with nogil:
             for task in prange(g.K * g.Cg, num_threads=n_threads, schedule="dynamic"):
-                tid = threadid()
+                tid = omp_get_thread_num()
                 _padded_weight_grad_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0],
                                          &dw[0, 0, 0, 0, 0], &g, &s, &off[0], N, task // g.Cg,
                                          task % g.Cg, &xp[tid, 0], &ext[tid, 0], &acc[tid, 0])
@@ -1694,7 +1525,7 @@ def winograd_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H, W)
             (f.a * f.m + f.m * f.m) * per_task * TW)), dtype)
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
-                tid = threadid()
+                tid = omp_get_thread_num()
                 u0 = task * per_task
                 nu = _min(per_task, N * UH - u0)
                 T = nu * TW
@@ -1817,7 +1648,7 @@ def winograd_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H
         acc[:, :] = 0
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-                tid = threadid()
+                tid = omp_get_thread_num()
                 u0 = task * per_task
                 nu = _min(per_task, N * UH - u0)
                 T = nu * TW

@@ -9,8 +9,13 @@ the window (``o = -(kernel size - 1)`` gives the 'full' output's origin).
 Lower-rank inputs are passed as 3-D views with leading axes of length one.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange, threadid
+from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
+
+from ._common cimport _max, _min
+from ._openmp cimport omp_get_thread_num
+from ._rowtaps cimport pcn_row_taps_d, pcn_row_taps_f
+from ._simd cimport pcn_simd_init
 
 
 # Output elements per task along the last axis: a chunk of this many
@@ -21,27 +26,17 @@ cdef enum:
     REFRESH = 256
 
 
-cdef inline Py_ssize_t _max(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a > b else b
-
-
-cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
-
-
-cdef extern from "_rowkernels.h":
-    void row_taps_f "pyconvnet_row_taps_f"(float *out, const float *x, const float *w,
-                                           Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil
-    void row_taps_d "pyconvnet_row_taps_d"(double *out, const double *x, const double *w,
-                                           Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil
+# The row loops (include/pcn_rowtaps.h) come in baseline and AVX2/FMA
+# versions; pick the CPU's once.
+pcn_simd_init()
 
 
 cdef inline void row_taps(floating *out, const floating *x, const floating *w,
                           Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil:
     if floating is float:
-        row_taps_f(out, x, w, ntaps, n)
+        pcn_row_taps_f(out, x, w, ntaps, n)
     else:
-        row_taps_d(out, x, w, ntaps, n)
+        pcn_row_taps_d(out, x, w, ntaps, n)
 
 
 def correlate3d(const floating[:, :, ::1] x,      # IN
@@ -126,7 +121,7 @@ def normalize_by_window_norms(
         double *col2
 
     with nogil, parallel(num_threads=n_threads):
-        col1 = &work[threadid(), 0]
+        col1 = &work[omp_get_thread_num(), 0]
         col2 = col1 + x.shape[2]
         for task in prange(D * n_bands * n_parts, schedule="static"):
             c0 = (task % n_parts) * part

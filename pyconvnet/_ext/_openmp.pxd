@@ -1,17 +1,7 @@
-# OpenMP functions that also compile without OpenMP: a build with
-# PYCONVNET_NO_OPENMP=1 sees one thread everywhere.
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define PYCONVNET_OPENMP_ENABLED 1
-    #else
-    #define PYCONVNET_OPENMP_ENABLED 0
-    #define omp_get_max_threads() 1
-    #define omp_get_thread_num() 0
-    #define omp_get_num_threads() 1
-    #endif
-    """
+# OpenMP functions that also compile without OpenMP (include/pcn_openmp.h):
+# a build with PYCONVNET_NO_OPENMP=1 sees one thread everywhere. Every
+# kernel module takes its thread numbers from here.
+cdef extern from "pcn_openmp.h":
     bint PYCONVNET_OPENMP_ENABLED
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil

@@ -24,9 +24,8 @@ Threads split the planes (static schedule). A thread owns its scratch rows
 (``scratch[t]``, picked by thread number) and writes only its own planes, so
 no two threads ever touch the same memory, backward scatters included.
 
-``geo`` holds the integers that describe the geometry, in this order:
-D, H, W, step_d, step_h, step_w, lo, hi, k, s, p (those five for the
-interior of the W axis), layout, kh, ph.
+``geometry`` holds the integers that describe the geometry (a
+``PoolGeometry``, declared with the plane layouts in ``_pool.pxd``).
 
 Small planes (rows of 14 to 56 values, typical deep in a network) would
 spend most of their time starting short loops, so two common 2-D layouts
@@ -44,12 +43,6 @@ from libc.string cimport memcpy, memset
 from ._openmp cimport omp_get_thread_num
 
 
-cdef enum:
-    GENERIC = 0         # anything: tables and row buffers
-    DISJOINT_2X2 = 1    # 2-D, every window a complete 2x2 block of its own
-    SAME_STRIDE_1 = 2   # 2-D, stride 1, odd kernel, padding (k - 1) / 2, no dilation
-
-
 cdef struct Geom:
     Py_ssize_t D, H, W, OD, OH, OW
     Py_ssize_t step_d, step_h, step_w
@@ -60,13 +53,13 @@ cdef struct Geom:
     const Py_ssize_t *ww
 
 
-cdef Geom _geom(const Py_ssize_t[::1] geo, const Py_ssize_t[:, ::1] wd,
+cdef Geom _geom(const PoolGeometry *geo, const Py_ssize_t[:, ::1] wd,
                 const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww):
     cdef Geom g
-    g.D, g.H, g.W = geo[0], geo[1], geo[2]
-    g.step_d, g.step_h, g.step_w = geo[3], geo[4], geo[5]
-    g.lo, g.hi, g.k, g.s, g.p = geo[6], geo[7], geo[8], geo[9], geo[10]
-    g.layout, g.kh, g.ph = geo[11], geo[12], geo[13]
+    g.D, g.H, g.W = geo.D, geo.H, geo.W
+    g.step_d, g.step_h, g.step_w = geo.step_d, geo.step_h, geo.step_w
+    g.lo, g.hi, g.k, g.s, g.p = geo.w_lo, geo.w_hi, geo.w_kernel, geo.w_stride, geo.w_pad
+    g.layout, g.kh, g.ph = geo.layout, geo.h_kernel, geo.h_pad
     g.OD, g.OH, g.OW = wd.shape[1], wh.shape[1], ww.shape[1]
     g.wd, g.wh, g.ww = &wd[0, 0], &wh[0, 0], &ww[0, 0]
     return g
@@ -505,7 +498,7 @@ cdef void _argmax_plane_2x2(const floating *xp, floating *op, int64_t *ip, const
 
 
 def max_forward(const floating[:, ::1] x, floating[:, ::1] out, int64_t[:, ::1] indices,
-                const Py_ssize_t[::1] geo, const Py_ssize_t[:, ::1] wd,
+                PoolGeometry geometry, const Py_ssize_t[:, ::1] wd,
                 const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
                 floating[:, ::1] buf, Py_ssize_t[:, ::1] rows, int n_threads):
     """Window maxima of every plane (and their flat indices when ``indices``
@@ -514,7 +507,7 @@ def max_forward(const floating[:, ::1] x, floating[:, ::1] out, int64_t[:, ::1] 
     ``buf`` is per-thread scratch: W values (H*W for the stride-1 layout),
     2*W + 2*OW with indices. Window row numbers must be exact in the
     floating type (below 2**24 rows for float32)."""
-    cdef Geom g = _geom(geo, wd, wh, ww)
+    cdef Geom g = _geom(&geometry, wd, wh, ww)
     cdef Py_ssize_t p, t, P = x.shape[0]
     cdef bint with_indices = indices is not None
     with nogil:
@@ -733,7 +726,7 @@ cdef void _mean_plane_same(const floating *xp, floating *op, const Geom *g,
 
 
 def mean_forward(const floating[:, ::1] x, floating[:, ::1] out,
-                 const Py_ssize_t[::1] geo, const Py_ssize_t[:, ::1] wd,
+                 PoolGeometry geometry, const Py_ssize_t[:, ::1] wd,
                  const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
                  const floating[::1] scaled, const floating[::1] scaleh,
                  const floating[::1] scalew, const floating[::1] scaleplane,
@@ -743,7 +736,7 @@ def mean_forward(const floating[:, ::1] x, floating[:, ::1] out,
     products, for the stride-1 layout). Multiplying by an inverse instead of
     dividing keeps the loops from waiting on the divider, at the cost of an
     extra rounding or two (a few units in the last place)."""
-    cdef Geom g = _geom(geo, wd, wh, ww)
+    cdef Geom g = _geom(&geometry, wd, wh, ww)
     cdef Py_ssize_t p, t, P = x.shape[0]
     with nogil:
         for p in prange(P, num_threads=n_threads, schedule="static"):
@@ -830,14 +823,14 @@ cdef void _mean_backward_plane_same(const floating *gp, floating *xp, const Geom
 
 
 def mean_backward(const floating[:, ::1] grad, floating[:, ::1] out,
-                  const Py_ssize_t[::1] geo, const Py_ssize_t[:, ::1] wd,
+                  PoolGeometry geometry, const Py_ssize_t[:, ::1] wd,
                   const Py_ssize_t[:, ::1] wh, const Py_ssize_t[:, ::1] ww,
                   const floating[::1] scaled, const floating[::1] scaleh,
                   const floating[::1] scalew, const floating[::1] scaleplane,
                   floating[:, ::1] buf, Py_ssize_t[:, ::1] rows, int n_threads):
     """Adjoint of mean_forward: each gradient, times its window's scale, is
     added to every input position of the window."""
-    cdef Geom g = _geom(geo, wd, wh, ww)
+    cdef Geom g = _geom(&geometry, wd, wh, ww)
     cdef Py_ssize_t p, t, P = grad.shape[0]
     with nogil:
         for p in prange(P, num_threads=n_threads, schedule="static"):

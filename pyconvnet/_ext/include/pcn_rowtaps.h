@@ -1,26 +1,22 @@
-/* Inner loops of the direct correlation, one output row segment at a time:
+/* Inner loops of the direct correlation (pyconvnet._ext._correlate), one
+ * output row segment at a time:
  *
  *     out[k] += sum_{c < ntaps} w[c] * x[k + c],   0 <= k < n
  *
  * with every x[k + c] in bounds. Four taps are summed per pass so that each
- * output element is loaded and stored once per four multiply-adds. On x86-64
- * with GCC or Clang the loops are also compiled for AVX2/FMA and the CPU picks
- * the version at load time; the default build targets baseline x86-64.
+ * output element is loaded and stored once per four multiply-adds. Compiled
+ * for the baseline and for AVX2/FMA, picked at run time (pcn_simd.h).
  */
-#ifndef PYCONVNET_ROWKERNELS_H
-#define PYCONVNET_ROWKERNELS_H
+#ifndef PCN_ROWTAPS_H
+#define PCN_ROWTAPS_H
 
 #include <stddef.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(PYCONVNET_NO_CLONES)
-#define PYCONVNET_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define PYCONVNET_CLONES
-#endif
+#include "pcn_simd.h"
 
-#define PYCONVNET_ROW_KERNEL(NAME, T)                                          \
-    PYCONVNET_CLONES static void NAME(T *out, const T *x, const T *w,          \
-                                      ptrdiff_t ntaps, ptrdiff_t n)            \
+#define PCN_ROW_TAPS(NAME, T, ATTR)                                            \
+    ATTR static void NAME(T *out, const T *x, const T *w,                      \
+                          ptrdiff_t ntaps, ptrdiff_t n)                        \
     {                                                                          \
         ptrdiff_t c = 0, k;                                                    \
         for (; c + 4 <= ntaps; c += 4) {                                       \
@@ -48,7 +44,18 @@
         }                                                                      \
     }
 
-PYCONVNET_ROW_KERNEL(pyconvnet_row_taps_f, float)
-PYCONVNET_ROW_KERNEL(pyconvnet_row_taps_d, double)
+PCN_ROW_TAPS(pcn_row_taps_f0, float, )
+PCN_ROW_TAPS(pcn_row_taps_d0, double, )
+#if PCN_DISPATCH
+PCN_ROW_TAPS(pcn_row_taps_f1, float, PCN_AVX2)
+PCN_ROW_TAPS(pcn_row_taps_d1, double, PCN_AVX2)
+#endif
+
+static void pcn_row_taps_f(float *out, const float *x, const float *w, ptrdiff_t ntaps,
+                           ptrdiff_t n) {
+    PCN_PICK(pcn_row_taps_f0, pcn_row_taps_f1)(out, x, w, ntaps, n); }
+static void pcn_row_taps_d(double *out, const double *x, const double *w, ptrdiff_t ntaps,
+                           ptrdiff_t n) {
+    PCN_PICK(pcn_row_taps_d0, pcn_row_taps_d1)(out, x, w, ntaps, n); }
 
 #endif
