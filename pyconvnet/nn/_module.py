@@ -113,9 +113,48 @@ class Module:
 
     # -- computation -------------------------------------------------------
     def forward(self, x):  # pragma: no cover - every layer overrides it
+        """Compute the layer's output for the batch ``x``.
+
+        The layer caches what :meth:`backward` needs (inputs, pooling
+        arg-maxes, masks); calling the module, ``layer(x)``, is the same as
+        ``layer.forward(x)``.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch, examples along the first axis (``(N, C, H, W)`` for the
+            2-D layers).
+
+        Returns
+        -------
+        ndarray
+            The output batch, in the dtype of the layer's parameters.
+        """
         raise NotImplementedError
 
     def backward(self, grad):  # pragma: no cover - every layer overrides it
+        """Back-propagate ``grad`` through the last :meth:`forward`.
+
+        Stores the gradients of the parameters (read them with
+        :meth:`grads`) and returns the gradient with respect to the input.
+        See :ref:`theory-backprop-conv` and :ref:`theory-backprop-pool`.
+
+        Parameters
+        ----------
+        grad : ndarray
+            :math:`\\partial E / \\partial y`, the gradient of the loss with
+            respect to the output of the last forward pass (same shape).
+
+        Returns
+        -------
+        ndarray
+            :math:`\\partial E / \\partial x`, shaped like the input.
+
+        Raises
+        ------
+        RuntimeError
+            When called before any forward pass.
+        """
         raise NotImplementedError
 
     def _backward(self, grad, input_grad):
@@ -125,6 +164,7 @@ class Module:
         return self.backward(grad)
 
     def __call__(self, x):
+        """``layer(x)`` is ``layer.forward(x)``."""
         return self.forward(x)
 
     def _cached(self):
@@ -280,6 +320,7 @@ class Module:
 
     # -- description -----------------------------------------------------------
     def extra_repr(self):
+        """The arguments shown between the parentheses of ``repr(layer)``."""
         return ""
 
     def __repr__(self):

@@ -105,6 +105,8 @@ class _ConvNd(Module):
 
     @property
     def mask(self):
+        """The 0/1 connection mask, shaped like the weight, that holds cut
+        weights at zero; None when every output map sees every input map."""
         return self._buffers.get("mask")
 
     def _effective_weight(self):

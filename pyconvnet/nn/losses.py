@@ -407,6 +407,7 @@ class _Loss:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     def extra_repr(self):
+        """The arguments shown between the parentheses of ``repr(loss)``."""
         return ""
 
 
