@@ -630,3 +630,37 @@ def alexnet_costs():
     ax0.legend(handles=[patches.Patch(color=OUTPUT, label="convolution"),
                         patches.Patch(color=KERNEL, label="linear")], fontsize=8)
     fig.tight_layout()
+
+
+def training_costs():
+    """ResNet-18 at batch 8: forward and backward multiply-adds of each
+    convolution, and what training keeps in memory with each optimizer."""
+    from pyconvnet.shapes import summary
+
+    table = summary("resnet18", batch_size=8)
+    rows = [r for r in table.rows if r.kind in ("conv", "linear")]
+    x = np.arange(len(rows))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6),
+                                   gridspec_kw={"width_ratios": [2.2, 1]})
+    ax0.bar(x - 0.2, [r.macs / 1e6 for r in rows], 0.4, color=OUTPUT, label="forward")
+    ax0.bar(x + 0.2, [r.backward_macs / 1e6 for r in rows], 0.4, color=KERNEL,
+            label="backward (input + weight gradient)")
+    ax0.set_xticks(x, [r.name for r in rows], rotation=90, fontsize=6)
+    ax0.set_ylabel("millions of multiply-adds (one image)")
+    ax0.set_title("the backward pass costs twice the forward, but not for the first layer",
+                  fontsize=9)
+    ax0.legend(fontsize=8)
+    parts = ("parameters", "gradients", "optimizer_state", "saved_activations")
+    colours = (OUTPUT, KERNEL, GREEN, ACCENT)
+    optimizers = ("sgd", "momentum", "adam")
+    bottom = np.zeros(len(optimizers))
+    for part, colour in zip(parts, colours):
+        sizes = np.array([table.training_memory(o, breakdown=True)[part]
+                          for o in optimizers]) / 2 ** 20
+        ax1.bar(optimizers, sizes, bottom=bottom, color=colour,
+                label=part.replace("_", " "))
+        bottom += sizes
+    ax1.set_ylabel("MiB at batch 8, float32")
+    ax1.set_title("training memory", fontsize=9)
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
