@@ -1127,8 +1127,8 @@ def find_peaks(score, *, min_distance=1, threshold=None, num_peaks=None, exclude
     values, min_distance, threshold, num_peaks, border = _check_peak_args(
         score, min_distance, threshold, num_peaks, exclude_border)
     candidates = _peak_candidates(values, min_distance)
-    if candidates.all():
-        candidates[...] = False     # a flat map has no peak
+    if candidates.all() and values.size > 1:
+        candidates[...] = False     # a flat map has no peak (one element is one)
     coords = np.argwhere(candidates)
     return _select_peaks(values, coords, values[tuple(coords.T)], min_distance, threshold,
                          num_peaks, border, subpixel)
