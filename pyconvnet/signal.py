@@ -719,31 +719,38 @@ def _check_search(a, template):
     """Validate the array searched and one template or a stack of them
     (rank ``a.ndim + 1``) of the same dtype; the templates come back as a
     stack ``(T, *template_shape)``."""
+    raw_a = np.asarray(a)
+    raw_t, stacked = _template_stack(template, raw_a.ndim)
+    a, first = _check_pair(raw_a, raw_t[0], "a", "template")
+    templates = as_float_array(raw_t, "template", dtype=a.dtype)
+    _check_fits(first.shape, a.shape)
+    return a, templates, stacked
+
+
+def _template_stack(template, ndim):
+    """``template`` as an array with a first axis of templates (a new one of
+    length 1 unless its rank is ``ndim + 1``), and whether it was a stack."""
     if (isinstance(template, (list, tuple)) and template
             and all(isinstance(t, np.ndarray) for t in template)):
         shapes = {t.shape for t in template}
         if len(shapes) > 1:
             raise ValueError("template: a stack of templates must share one shape, got "
                              f"shapes {sorted(shapes)}")
-    raw_a = np.asarray(a)
     try:
-        raw_t = np.asarray(template)
+        raw = np.asarray(template)
     except ValueError as exc:   # ragged nested lists
         raise ValueError(f"template: a stack of templates must share one shape ({exc})") \
             from None
-    stacked = raw_a.ndim in (1, 2, 3) and raw_t.ndim == raw_a.ndim + 1
-    if stacked:
-        if raw_t.shape[0] == 0:
-            raise ValueError(f"template: the stack holds no template, shape {raw_t.shape}")
-        a, first = _check_pair(raw_a, raw_t[0], "a", "template")
-        templates = as_float_array(raw_t, "template", dtype=a.dtype)
-    else:
-        a, first = _check_pair(raw_a, raw_t, "a", "template")
-        templates = first[np.newaxis]
-    if any(k > n for k, n in zip(first.shape, a.shape)):
+    stacked = ndim in (1, 2, 3) and raw.ndim == ndim + 1
+    if stacked and raw.shape[0] == 0:
+        raise ValueError(f"template: the stack holds no template, shape {raw.shape}")
+    return (raw if stacked else raw[np.newaxis]), stacked
+
+
+def _check_fits(template_shape, a_shape):
+    if any(k > n for k, n in zip(template_shape, a_shape)):
         raise ValueError(f"template must be no larger than a along every axis, got "
-                         f"template shape {first.shape} and a shape {a.shape}")
-    return a, templates, stacked
+                         f"template shape {tuple(template_shape)} and a shape {tuple(a_shape)}")
 
 
 def _check_mask(mask, kernel_shape):
