@@ -704,9 +704,9 @@ def similarity_map(a, template, *, centered=False, mode="valid", mask=None,
     weights = _check_mask(mask, kernel_shape)
     start, shape = _full_window(a.shape, kernel_shape, mode)
     region = _padded_region(a, kernel_shape, start, shape)
-    missing = ~np.isfinite(region)
-    if not missing.any():
-        missing = None
+    missing = None
+    if weights is not None or nan_policy == "omit":
+        missing = _missing(region)
     if weights is None and (missing is None or nan_policy == "propagate"):
         scores = _box_similarity(region, templates, centered, method, n_threads)
     else:
@@ -778,17 +778,30 @@ def _flat_tolerance(dtype, n):
     return n * max(np.finfo(dtype).eps ** 2, 16 * np.finfo(np.float64).eps)
 
 
+def _missing(x):
+    """Where ``x`` is not finite, or None where it is finite throughout (one
+    sum tells, without a mask)."""
+    if np.isfinite(np.sum(x)):
+        return None
+    missing = ~np.isfinite(x)
+    return missing if missing.any() else None
+
+
 def _offset(x, where=None):
     """The mean of ``x`` (over ``where``) when it carries most of its energy
-    (``mean**2 > 4 * variance``: an image far from zero), else 0. Sums of
-    products of ``x - offset`` then round relative to the spread of ``x``,
-    not to its distance from zero."""
-    values = x if where is None else x[where]
+    (``mean**2 > 4 * variance``: an image far from zero), else 0, rounded to
+    ``x``'s dtype. Sums of products of ``x - offset`` then round relative to
+    the spread of ``x``, not to its distance from zero; and the subtraction
+    itself is exact where ``x`` lies within a factor 2 of the offset."""
+    values = (x if where is None else x[where]).ravel()
     if values.size == 0:
         return 0.0
-    mean = float(np.mean(values, dtype=np.float64))
-    variance = float(np.var(values, dtype=np.float64))
-    return mean if mean * mean > 4 * variance else 0.0
+    mean = float(np.sum(values, dtype=np.float64)) / values.size
+    # the decision needs no precision: the dtype's own dot product
+    mean_square = float(np.dot(values, values)) / values.size
+    if not mean * mean > 0.8 * mean_square:     # mean**2 > 4 * (mean_square - mean**2)
+        return 0.0
+    return float(x.dtype.type(mean))
 
 
 def _box_similarity(region, templates, centered, method, n_threads):
@@ -820,7 +833,7 @@ def _box_similarity(region, templates, centered, method, n_threads):
     # cosine adds the shift's share back exactly, the centred score does
     # not depend on it (the template sums to zero).
     offset = _offset(windows)
-    shifted = (windows - offset).astype(dtype) if offset != 0 else windows
+    shifted = windows - dtype.type(offset) if offset != 0 else windows
     live = np.flatnonzero(~flat)
     numerators = _correlate_stack(shifted, t64[live].astype(dtype), method, n_threads)
     if not centered and offset != 0:
@@ -1029,12 +1042,10 @@ def squared_difference_map(a, template, *, normalized=False, mask=None, mode="va
     region = _padded_region(a, kernel_shape, start, shape)
     axes = tuple(range(1, templates.ndim))
     column = (-1,) + (1,) * len(shape)
-    missing = ~np.isfinite(region)
+    missing = _missing(region)
     x = region.astype(np.float64)
-    if missing.any():
+    if missing is not None:
         x[missing] = 0
-    else:
-        missing = None
     offset = _offset(x, None if missing is None else ~missing)
     shifted = x - offset
     t = templates.astype(np.float64)
