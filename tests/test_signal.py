@@ -705,3 +705,17 @@ def test_find_peaks_edges_and_empty_results():
 def test_matching_bad_input_raises_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_coin_gallery_example_finds_every_coin(tmp_path):
+    import_oracle("matplotlib")
+    import_oracle("skimage")
+    from pathlib import Path
+
+    from conftest import run_python
+    script = Path(__file__).resolve().parent.parent / "examples" / "plot_find_coins.py"
+    done = run_python([str(script)], cwd=tmp_path, env={"MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    assert "24 coins found" in done.stdout
+    assert "masked: 24 coins found" in done.stdout
+    assert (tmp_path / "output" / "find_coins_masked.png").is_file()
