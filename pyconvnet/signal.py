@@ -625,10 +625,10 @@ def similarity_map(a, template, *, centered=False, mode="valid", mask=None,
     %(match_mask)s
     nan_policy : {'propagate', 'omit'}, default 'propagate'
         'propagate': a window holding NaN or infinity (under a non-zero
-        weight, with a ``mask``) scores NaN. 'omit': NaN elements of ``a``
-        are missing data, and each window is scored over its other elements
-        (as if the mask were zero there); a window with no element left
-        scores 0.
+        weight, with a ``mask``) scores NaN. 'omit': NaN (and infinite)
+        elements of ``a`` are missing data, and each window is scored over
+        its other elements (as if the mask were zero there); a window with
+        no element left scores 0.
     method : {'auto', 'direct', 'fft'}, default 'auto'
         How the correlations are computed (see :func:`correlate`).
     n_threads : int, optional
