@@ -841,12 +841,15 @@ def _box_similarity(region, templates, centered, method, n_threads):
         numerators += sums.reshape((-1,) + (1,) * len(shape)).astype(dtype)
     work = np.empty((n_threads, 2 * windows.shape[-1]))
     kernel_shape3 = (1,) * (3 - len(kernel_shape)) + kernel_shape
-    normed = shifted if centered else windows
-    for index, numerator in zip(live, numerators):
-        _correlate.normalize_by_window_norms(
-            _as3d(normed), *kernel_shape3, _as3d(numerator), math.sqrt(energy[index]),
-            centered, tolerance, work, n_threads)
-        scores[index] = numerator
+    # one pass of window sums for every template
+    _correlate.normalize_by_window_norms(
+        _as3d(shifted if centered else windows), *kernel_shape3,
+        numerators.reshape((len(live),) + _as3d(numerators[0]).shape),
+        np.sqrt(energy[live]), centered, tolerance, work, n_threads)
+    if len(live) == len(templates):
+        scores = numerators
+    else:
+        scores[live] = numerators
     if not finite:
         counts = _correlate_window(nonfinite.astype(dtype), np.ones(kernel_shape, dtype),
                                    tuple(k - 1 for k in kernel_shape), shape,
@@ -949,6 +952,12 @@ def _correlate_stack(x, kernels, method, n_threads):
             o[...] = _direct_window(x, kernel, start, shape, n_threads)
         return out
     blocks = _fft_plan(x.shape, kernel_shape, start, shape, n_threads)[1]
+    if blocks is None and len(kernels) > 1 and len(shape) in _BLOCK_RULES:
+        # One transform of everything would transform each kernel at the
+        # whole size too; blocks need only small kernel spectra.
+        lengths = _block_lengths(kernel_shape, shape)
+        if math.prod(_block_counts(shape, kernel_shape, lengths)) > 1:
+            blocks = lengths
     if blocks is not None:
         return _overlap_save(x, kernels, start, shape, blocks, n_threads, stack=True)
     full = tuple(n1 + n2 - 1 for n1, n2 in zip(x.shape, kernel_shape))
