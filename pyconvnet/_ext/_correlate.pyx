@@ -93,7 +93,7 @@ def normalize_by_window_norms(
         const floating[:, :, ::1] x,      # IN  (D, H, W) values under the windows
         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
         floating[:, :, :, ::1] score,     # IN/OUT (T, ...) correlations -> similarities
-        const double[::1] template_norm,  # IN  (T,) one per template
+        const double[::1] template_scale, # IN  (T,) 1 / norm of each template
         bint centered, double flat_tolerance,
         double[:, ::1] work,              # scratch, (n_threads, 2 * W of x)
         int n_threads):
@@ -173,7 +173,7 @@ def normalize_by_window_norms(
                             inverse = 1.0 / sqrt(spread)
                             for t in range(T):
                                 # clip rounding excess; NaN fails both tests and stays
-                                value = score[t, i, j, k] * inverse / template_norm[t]
+                                value = score[t, i, j, k] * (inverse * template_scale[t])
                                 if value > 1.0:
                                     value = 1.0
                                 elif value < -1.0:
