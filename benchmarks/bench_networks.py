@@ -9,6 +9,13 @@ in several) are timed once and counted as often as they occur. The first
 convolution of a network gets no input gradient, as in PyTorch when the
 input needs none.
 
+Each time is the median over interleaved rounds (pyconvnet and PyTorch in
+turn); within a round each library runs a layer back to back for a few
+milliseconds and the time per call is taken, so that a library's threads
+are as warm as when it runs a network alone. ONNX Runtime is timed in a
+pass of its own, in its default configuration, whose idle threads spin and
+would slow anything running beside them.
+
 Run ``python benchmarks/bench_networks.py`` (``--batch 1,8,32``,
 ``--threads 2``, ``--nets resnet50,mobilenet_v2`` or ``--nets all``,
 ``--quick`` for a smoke run). PyTorch and ONNX Runtime are optional peers
@@ -26,11 +33,13 @@ Run ``python benchmarks/bench_networks.py`` (``--batch 1,8,32``,
 ``--json FILE`` also writes every measurement, for fitting the cost model.
 """
 import argparse
+import gc
 import importlib
 import json
 import math
 import statistics
 import sys
+import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +53,7 @@ try:
 except ImportError:  # run from a source tree with an in-place build
     sys.path.insert(0, str(HERE.parent))
 
-from _common import interleaved, markdown_table, sgemm_gflops  # noqa: E402
+from _common import markdown_table, sgemm_gflops  # noqa: E402
 
 from pyconvnet import _convolution as conv  # noqa: E402
 from pyconvnet import architectures, shapes  # noqa: E402
@@ -236,6 +245,30 @@ class Case:
         self.fwd["onnxruntime"] = lambda: session.run(None, feed)
 
 
+def interleaved_repeats(funcs, rounds, sample=3e-3):
+    """Median time per call of each function, in turns as
+    :func:`_common.interleaved` does, but each sample running its function
+    back to back until it lasts about ``sample`` seconds: a library's
+    threads then wake once per sample, and one library's threads still
+    spinning after its turn (ONNX Runtime's do, by default) cost the next
+    one at most its first call, as when a user runs one library alone."""
+    repeats = []
+    for func in funcs:
+        func()
+        start = time.perf_counter()
+        func()
+        repeats.append(max(1, min(1000, round(sample / max(time.perf_counter() - start,
+                                                               1e-7)))))
+    samples = [[] for _ in funcs]
+    for _ in range(rounds):
+        for func, k, times in zip(funcs, repeats, samples):
+            start = time.perf_counter()
+            for _ in range(k):
+                func()
+            times.append((time.perf_counter() - start) / k)
+    return [statistics.median(times) for times in samples]
+
+
 def geometric_mean(values):
     values = [v for v in values if v > 0]
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
@@ -287,21 +320,31 @@ def main(argv=None):
     for batch in batches:
         times = {}
         for i, layer in enumerate(occurrences):
-            case = Case(layer, batch, nt, torch, ort, rng)
-            names_f = list(case.fwd)
-            tf = dict(zip(names_f, interleaved(list(case.fwd.values()), rounds)))
+            case = Case(layer, batch, nt, torch, None, rng)
+            tf = dict(zip(case.fwd, interleaved_repeats(list(case.fwd.values()), rounds)))
             tfb = {}
             if not args.no_backward:
-                names_b = list(case.fb)
-                tfb = dict(zip(names_b, interleaved(list(case.fb.values()), rounds)))
+                tfb = dict(zip(case.fb, interleaved_repeats(list(case.fb.values()), rounds)))
             times[layer] = (tf, tfb, case.kernels)
-            records.append({"batch": batch, "threads": nt, "layer": asdict(layer),
-                            "kernels": case.kernels, "forward": tf,
-                            "forward_backward": tfb, "macs": layer.macs(batch)})
             print(f"  [{i + 1}/{len(occurrences)}] batch {batch} {layer.label()}: "
                   + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in tf.items()),
                   file=sys.stderr, flush=True)
-            del case
+        if ort is not None:
+            # ONNX Runtime's idle threads spin while they wait for work (its
+            # default), which would slow whatever runs beside them: it is
+            # timed in a pass of its own, one session at a time, each closed
+            # before the next is made.
+            for layer in occurrences:
+                case = Case(layer, batch, nt, None, ort, rng)
+                times[layer][0]["onnxruntime"] = interleaved_repeats(
+                    [case.fwd["onnxruntime"]], rounds)[0]
+                case.fwd.clear()   # the callables refer to the case
+                del case
+                gc.collect()
+        for layer, (tf, tfb, kernels) in times.items():
+            records.append({"batch": batch, "threads": nt, "layer": asdict(layer),
+                            "kernels": kernels, "forward": tf,
+                            "forward_backward": tfb, "macs": layer.macs(batch)})
         report(batch, nt, nets, occurrences, times, peers, gemm_peak, args)
     if args.json:
         Path(args.json).write_text(json.dumps(

@@ -160,8 +160,8 @@ def evaluate(records, costs):
     cases = defaultdict(list)
     for r in records:
         cases[r["layer"], r["batch"], r["threads"], r["op"]].append(r)
-    hits, regrets = 0, []
-    for rows in cases.values():
+    hits, regrets, worst = 0, [], []
+    for case, rows in cases.items():
         if len(rows) < 2:
             continue
 
@@ -173,13 +173,13 @@ def evaluate(records, costs):
         best = min(rows, key=lambda r: r["time"])
         hits += chosen is best
         regrets.append(chosen["time"] / best["time"])
+        worst.append((regrets[-1], case, chosen["algorithm"], best["algorithm"]))
     n = len(regrets)
     print(f"model picks the fastest kernel in {hits} of {n} cases; its picks take "
           f"{statistics.fmean(regrets):.3f}x the fastest on average, "
           f"{max(regrets):.2f}x at worst", file=sys.stderr)
-    worst = sorted(zip(regrets, cases), reverse=True)[:5]
-    for regret, case in worst:
-        print(f"  {regret:.2f}x  {case}", file=sys.stderr)
+    for regret, case, chosen, best in sorted(worst, reverse=True)[:8]:
+        print(f"  {regret:.2f}x  {case}: picks {chosen}, fastest {best}", file=sys.stderr)
 
 
 def main(argv=None):

@@ -1,8 +1,9 @@
 """Sphinx configuration of the pyconvnet documentation.
 
 Build with ``sphinx-build -W -b html docs docs/_build/html`` after installing
-the package with its ``docs`` extra (``pip install -e ".[docs]"``). The build
-needs no network: MathJax is loaded by the reader's browser.
+the package with its ``docs`` extra (``pip install -e ".[docs]"``). Neither
+the build nor the reader needs a network: MathJax is shipped with the pages
+(``_ext/offline_mathjax.py``) and no page loads anything from another site.
 """
 import os
 import re
@@ -15,8 +16,6 @@ HERE = Path(__file__).resolve().parent
 # Local Sphinx helpers (gallery scraper); the package itself must be installed.
 sys.path.insert(0, str(HERE / "_ext"))
 
-# The gallery trains LeNet-5 for this many epochs (docs/_ext/gallery_helpers.py).
-os.environ.setdefault("PYCONVNET_EXAMPLE_EPOCHS", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "pyconvnet"
@@ -33,7 +32,22 @@ extensions = [
     "sphinx.ext.doctest",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "sphinx_design",
+    "sphinx_copybutton",
+    "matplotlib.sphinxext.plot_directive",
+    "offline_mathjax",
 ]
+
+# -- math: MathJax from _static, no network (see _ext/offline_mathjax.py) ----
+mathjax_path = "mathjax/tex-svg.js"
+
+# -- figures of the theory pages (``.. plot::`` calling docs/_ext/figures.py)
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"font.size": 10, "savefig.bbox": "tight"}
+plot_pre_code = "import figures"
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.ipynb",
@@ -43,10 +57,17 @@ root_doc = "index"
 # -- autodoc / autosummary / numpydoc ----------------------------------------
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": False}
+# Class pages list their methods and attributes (numpydoc builds the tables
+# from the class template's ``:members:``); signatures show ``numpy.float32``
+# rather than ``<class 'numpy.float32'>`` (see _signature below).
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
-numpydoc_show_class_members = False
+autodoc_member_order = "groupwise"
+autodoc_preserve_defaults = True
+numpydoc_show_class_members = True
+numpydoc_show_inherited_class_members = True
 numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
 # No network at build time: intersphinx inventories are not fetched unless
@@ -60,24 +81,18 @@ if os.environ.get("PYCONVNET_DOCS_INTERSPHINX") == "1":
     }
 
 # -- gallery -----------------------------------------------------------------
-EXAMPLES = HERE.parent / "examples"
-
-
-# Every script in examples/ is shown; these run during the build (LeNet-5 for
-# a couple of epochs, see gallery_helpers.example_argv). The Dask example
-# starts a cluster of processes and is shown without running.
-_RUN = [p.stem for p in sorted(EXAMPLES.glob("plot_*.py"))] + ["template_matching",
-                                                               "train_lenet5"]
-
+# Every example runs during the build, written as cells of prose and code
+# ("# %%"). train_lenet5.py is the command-line form of plot_lenet5_digits.py
+# (the README's first command) and is not part of the gallery.
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    # Run the plot_* examples, the template matching and the LeNet-5 training.
-    "filename_pattern": r"[/\\](" + "|".join(re.escape(n) for n in _RUN) + r")\.py$",
-    "ignore_pattern": r"(__init__|_common)\.py$",
-    "image_scrapers": ("matplotlib", "gallery_helpers.saved_png_scraper"),
-    "reset_argv": "gallery_helpers.example_argv",
-    "reset_modules": ("matplotlib", "gallery_helpers.reset_saved_pngs"),
+    "filename_pattern": r"\.py$",
+    "ignore_pattern": r"(__init__|_common|train_lenet5)\.py$",
+    "image_scrapers": ("matplotlib",),
+    "reset_modules": ("matplotlib",),
+    "matplotlib_animations": False,
+    "capture_repr": (),
     "download_all_examples": False,
     # "Gallery examples using ..." under every function and class.
     "doc_module": ("pyconvnet",),
@@ -86,25 +101,57 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "abort_on_example_error": True,
     "show_memory": False,
+    # its pages load DataTables from a CDN; the docs load nothing from the network
+    "write_computation_times": False,
 }
 
 # -- HTML --------------------------------------------------------------------
-html_theme = "alabaster"
+# pydata-sphinx-theme, as SciPy, scikit-learn and scikit-image use: top
+# navigation, "on this page" panel, light and dark modes, the version in the
+# navbar. Nothing is fetched from another site when a page is read.
+html_theme = "pydata_sphinx_theme"
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 html_title = f"pyconvnet {release}"
+html_short_title = "pyconvnet"
+html_last_updated_fmt = None
 html_theme_options = {
-    "description": "Convolution and pooling for CNNs, fast on a CPU, with "
-                   "the derivations behind every formula.",
-    "fixed_sidebar": True,
-    "page_width": "1100px",
-    "sidebar_width": "230px",
+    "navbar_start": ["navbar-logo", "version-switcher-static"],
+    "navbar_center": ["navbar-nav"],
+    "navbar_end": ["theme-switcher"],
+    "navbar_persistent": ["search-button"],
+    "header_links_before_dropdown": 6,
+    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+    "logo": {"text": "pyconvnet"},
+    "pygments_light_style": "tango",
+    "pygments_dark_style": "monokai",
 }
-html_sidebars = {"**": ["about.html", "navigation.html", "relations.html",
-                        "searchbox.html"]}
+html_sidebars = {"index": [], "install": [], "quickstart": []}
+html_context = {"default_mode": "auto"}
+
+# sphinx-copybutton: copy code without the prompts and the output.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = False
 
 # pyconvnet.dask needs the optional dask; document it from mocks when absent.
 import importlib.util  # noqa: E402
 
 autodoc_mock_imports = [name for name in ("dask", "distributed")
                         if importlib.util.find_spec(name) is None]
+
+
+def _signature(app, what, name, obj, options, signature, return_annotation):
+    """``dtype=<class 'numpy.float32'>`` -> ``dtype=numpy.float32``."""
+    if signature:
+        signature = re.sub(r"<class '([\w.]+)'>", r"\1", signature)
+        signature = re.sub(r"<function (\w+) at 0x[0-9a-f]+>", r"\1", signature)
+    return signature, return_annotation
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _signature)

@@ -6,8 +6,9 @@ The 1,797 8x8 digits that scikit-learn ships are upsampled to 24x24 and
 padded to LeNet-5's 32x32 input; a stratified fifth of them is held out.
 The script prints a progress bar, then ``test accuracy: ...`` on the held-out
 digits, and saves the weights and two PNG files (learning curves, first-layer
-feature maps) to ``examples/output/``. Same as
-``python -m pyconvnet train-lenet5``; pass ``--help`` for the options.
+feature maps) to ``pyconvnet-lenet5/`` in the current directory. Same as
+``python -m pyconvnet train-lenet5``; pass ``--help`` for the options. The
+gallery's ``plot_lenet5_digits.py`` writes the same training out as a loop.
 """
 import argparse
 import sys

@@ -12,11 +12,13 @@ import math
 import os
 
 from . import architectures
-from .shapes import (CONVENTIONS, conv_output_size, conv_params,
-                     conv_transpose_output_size, parse_shape, pool_output_size,
-                     summary)
+from .shapes import (CONVENTIONS, PRESETS, conv_output_size, conv_params,
+                     conv_transpose_output_size, measure_machine, parse_shape,
+                     pool_output_size, summary)
 
-__all__ = ["add_subcommands", "run_list", "run_shape", "run_summary"]
+__all__ = ["add_subcommands", "run_list", "run_machine", "run_shape", "run_summary"]
+
+_OPTIMIZERS = ("sgd", "momentum", "adam")
 
 _FORMATS = ("table", "markdown", "csv", "json")
 
@@ -82,7 +84,7 @@ def add_subcommands(subparsers):
     Returns
     -------
     dict
-        The three new parsers by name.
+        The new parsers by name (also ``machine``).
     """
     fmt = argparse.RawDescriptionHelpFormatter
     p_sum = subparsers.add_parser(
@@ -105,10 +107,37 @@ def add_subcommands(subparsers):
     p_sum.add_argument("--convention", choices=CONVENTIONS, default="torchvision",
                        help="which operations count as MACs (default: "
                             "torchvision, convolutions and linear layers)")
+    p_sum.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                       help="count as another tool counts (fvcore, ptflops); "
+                            "replaces --convention")
     p_sum.add_argument("--dtype", default="float32",
                        help="element type for the memory columns")
     p_sum.add_argument("--batch-size", type=_positive_int, default=1)
+    p_sum.add_argument("--training", action="store_true",
+                       help="add the backward pass: gradient MACs, memory kept "
+                            "for it and the memory of a training step")
+    p_sum.add_argument("--optimizer", choices=_OPTIMIZERS, default="sgd",
+                       help="optimizer state for --training (sgd: none, "
+                            "momentum: one copy of the parameters, adam: two)")
+    p_sum.add_argument("--inplace", action="store_true",
+                       help="take the activations as in place (ReLU(inplace=True))")
+    p_sum.add_argument("--roofline", action="store_true",
+                       help="measure this machine (about a second) and predict "
+                            "each layer's time and whether it is compute- or "
+                            "memory-bound")
     p_sum.set_defaults(func=run_summary, parser=p_sum)
+
+    p_machine = subparsers.add_parser(
+        "machine", help="this machine's peak GFLOP/s and memory bandwidth",
+        description="Measure the peak rate of pyconvnet's convolution and the "
+                    "memory bandwidth (about a second): the roofline that "
+                    "'summary --roofline' predicts layer times from.")
+    p_machine.add_argument("--threads", type=_positive_int, default=None,
+                           help="threads for the convolution (default: all)")
+    p_machine.add_argument("--dtype", choices=("float32", "float64"),
+                           default="float32")
+    p_machine.add_argument("--json", action="store_true", help="print JSON")
+    p_machine.set_defaults(func=run_machine, parser=p_machine)
 
     p_shape = subparsers.add_parser(
         "shape", formatter_class=fmt,
@@ -153,7 +182,7 @@ def add_subcommands(subparsers):
     p_list.add_argument("--names", action="store_true",
                         help="print only the names, one per line")
     p_list.set_defaults(func=run_list, parser=p_list)
-    return {"summary": p_sum, "shape": p_shape, "list": p_list}
+    return {"summary": p_sum, "shape": p_shape, "list": p_list, "machine": p_machine}
 
 
 def _fail(args, exc):
@@ -180,11 +209,16 @@ def _load_model(args):
 def run_summary(args):
     """Handler of ``summary``: print the table in the chosen format."""
     try:
-        result = summary(_load_model(args), args.input, convention=args.convention,
-                         dtype=args.dtype, batch_size=args.batch_size)
+        model = _load_model(args)
+        machine = measure_machine() if args.roofline else None
+        result = summary(model, args.input, convention=args.convention,
+                         dtype=args.dtype, batch_size=args.batch_size,
+                         inplace=args.inplace, machine=machine, preset=args.preset)
     except (ValueError, TypeError) as exc:
         _fail(args, exc)
-    text = {"table": str, "markdown": lambda s: s.to_markdown().rstrip("\n"),
+    train = dict(training=args.training, optimizer=args.optimizer)
+    text = {"table": lambda s: s.to_text(**train),
+            "markdown": lambda s: s.to_markdown(**train).rstrip("\n"),
             "csv": lambda s: s.to_csv().rstrip("\n"),
             "json": lambda s: s.to_json()}[args.format](result)
     print(text)
@@ -248,6 +282,24 @@ def run_shape(args):
     except (ValueError, TypeError) as exc:
         _fail(args, exc)
     print("\n".join(lines))
+    return 0
+
+
+def run_machine(args):
+    """Handler of ``machine``: measure and print the roofline's two limits."""
+    m = measure_machine(n_threads=args.threads, dtype=args.dtype)
+    if args.json:
+        print(json.dumps({"peak_gflops": m.peak_flops / 1e9,
+                          "bandwidth_gbs": m.bandwidth / 1e9,
+                          "ridge_flop_per_byte": m.ridge,
+                          "n_threads": m.n_threads, "dtype": m.dtype,
+                          "method": m.description}, indent=2))
+        return 0
+    print(f"peak:      {m.peak_flops / 1e9:.1f} GFLOP/s ({m.dtype}, "
+          f"{m.n_threads} threads, pyconvnet's conv2d)")
+    print(f"bandwidth: {m.bandwidth / 1e9:.1f} GB/s (copy of 64 MiB)")
+    print(f"ridge:     {m.ridge:.1f} FLOP/byte (layers below it are "
+          f"memory-bound)")
     return 0
 
 

@@ -41,30 +41,35 @@ added back onto the input positions they came from instead (col2im), as for
 strided layers (:func:`_input_grad_algorithm`). The weight gradient is the
 'valid' correlation of ``x`` with ``dy``.
 
-Kernels (:mod:`pyconvnet._ext._conv`, chosen per layer by :func:`_algorithm`):
+Kernels (:mod:`pyconvnet._ext._conv`), chosen per layer and thread count by
+:func:`_algorithm` with the least time predicted by a cost model fitted on
+every layer of the built-in networks (:func:`_predicted_time`):
 
-* 3x3 kernels with unit stride (any dilation) and 16 or more channels per
-  group run as Winograd F(4x4, 3x3) or F(2x2, 3x3): each block of m x m
-  outputs costs (m + 2)^2 multiplies per channel pair instead of 9 m^2, as
-  (m + 2)^2 matrix products over all blocks. The weight gradient uses the
-  same transforms: the forward pass is bilinear, y = AT[(G w) * (BT d)], so
-  dL/dw = G^T[(AT^T dy) * (BT d)].
-* Other layers with enough channels unroll tiles of input windows into a
-  column matrix (im2col) and multiply it by the weights with BLAS
-  (``sgemm``/``dgemm``); a 1x1 kernel with unit stride and no padding needs
-  no unrolling.
+* Winograd F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride
+  (any dilation): each block of m x m outputs costs (m + 2)^2 multiplies
+  per channel pair instead of 9 m^2, as (m + 2)^2 matrix products over all
+  blocks. The weight gradient uses the same transforms: the forward pass is
+  bilinear, y = AT[(G w) * (BT d)], so dL/dw = G^T[(AT^T dy) * (BT d)].
+* im2col + GEMM: tiles of input windows unrolled into a column matrix and
+  multiplied by the weights with BLAS (``sgemm``/``dgemm``); a 1x1 kernel
+  with unit stride and no padding needs no unrolling.
 * A layer whose kernel covers its whole (unpadded, undilated) input, with
   one output position, is a fully connected layer: each pass is one matrix
   product over the batch (BLAS on one thread).
-* Depthwise and few-channel layers run direct loops: with unit stride over
-  zero-padded copies of the input, where every kernel tap is one long
-  multiply-add (compiled for AVX2 and FMA too, picked at run time).
+* Direct loops over zero-padded copies of the input, split by stride
+  phase, where every kernel tap is one long multiply-add (compiled for AVX2
+  and FMA too, picked at run time): depthwise and few-channel layers.
+* Plain direct loops, where nothing else applies.
 
-Work is split over OpenMP threads by image, group and tile, and BLAS runs on
-one thread inside each task, so that the two never compete for the cores.
+Work is split over OpenMP threads by image, group and tile, and by blocks of
+output channels (forward) or input channels (weight gradient) where images
+alone would leave threads idle; BLAS runs on one thread inside each task, so
+that the two never compete for the cores. An inf or NaN in the input keeps
+to the outputs whose windows read it (:func:`_window_local`).
 Winograd's float32 results differ from the direct sum by rounding of order
 1e-6 (F(2, 3)) to 1e-5 (F(4, 3)) relative to the largest output.
 """
+import collections
 import contextlib
 import functools
 import math
@@ -431,33 +436,25 @@ def _applicable(geom, op):
 
 @functools.lru_cache(maxsize=1024)
 def _algorithm(geom, op="forward", n_threads=1):
-    """The kernel that runs ``op`` (see :func:`_applicable`).
+    """The kernel that runs ``op`` on ``n_threads`` threads (see
+    :func:`_applicable`).
 
-    Measured on a 2-core AVX2 machine: Winograd wins for 3x3 layers once
-    both channel counts per group reach 16; below that, and for other unit-
-    stride kernels up to about a thousand (input, output) channel pairs per
-    group (64 for 1x1 kernels, whose single tap leaves the loops memory-
-    bound), the loops over padded planes beat im2col + GEMM; for the weight
-    gradient only up to 64 pairs (GEMM's reduction over output positions
-    is long there). With a stride, GEMM wins unless the layer is depthwise
-    (one or two channel pairs), where the padded loops run on planes split
-    by stride phase. A fully connected layer ('dense') is always one matrix
-    product.
+    A fully connected layer ('dense') is always one matrix product. The
+    forward pass and the weight gradient take the kernel with the least
+    predicted time (:func:`_predicted_time`); the direct loops, the slowest
+    wherever another kernel applies, only where none does. The strided
+    input gradient (col2im) takes GEMM unless the layer is depthwise (one or
+    two channel pairs), where the direct loops win.
     """
     kernels = _applicable(geom, op)
-    pairs = geom.Cg * geom.Kg
     if "dense" in kernels:
         return "dense"
-    if "winograd" in kernels and geom.Cg >= 16 and geom.Kg >= 16:
-        return "winograd"
-    limit = 1024 if math.prod(geom.kernel) > 1 and op != "weight_grad" else 64
-    if geom.stride != (1, 1, 1):
-        limit = 2
-    if "padded" in kernels and pairs <= limit:
-        return "padded"
-    if "gemm" in kernels and pairs > 2:
-        return "gemm"
-    return "padded" if "padded" in kernels else "direct"
+    if op == "input_grad":
+        return "gemm" if "gemm" in kernels and geom.Cg * geom.Kg > 2 else "direct"
+    candidates = sorted(kernels - {"direct"})
+    if not candidates:
+        return "direct"
+    return min(candidates, key=lambda k: _predicted_time(geom, k, op, n_threads))
 
 
 # --- cost model ---------------------------------------------------------------
@@ -499,28 +496,37 @@ def _cost_terms(geom, algorithm, op, n_threads):
     R = Cg * taps
     P = math.prod(geom.out)
     macs = N * K * R * P
-    pointwise = taps == 1 and geom.stride == (1, 1, 1) and geom.pad == (0, 0, 0)
+    pointwise = _pointwise(geom)
     serial = {}
     if algorithm == "gemm":
         if op == "forward":
-            tile, kblock = _gemm_forward_plan(geom, n_threads)
-            tiles = -(-P // tile)
+            tile, kblock, images, shared = _gemm_forward_plan(geom, n_threads)
             kblocks = -(-Kg // kblock)
-            tasks = N * G * tiles * kblocks
-            packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
-            copied = 0 if pointwise else N * G * R * P * kblocks
+            if images > 1:
+                tasks = -(-N // images) * G * kblocks
+                packed = tasks * (min(kblock, Kg) * R + R * images * P)
+                copied = N * G * R * P * kblocks + N * K * P
+            else:
+                tiles = -(-P // tile)
+                tasks = N * G * tiles * kblocks
+                packed = tasks * (min(kblock, Kg) * R + R * min(tile, P))
+                copied = 0 if pointwise else N * G * R * P * (1 if shared else kblocks)
         else:
-            tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
+            tile, cblock, images = _gemm_weight_grad_plan(geom, n_threads)
             tiles = -(-P // tile)
             if cblock:
                 cblocks = -(-Cg // cblock)
                 tasks = G * cblocks
-                packed = G * cblocks * N * tiles * (Kg * min(tile, P) + cblock * taps * min(tile, P))
+                products = tasks * -(-N // images) * (tiles if images == 1 else 1)
+                width = images * P if images > 1 else min(tile, P)
+                packed = products * (Kg + cblock * taps) * width
+                copied = (0 if pointwise and images == 1 else N * G * R * P) + (
+                    tasks * N * Kg * P if images > 1 else 0)
             else:
                 tasks = N * G * tiles
                 packed = tasks * (Kg * min(tile, P) + R * min(tile, P))
                 serial["reduced"] = min(n_threads, tasks) * K * R
-            copied = 0 if pointwise else N * G * R * P
+                copied = 0 if pointwise else N * G * R * P
         work = {"macs": macs, "packed": packed, "copied": copied}
     elif algorithm == "winograd":
         m = _winograd_m(geom)
@@ -548,6 +554,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
     else:  # direct
         tasks = N * G if op == "forward" else K * Cg
         work = {"macs": macs}
+    work["tasks"] = tasks
     return tasks, work, serial
 
 
@@ -561,6 +568,30 @@ def _predicted_time(geom, algorithm, op, n_threads):
     t += sum(costs.get(k, 0.0) * v for k, v in work.items()) * busiest
     t += sum(costs.get(k, 0.0) * v for k, v in serial.items()) / min(n_threads, max(1, tasks))
     return t
+
+
+# Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
+# networks at batch 1, 8 and 32 on 2 threads (an AVX-512 Xeon, 2 cores):
+# the model picks the fastest kernel in 398 of 427 cases, and its picks take
+# 1.03x the time of the fastest on average. Units: seconds per call, per
+# task, and per unit of each amount of work.
+_COSTS = {
+    ("gemm", "forward"): {"call": 4.655e-05, "macs": 1.935e-11, "packed": 4.344e-10,
+                          "tasks": 5.466e-07},
+    ("gemm", "weight_grad"): {"call": 5.73e-05, "copied": 1.111e-10, "macs": 1.726e-11,
+                              "packed": 2.698e-10, "reduced": 2.196e-09,
+                              "tasks": 4.691e-07},
+    ("padded", "forward"): {"call": 1.738e-05, "copied": 6.265e-10, "macs": 4.387e-11,
+                            "tasks": 2.625e-07},
+    ("padded", "weight_grad"): {"call": 3.389e-05, "copied": 5.359e-10, "macs": 8.918e-12,
+                                "tasks": 3.457e-07},
+    ("winograd", "forward"): {"call": 9.774e-05, "filters": 2.065e-09, "macs": 1.867e-11,
+                              "transformed": 1.354e-09},
+    ("winograd", "weight_grad"): {"call": 6.746e-05, "filters": 5.248e-09, "macs": 1.733e-11,
+                                  "packed": 6.337e-11, "transformed": 1.524e-09},
+    ("direct", "forward"): {"call": 1.204e-05, "macs": 1.844e-10, "tasks": 8.928e-07},
+    ("direct", "weight_grad"): {"call": 1.456e-05, "macs": 4.702e-10, "tasks": 7.437e-07},
+}
 
 
 # The unit-stride input gradient as a full correlation costs about
@@ -614,39 +645,79 @@ def _channel_block(count, tasks, n_threads, minimum=None):
     return -(-count // blocks)
 
 
+def _pointwise(geom):
+    """Whether the layer reads its input as the column matrix (a 1x1
+    kernel, unit stride, no padding): nothing is unrolled, so one product
+    per image (or channel block) runs fastest, without tiles."""
+    return (math.prod(geom.kernel) == 1 and geom.stride == (1, 1, 1)
+            and geom.pad == (0, 0, 0))
+
+
+_GemmPlan = collections.namedtuple("_GemmPlan", "tile kblock images shared")
+
+
 def _gemm_forward_plan(geom, n_threads):
-    """(positions per tile, output channels per block) of the GEMM forward
-    pass: tiles from the cache budget, and channel blocks where images x
-    groups x tiles leave threads without work."""
+    """How the GEMM forward pass splits its work (a :class:`_GemmPlan`):
+    output positions per tile, output channels per block, images per
+    product, and whether the threads share each unit's column matrix.
+
+    Where a group's weights outweigh one image's columns (more output
+    channels than positions) on maps smaller than _MIN_TILE positions,
+    several images go side by side in one product (tiles of the cache
+    budget's width): it is then wide enough for BLAS, and the weights are
+    read once for all of them (measured: 10-25% faster on ResNet-50's 7x7
+    layers at batch 8, slower where the weights are small). Other layers
+    take tiles within an image. Output channels are cut into blocks where
+    images x groups x tiles leave threads without work; when there are
+    fewer such units than threads, all threads unroll each unit together
+    and then share its product, instead of each unrolling it for its own
+    block of channels."""
     positions = math.prod(geom.out)
-    tile = _tile(geom, geom.rows, positions)
-    return tile, _channel_block(geom.Kg, geom.N * geom.groups * -(-positions // tile),
-                                n_threads)
+    if positions < _MIN_TILE and geom.N > 1 and geom.Kg > positions:
+        width = _tile(geom, geom.rows, geom.N * positions)
+        images = max(1, min(geom.N, width // positions))
+        if images > 1:
+            return _GemmPlan(positions, _channel_block(
+                geom.Kg, -(-geom.N // images) * geom.groups, n_threads), images, False)
+    tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
+    units = geom.N * geom.groups * -(-positions // tile)
+    kblock = _channel_block(geom.Kg, units, n_threads)
+    shared = not _pointwise(geom) and units < n_threads and kblock < geom.Kg
+    return _GemmPlan(tile, kblock, 1, shared)
 
 
 def _gemm_weight_grad_plan(geom, n_threads):
-    """(positions per tile, input channels per block or 0) of the GEMM
-    weight gradient. With few images, tasks go over blocks of input
-    channels, each summing over every image (cblock > 0), instead of one
-    task per image and tile, which would leave threads idle and need a
-    private copy of dW per thread (cblock = 0)."""
+    """(positions per tile, input channels per block or 0, images per
+    product) of the GEMM weight gradient. With few images, tasks go over
+    blocks of input channels, each summing over every image (cblock > 0),
+    instead of one task per image and tile, which would leave threads idle
+    and need a private copy of dW per thread (cblock = 0). So do small maps
+    whose weights outweigh one image's columns, with several images side by
+    side in each product (as in :func:`_gemm_forward_plan`), so that its
+    sum runs over more than one image's positions."""
     positions = math.prod(geom.out)
     taps = math.prod(geom.kernel)
-    tile = _tile(geom, geom.rows, positions)
+    tile = positions if _pointwise(geom) else _tile(geom, geom.rows, positions)
     tasks = geom.N * -(-positions // tile)
     cblock = _channel_block(geom.Cg, geom.groups, n_threads, -(-2 * _MIN_BLOCK // taps))
-    if tasks < 2 * n_threads and geom.groups * -(-geom.Cg // cblock) > tasks:
-        return _tile(geom, cblock * taps, positions), cblock
-    return tile, 0
+    blocks = geom.groups * -(-geom.Cg // cblock)
+    if positions < _MIN_TILE and geom.N > 1 and geom.Kg > positions and blocks >= n_threads:
+        width = _tile(geom, cblock * taps + geom.Kg, geom.N * positions)
+        images = max(1, min(geom.N, width // positions))
+        return positions, cblock, images
+    if tasks < 2 * n_threads and blocks > tasks:
+        return tile if _pointwise(geom) else _tile(geom, cblock * taps, positions), cblock, 1
+    return tile, 0, 1
 
 
-def _transposed_weight(geom, weight):
+def _transposed_weight(geom, weight, n_threads=1):
     """Weight of :meth:`_Geometry.transposed`: per group, the kernel rotated
     by 180 degrees with its two channel axes swapped, (C, K/G, *kernel)."""
     G, Kg, Cg = geom.groups, geom.Kg, geom.Cg
-    w = weight.reshape((G, Kg, Cg) + geom.kernel)
-    w = np.swapaxes(w, 1, 2)[(Ellipsis,) + (slice(None, None, -1),) * 3]
-    return np.ascontiguousarray(w).reshape((G * Cg, Kg) + geom.kernel)
+    taps = math.prod(geom.kernel)
+    out = np.empty((G, Cg, Kg, taps), dtype=weight.dtype)
+    _conv.rotated_transpose(weight.reshape(G, Kg, Cg, taps), out, n_threads)
+    return out.reshape((G * Cg, Kg) + geom.kernel)
 
 
 # --- drivers ----------------------------------------------------------------
@@ -699,10 +770,19 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "winograd":
         _run_winograd(geom, x5, w5, bias, y5, n_threads)
     elif algorithm == "gemm":
-        tile, kblock = _gemm_forward_plan(geom, n_threads)
+        tile, kblock, images, shared = _gemm_forward_plan(geom, n_threads)
         with _single_threaded_blas():
-            _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
-                               geom.groups, tile, kblock, n_threads)
+            if images > 1:
+                _conv.gemm_forward_images(x5, w5, bias, y5, geom.stride, geom.pad,
+                                          geom.dilation, geom.groups, images, kblock,
+                                          n_threads)
+            elif shared:
+                _conv.gemm_forward_shared(x5, w5, bias, y5, geom.stride, geom.pad,
+                                          geom.dilation, geom.groups, tile, kblock,
+                                          n_threads)
+            else:
+                _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                                   geom.groups, tile, kblock, n_threads)
     elif algorithm == "padded":
         _conv.padded_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                              geom.groups, n_threads)
@@ -811,8 +891,8 @@ def _run_input_grad(geom, dy5, w5, dx5, n_threads):
         dx5.reshape(geom.N, -1)[...] = _dense(geom, w5.reshape(geom.K, -1).T,
                                               dy5.reshape(geom.N, geom.K).T).T
     elif algorithm == "transposed":
-        _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5), None, dx5,
-                     n_threads)
+        _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5, n_threads), None,
+                     dx5, n_threads)
     elif algorithm == "gemm":
         # Channel blocks: enough tasks for the threads, as few blocks as possible.
         blocks = min(geom.Cg, max(1, -(-4 * n_threads // (geom.N * geom.groups))))
@@ -837,12 +917,12 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
     elif algorithm == "winograd":
         _run_winograd_weight_grad(geom, x5, dy5, dw5, n_threads)
     elif algorithm == "gemm":
-        tile, cblock = _gemm_weight_grad_plan(geom, n_threads)
+        tile, cblock, images = _gemm_weight_grad_plan(geom, n_threads)
         with _single_threaded_blas():
             if cblock:
                 _conv.gemm_weight_grad_cblocks(
                     x5, dy5, dw5, geom.stride, geom.pad, geom.dilation, geom.groups,
-                    cblock, tile, n_threads)
+                    cblock, tile, images, n_threads)
             else:
                 _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                        geom.groups, tile, n_threads)

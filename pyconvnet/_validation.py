@@ -21,6 +21,7 @@ One answer to each question a wrapper asks of its arguments:
 This module loads no compiled code when imported, so that the pure-Python
 calculators (:mod:`pyconvnet.shapes`) can use it without the kernels.
 """
+import functools
 import numbers
 import operator
 
@@ -68,18 +69,25 @@ def check_n_threads(n_threads=None):
         if n_threads == 0:
             raise ValueError("n_threads must not be 0: use None for all cores, "
                              "a positive count, or a negative one counted from the top")
-    # imported here, not at the top, so that importing this module loads no
-    # compiled code (see the module notes)
-    from ._ext._openmp_helpers import openmp_enabled, openmp_max_threads
-
-    if not openmp_enabled():
+    openmp = _openmp()
+    if openmp is None:
         return 1
     if n_threads is not None and n_threads > 0:
         return int(n_threads)
-    top = max(1, openmp_max_threads())
+    top = max(1, openmp())
     if n_threads is None:
         return top
     return max(1, top + 1 + int(n_threads))
+
+
+@functools.lru_cache(maxsize=None)
+def _openmp():
+    """``omp_get_max_threads``, or None in a build without OpenMP. Imported
+    on first use, not at the top, so that importing this module loads no
+    compiled code (see the module notes)."""
+    from ._ext._openmp_helpers import openmp_enabled, openmp_max_threads
+
+    return openmp_max_threads if openmp_enabled() else None
 
 
 def result_dtype(*dtypes):
@@ -90,6 +98,11 @@ def result_dtype(*dtypes):
     float64; a mix of float32 and float64 gives float64. Complex, object,
     string and extended precision dtypes are refused.
     """
+    return _result_dtype(*dtypes)
+
+
+@functools.lru_cache(maxsize=256)
+def _result_dtype(*dtypes):
     out = np.float32
     for dtype in dtypes:
         dtype = np.dtype(dtype)

@@ -1,4 +1,6 @@
 """Tests for pyconvnet.architectures against torchvision's published figures."""
+import math
+
 import pytest
 from conftest import import_oracle
 from hypothesis import given, settings
@@ -8,7 +10,7 @@ from pyconvnet.architectures import (
     LENET5_C3_TABLE, canonical_name, default_input_shape, get_architecture,
     lenet5, list_architectures, resnet)
 from pyconvnet.shapes import (
-    as_layer, batch_norm, concat, conv, dense_block, flatten, global_avg_pool, linear,
+    activation, as_layer, batch_norm, concat, conv, dense_block, flatten, global_avg_pool, linear,
     max_pool, receptive_field, relu, residual, summary)
 
 # torchvision's published num_params and GFLOPS (multiply-adds) at 3x224x224
@@ -142,11 +144,12 @@ def test_small_inputs():
 # PyTorch (on the meta device, no weights allocated) as an independent oracle
 # ---------------------------------------------------------------------------
 
-def torch_model(layer, nd, torch):
+def torch_model(layer, nd, torch, inplace=False):
     """The PyTorch module a spec describes, with lazy input sizes.
 
     ``nd`` is the number of spatial dimensions; channel counts are inferred
-    by PyTorch's lazy modules on the first forward pass.
+    by PyTorch's lazy modules on the first forward pass. ``inplace`` makes
+    the ReLUs in place.
     """
     nn = torch.nn
 
@@ -194,6 +197,11 @@ def torch_model(layer, nd, torch):
             return getattr(nn, f"LazyConv{nd}d")(
                 cfg["out_channels"], cfg["kernel_size"], cfg["stride"],
                 cfg["padding"], cfg["dilation"], cfg["groups"], cfg["bias"])
+        if kind == "conv_transpose":
+            return getattr(nn, f"LazyConvTranspose{nd}d")(
+                cfg["out_channels"], cfg["kernel_size"], cfg["stride"],
+                cfg["padding"], cfg["output_padding"], cfg["groups"], cfg["bias"],
+                cfg["dilation"])
         if kind == "linear":
             return nn.LazyLinear(cfg["out_features"], cfg["bias"])
         if kind == "batch_norm":
@@ -208,6 +216,9 @@ def torch_model(layer, nd, torch):
                 ceil_mode=cfg["ceil_mode"])
         if kind == "adaptive_avg_pool":
             return getattr(nn, f"AdaptiveAvgPool{nd}d")(cfg["output_size"])
+        if kind in ("relu", "relu6", "leaky_relu"):
+            return {"relu": nn.ReLU, "relu6": nn.ReLU6,
+                    "leaky_relu": nn.LeakyReLU}[kind](inplace=inplace)
         return {"relu": nn.ReLU, "relu6": nn.ReLU6, "tanh": nn.Tanh,
                 "dropout": nn.Dropout, "flatten": nn.Flatten,
                 "identity": nn.Identity}[kind]()
@@ -293,3 +304,289 @@ def test_random_specs_agree_with_pytorch(spec, channels, size):
         return
     params, flops, out = torch_counts(as_layer(spec), shape, torch)
     assert (s.total_params, s.total_flops, s.output_shape) == (params, flops, out)
+
+
+# ---------------------------------------------------------------------------
+# the backward pass: FlopCounterMode and autograd's saved tensors
+# ---------------------------------------------------------------------------
+
+def corrected_conv_backward_flop(torch):
+    """FlopCounterMode's formula for ``convolution_backward`` with the weight
+    gradient of a grouped convolution divided by the number of groups.
+
+    PyTorch's own formula (``conv_backward_flop`` in
+    ``torch/utils/flop_counter.py``) counts the weight gradient as if every
+    input channel met every output channel, which overstates a depthwise
+    layer by its channel count; upstream has since fixed it the same way.
+    """
+    from torch.utils.flop_counter import conv_flop_count
+
+    def t(shape):
+        return [shape[1], shape[0]] + list(shape[2:])
+
+    def formula(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding,
+                _dilation, transposed, _output_padding, groups, output_mask,
+                out_shape, **kwargs):
+        count = 0
+        if output_mask[0]:
+            count += conv_flop_count(grad_out_shape, w_shape, list(out_shape[0]),
+                                     not transposed)
+        if output_mask[1]:
+            grad_w = t(list(out_shape[1]))
+            if transposed:
+                weights = conv_flop_count(t(grad_out_shape), t(x_shape), grad_w)
+            else:
+                weights = conv_flop_count(t(x_shape), t(grad_out_shape), grad_w)
+            count += weights // groups
+        return count
+
+    return formula
+
+
+def torch_backward_flops(spec, shape, torch):
+    """FLOPs FlopCounterMode counts in the backward pass of one sample."""
+    from torch.utils.flop_counter import FlopCounterMode
+    mapping = {torch.ops.aten.convolution_backward: corrected_conv_backward_flop(torch)}
+    with torch.device("meta"):
+        model = torch_model(spec, len(shape) - 1, torch).eval()
+        y = model(torch.zeros(1, *shape))
+        if not y.requires_grad:             # nothing trainable: no backward pass
+            return 0
+        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+            y.sum().backward()
+    return counter.get_total_flops()
+
+
+def torch_saved_bytes(spec, shape, torch, batch=8, inplace=False):
+    """Bytes of the distinct storages autograd keeps in a training-mode
+    forward pass, parameters and buffers excluded (meta tensors: no data)."""
+    with torch.device("meta"):
+        model = torch_model(spec, len(shape) - 1, torch, inplace=inplace).train()
+        x = torch.zeros(batch, *shape)
+        model(x[:2])                       # materialise the lazy modules
+        state = {t.untyped_storage()._cdata
+                 for t in list(model.parameters()) + list(model.buffers())}
+        kept = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage._cdata not in state:
+                kept[storage._cdata] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(x)
+    return sum(kept.values())
+
+
+@pytest.mark.parametrize("name", ORACLE_MODELS)
+def test_backward_macs_agree_with_flop_counter(name):
+    torch = import_oracle("torch")
+    spec, shape = get_architecture(name), default_input_shape(name)
+    s = summary(spec, shape)
+    flops = torch_backward_flops(spec, shape, torch)
+    # exact in fact; the checked bound is the 1% the calculators promise
+    assert 2 * s.total_backward_macs == pytest.approx(flops, rel=0.01)
+    assert 2 * s.total_backward_macs == flops
+    # the network's input needs no gradient: the first layer computes only
+    # its weight gradient
+    first = s.rows[0]
+    assert first.input_grad_macs == 0 and first.weight_grad_macs == first.macs
+
+
+def test_grouped_weight_gradient_formula_of_flop_counter_overcounts():
+    """The reason for the correction above: PyTorch's own formula."""
+    torch = import_oracle("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    spec = [conv(32, 3, padding=1, groups=32, bias=False)]
+    s = summary(spec, (32, 8, 8))
+    with torch.device("meta"):
+        model = torch_model(as_layer(spec), 2, torch)
+        x = torch.zeros(1, 32, 8, 8, requires_grad=True)
+        y = model(x)
+        with FlopCounterMode(display=False) as counter:
+            y.sum().backward()
+    raw = counter.get_total_flops()
+    # the input requires a gradient here: its gradient plus 32x the weights'
+    assert raw == 2 * s.total_macs + 32 * 2 * s.total_weight_grad_macs
+    assert torch_backward_flops(as_layer(spec), (32, 8, 8), torch) == \
+        2 * s.total_weight_grad_macs
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=random_specs(), channels=st.integers(1, 3), size=st.integers(4, 20))
+def test_random_specs_backward_macs_agree_with_pytorch(spec, channels, size):
+    torch = import_oracle("torch")
+    shape = (channels, size, size)
+    try:
+        s = summary(spec, shape)
+    except ValueError as exc:
+        assert "vanishes at layer" in str(exc)
+        return
+    assert 2 * s.total_backward_macs == torch_backward_flops(as_layer(spec), shape, torch)
+
+
+@pytest.mark.parametrize("groups, stride, dilation, padding, output_padding", [
+    (1, 1, 1, 0, 0), (1, 2, 1, 1, 1), (2, 3, 2, 2, 0), (4, 2, 1, 0, 1)])
+def test_transposed_convolution_backward_agrees_with_pytorch(
+        groups, stride, dilation, padding, output_padding):
+    torch = import_oracle("torch")
+    from pyconvnet.shapes import conv_transpose
+    spec = as_layer([conv(8, 3, padding=1), relu(),
+                     conv_transpose(4, 3, stride, padding, output_padding, dilation,
+                                    groups)])
+    s = summary(spec, (4, 7, 7))
+    assert 2 * s.total_backward_macs == torch_backward_flops(spec, (4, 7, 7), torch)
+    row = s.rows[-1]
+    assert row.input_grad_macs == row.weight_grad_macs == row.macs
+
+
+# PyTorch keeps a few tensors that the backward pass needs only the shape of
+# (the input of a pooling layer that no other layer keeps); the calculators
+# count what the derivation needs, hence the tolerance
+SAVED_TOLERANCE = 0.15
+
+
+@pytest.mark.parametrize("name", ORACLE_MODELS)
+def test_saved_memory_agrees_with_autograd(name):
+    torch = import_oracle("torch")
+    spec, shape = get_architecture(name), default_input_shape(name)
+    s = summary(spec, shape, batch_size=8)
+    kept = torch_saved_bytes(spec, shape, torch, batch=8)
+    assert s.saved_memory == pytest.approx(kept, rel=SAVED_TOLERANCE)
+    assert s.saved_memory <= kept       # nothing beyond what PyTorch keeps
+    assert sum(r.saved_memory for r in s.rows) == s.saved_memory
+
+
+LEAKY_NET = [conv(8, 3, padding=1), batch_norm(), activation("leaky_relu"),
+             conv(8, 3, padding=1), activation("leaky_relu"), max_pool(2),
+             flatten(), linear(10)]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "leaky"])
+def test_saved_memory_with_inplace_activations_agrees_with_autograd(name):
+    torch = import_oracle("torch")
+    if name == "leaky":
+        spec, shape = as_layer(LEAKY_NET), (3, 16, 16)
+    else:
+        spec, shape = get_architecture(name), default_input_shape(name)
+    s = summary(spec, shape, batch_size=8, inplace=True)
+    kept = torch_saved_bytes(spec, shape, torch, batch=8, inplace=True)
+    assert s.saved_memory == pytest.approx(kept, rel=SAVED_TOLERANCE)
+    plain = summary(spec, shape, batch_size=8)
+    if name == "leaky":
+        # in place, a leaky ReLU keeps its output, which is its input's storage
+        assert s.saved_memory == kept
+        # out of place, PyTorch also keeps the max pool's input, which only
+        # that pool reads (8 x 8x16x16 floats)
+        assert plain.saved_memory + 8 * 8 * 16 * 16 * 4 == torch_saved_bytes(
+            spec, shape, torch, batch=8)
+        assert s.saved_memory < plain.saved_memory
+    else:
+        # a ReLU keeps its output either way, and PyTorch's in-place ReLU6
+        # keeps a copy of its input
+        assert s.saved_memory == plain.saved_memory
+
+
+def test_training_memory_agrees_with_autograd_and_optimizer_state():
+    torch = import_oracle("torch")
+    spec, shape = get_architecture("resnet18"), (3, 64, 64)
+    s = summary(spec, shape, batch_size=8)
+    kept = torch_saved_bytes(spec, shape, torch, batch=8)
+    with torch.device("meta"):
+        model = torch_model(spec, 2, torch)
+        model(torch.zeros(2, *shape))
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    for optimizer, copies in (("sgd", 0), ("momentum", 1), ("adam", 2)):
+        expected = params * (2 + copies) + kept
+        assert s.training_memory(optimizer) == pytest.approx(expected, rel=0.15)
+
+
+# ---------------------------------------------------------------------------
+# counting presets: the figures other tools publish
+# ---------------------------------------------------------------------------
+
+# ptflops' README (pytorch backend), GMac at 3x224x224, two decimals
+PTFLOPS = {
+    "alexnet": 0.72, "vgg11": 7.63, "vgg13": 11.34, "vgg16": 15.5, "vgg19": 19.67,
+    "vgg11_bn": 7.64, "vgg13_bn": 11.36, "vgg16_bn": 15.53, "vgg19_bn": 19.7,
+    "resnet18": 1.82, "resnet34": 3.68, "resnet50": 4.12, "resnet101": 7.85,
+    "resnet152": 11.58, "densenet121": 2.88, "densenet169": 3.42,
+    "densenet201": 4.37, "densenet161": 7.82,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PTFLOPS))
+def test_ptflops_preset_reproduces_its_table(name):
+    s = summary(name, preset="ptflops")
+    assert round(s.total_macs / 1e9, 2) == PTFLOPS[name]
+    assert s.convention == "ptflops"
+
+
+def test_fvcore_and_torchvision_presets():
+    # fvcore: batch norm 2 per element (affine), adaptive pooling 1 per input
+    # element, no biases: ResNet-50's 4.11 G
+    fv = summary("resnet50", preset="fvcore")
+    assert fv.total_macs == 4_111_512_576
+    tv = summary("resnet50", preset="torchvision")
+    assert tv.total_macs == summary("resnet50").total_macs
+    bn = sum(math.prod(r.output_shape) for r in tv.rows if r.kind == "batch_norm")
+    assert fv.total_macs - tv.total_macs == 2 * bn + 2048 * 7 * 7
+    assert summary("resnet50", preset="full").total_macs == \
+        summary("resnet50", convention="full").total_macs
+
+
+def test_count_switches_override_a_preset():
+    base = summary("vgg16")
+    with_bias = summary("vgg16", count={"bias": True})
+    biases = sum(math.prod(r.output_shape) for r in base.rows
+                 if r.kind in ("conv", "linear"))
+    assert with_bias.total_macs == base.total_macs + biases
+    assert with_bias.convention == "torchvision (bias=True)"
+    with pytest.raises(ValueError, match="unknown counting switch 'biases'"):
+        summary("vgg16", count={"biases": True})
+    with pytest.raises(ValueError, match="preset must be one of torchvision, full, "
+                                         "fvcore, ptflops"):
+        summary("vgg16", preset="thop")
+
+
+def resnet_v1(layer):
+    """ResNet v1 as published: a bottleneck strides in its first 1x1
+    convolution (torchvision's v1.5 strides in the 3x3)."""
+    import dataclasses
+    kids = tuple(None if c is None else resnet_v1(c) for c in layer.children)
+    names = {c.name: c for c in kids if c is not None}
+    if {"conv1", "conv2", "conv3"} <= set(names):
+        stride = names["conv2"].config["stride"]
+        kids = tuple(
+            dataclasses.replace(c, config={**c.config, "stride": stride if
+                                           c.name == "conv1" else 1})
+            if c is not None and c.name in ("conv1", "conv2") else c for c in kids)
+    return dataclasses.replace(layer, children=kids)
+
+
+def test_resnet_paper_figure_is_resnet_v1():
+    s = summary(resnet_v1(get_architecture("resnet50")), (3, 224, 224))
+    assert s.total_params == 25_557_032
+    # 3.86 G multiply-adds, which the paper states as "3.8 x 10^9 FLOPs"
+    assert s.total_macs == 3_857_973_248
+    assert math.floor(s.total_macs / 1e8) == 38
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=random_specs(), channels=st.integers(1, 3), size=st.integers(4, 12),
+       batch=st.integers(2, 3))
+def test_random_specs_saved_memory_agrees_with_autograd(spec, channels, size, batch):
+    """Never more than autograd keeps, and less only by the inputs of pooling
+    layers, which PyTorch keeps for their shape."""
+    torch = import_oracle("torch")
+    shape = (channels, size, size)
+    try:
+        s = summary(spec, shape, batch_size=batch)
+    except ValueError as exc:
+        assert "vanishes at layer" in str(exc)
+        return
+    kept = torch_saved_bytes(as_layer(spec), shape, torch, batch=batch)
+    pool_inputs = sum(batch * math.prod(r.input_shape) * 4 for r in s.rows
+                      if r.kind in ("max_pool", "avg_pool", "adaptive_avg_pool"))
+    assert s.saved_memory <= kept <= s.saved_memory + pool_inputs

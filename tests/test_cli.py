@@ -123,6 +123,55 @@ def test_unknown_architecture_lists_the_known_ones(capsys):
     assert "mobilenet_v2" in err and "densenet121" in err
 
 
+# --- training, roofline and machine -------------------------------------------
+
+def test_summary_training_table(capsys):
+    status, out, _ = cli(["summary", "lenet5", "--training", "--optimizer", "adam",
+                          "--batch-size", "8"], capsys)
+    assert status == 0
+    assert "Input grad MACs" in out and "Weight grad MACs" in out
+    assert "Backward MACs:          715,440" in out
+    assert "Optimizer state (adam)" in out and "Training memory:" in out
+    status, plain, _ = cli(["summary", "lenet5", "--batch-size", "8"], capsys)
+    assert out.startswith(plain.rstrip("\n"))
+    status, md, _ = cli(["summary", "lenet5", "--training", "--format", "markdown"],
+                        capsys)
+    assert "**Training**" in md and "| C3 | conv | 240,000 | 240,000 |" in md
+
+
+def test_summary_training_json_and_inplace(capsys):
+    status, out, _ = cli(["summary", "mobilenet_v2", "--format", "json",
+                          "--batch-size", "8"], capsys)
+    data = json.loads(out)
+    assert data["total_backward_macs"] == sum(r["backward_macs"] for r in data["layers"])
+    status, out, _ = cli(["summary", "resnet18", "--format", "json", "--inplace"], capsys)
+    assert json.loads(out)["inplace"] is True
+
+
+def test_bad_optimizer_is_a_usage_error(capsys):
+    status, _, err = cli(["summary", "lenet5", "--optimizer", "rmsprop"], capsys)
+    assert status == 2 and "invalid choice: 'rmsprop'" in err
+
+
+def test_machine_and_roofline(capsys):
+    status, out, _ = cli(["machine", "--json", "--threads", "1"], capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert data["peak_gflops"] > 0.1 and data["bandwidth_gbs"] > 0.1
+    assert data["n_threads"] == 1
+    status, out, _ = cli(["summary", "lenet5", "--roofline"], capsys)
+    assert status == 0
+    assert "Roofline (forward pass, batch 1)" in out and "Predicted time:" in out
+
+
+def test_summary_preset(capsys):
+    status, out, _ = cli(["summary", "resnet50", "--preset", "ptflops"], capsys)
+    assert status == 0
+    assert "(4.12 G)" in out and "ptflops MAC convention" in out
+    status, _, err = cli(["summary", "resnet50", "--preset", "thop"], capsys)
+    assert status == 2 and "invalid choice: 'thop'" in err
+
+
 # --- shape --------------------------------------------------------------------
 
 def test_shape_prints_the_worked_arithmetic(capsys):
@@ -199,3 +248,33 @@ def test_calculator_commands_load_no_kernel(argv):
     done = run_python(["-c", code], cwd=tempfile.gettempdir(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+@pytest.mark.parametrize("argv", [["list"], ["summary", "resnet50"], ["--help"],
+                                  ["train-lenet5", "--help"]])
+def test_output_into_a_closed_pipe_ends_quietly(argv):
+    # what `pyconvnet ... | head -0` does: the reader goes away first
+    import os
+    import subprocess
+    import sys
+
+    import pyconvnet
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(pyconvnet.__file__)))
+    code = f"import sys; from pyconvnet.__main__ import main; sys.exit(main({argv!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) in (0, 1)
+    assert err == ""
+
+
+def test_usage_names_the_pyconvnet_command():
+    from pyconvnet.__main__ import build_parser
+    assert build_parser().format_usage().startswith("usage: pyconvnet ")
+    done = run_module("train-lenet5", "--epochs", "abc")
+    assert done.returncode == 2
+    # run as a module, the usage says so
+    assert ("python -m pyconvnet train-lenet5: error: argument --epochs: must be a "
+            "positive integer, got 'abc'") in done.stderr

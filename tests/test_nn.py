@@ -1,6 +1,7 @@
 """pyconvnet.nn: layers against PyTorch and finite differences, losses,
 optimiser steps by hand, initialisers, saving and loading, LeNet-5."""
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -55,6 +56,25 @@ LAYER_CASES = [
     ("dropout", lambda: nn.Dropout(0.3, rng=0), (4, 5)),
     ("batchnorm2d", lambda: nn.BatchNorm2d(3), (4, 3, 3, 3)),
     ("batchnorm2d_noaffine", lambda: nn.BatchNorm2d(2, affine=False), (3, 2, 2, 3)),
+    ("maxpool1d", lambda: nn.MaxPool1d(3, stride=2, padding=1, n_threads=1), (2, 3, 9)),
+    ("maxpool3d", lambda: nn.MaxPool3d(2, n_threads=1), (1, 2, 4, 4, 5)),
+    ("avgpool1d", lambda: nn.AvgPool1d(2, n_threads=1), (2, 3, 8)),
+    ("avgpool3d", lambda: nn.AvgPool3d(2, stride=1, padding=1, count_include_pad=False,
+                                       n_threads=1), (1, 2, 3, 4, 3)),
+    ("avgpool2d_divisor", lambda: nn.AvgPool2d(3, stride=2, padding=1, divisor_override=5,
+                                               n_threads=1), (2, 2, 7, 6)),
+    ("conv2d_unbatched", lambda: nn.Conv2d(3, 2, 3, padding=1, rng=0, n_threads=1), (3, 5, 6)),
+    ("maxpool2d_unbatched", lambda: nn.MaxPool2d(2, n_threads=1), (3, 6, 6)),
+    ("linear_leading_dims", lambda: nn.Linear(5, 3, rng=0), (2, 3, 5)),
+    ("linear_one_example", lambda: nn.Linear(5, 3, rng=0), (5,)),
+    ("mapcombination_nobias", lambda: nn.MapCombination(3, 2, bias=False, rng=0),
+     (2, 3, 3, 3)),
+    ("mapcombination_entropy", lambda: nn.MapCombination(4, 3, entropy=0.7, rng=2),
+     (2, 4, 3, 3)),
+    ("batchnorm2d_cumulative", lambda: nn.BatchNorm2d(num_features=3, momentum=None),
+     (4, 3, 3, 3)),
+    ("batchnorm2d_untracked", lambda: nn.BatchNorm2d(2, track_running_stats=False),
+     (3, 2, 2, 3)),
     ("sequential", lambda: nn.Sequential(nn.Conv2d(2, 3, 3, rng=0, n_threads=1), nn.Tanh(),
                                          nn.MaxPool2d(2, n_threads=1), nn.Flatten(),
                                          nn.Linear(12, 4, rng=0)), (2, 2, 6, 6)),
@@ -302,8 +322,10 @@ def test_mse_is_half_sum_averaged_over_batch():
     loss, grad = nn.mean_squared_error(o, t)
     assert loss == pytest.approx((0.5 * (1 + 4) + 0.5 * 4) / 2)
     np.testing.assert_allclose(grad, (o - t) / 2)
-    loss2 = nn.MSELoss()(np.zeros((2, 3)), np.array([0, 2]))
+    # the notes' half sum of squares is EuclideanLoss; MSELoss is PyTorch's mean
+    loss2 = nn.EuclideanLoss()(np.zeros((2, 3)), np.array([0, 2]))
     assert loss2 == pytest.approx(0.5)
+    assert nn.MSELoss()(np.zeros((2, 3)), np.array([0, 2])) == pytest.approx(2 / 6)
 
 
 @pytest.mark.parametrize("labels, match", [
@@ -513,7 +535,7 @@ def test_layer_argument_errors():
     with pytest.raises(ValueError, match="expects 6 maps, got 3"):
         nn.Subsampling(6).forward(np.zeros((1, 3, 4, 4)))
     with pytest.raises(ValueError, match="4-dimensional"):
-        nn.MaxPool2d(2).forward(np.zeros((3, 4, 4)))
+        nn.MaxPool2d(2).forward(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="activation must be one of"):
         nn.lenet5(activation="gelu")
 
@@ -731,3 +753,463 @@ def test_lenet5_older_keyword_names_still_work():
         nn.lenet5(output="rbf")
     with pytest.raises(ValueError, match="pooling must be one of avg, max, subsampling"):
         nn.lenet5(pooling="median")
+
+
+# -- in-place safety, gradient shapes, non-finite logits, saving paths --------------
+
+def _arrays(obj):
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            yield from _arrays(item)
+
+
+@pytest.mark.parametrize("make, shape", [c[1:] for c in LAYER_CASES],
+                         ids=[c[0] for c in LAYER_CASES])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_no_layer_returns_an_array_it_keeps(make, shape, training):
+    layer = make().train(training)
+    if isinstance(layer, nn.BatchNorm2d) and not training:
+        layer.train().forward(randn(*shape)).copy()
+        layer.eval()
+    y = layer.forward(randn(*shape))
+    for kept in _arrays(layer._cache):
+        assert not np.shares_memory(y, kept), repr(layer)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.BatchNorm2d(3, affine=False), lambda: nn.BatchNorm2d(3, affine=False).eval(),
+    lambda: nn.BatchNorm2d(3), lambda: nn.Sigmoid(), lambda: nn.Tanh(), lambda: nn.ReLU(),
+    lambda: nn.Dropout(0.5, rng=0).eval(), lambda: nn.Dropout(0.5, rng=0),
+    lambda: nn.Flatten(), lambda: nn.MapCombination(3, 3, rng=0),
+    lambda: nn.Conv2d(3, 3, 1, rng=0), lambda: nn.MaxPool2d(1),
+], ids=["bn_noaffine", "bn_noaffine_eval", "bn", "sigmoid", "tanh", "relu", "dropout_eval",
+        "dropout", "flatten", "mapcombination", "conv", "maxpool"])
+@pytest.mark.parametrize("inplace", [lambda: nn.ReLU(inplace=True),
+                                     lambda: nn.Tanh(inplace=True)], ids=["relu", "tanh"])
+def test_inplace_after_any_layer_gives_the_plain_gradients(make, inplace):
+    x, g, warm = randn(4, 3, 3, 3), None, randn(4, 3, 3, 3)
+    results = []
+    for act in (inplace(), type(inplace())()):
+        first = make().astype(np.float64)
+        if isinstance(first, nn.BatchNorm2d) and not first.training:
+            first.train().forward(warm)
+            first.eval()
+        model = nn.Sequential(first, act)
+        y = model.forward(x.copy())
+        g = randn(*y.shape) if g is None else g
+        results.append((y.copy(), model.backward(g.copy())))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-12)
+
+
+def test_batchnorm_then_inplace_relu_matches_torch(torch):
+    x = randn(4, 3, 5, 5)
+    g = randn(4, 3, 5, 5)
+    model = nn.Sequential(nn.BatchNorm2d(3, affine=False, dtype=np.float64),
+                          nn.ReLU(inplace=True))
+    model.forward(x.copy())
+    dx = model.backward(g.copy())
+    tmodel = torch.nn.Sequential(torch.nn.BatchNorm2d(3, affine=False),
+                                 torch.nn.ReLU(inplace=True)).double()
+    xt = torch.tensor(x, requires_grad=True)
+    tmodel(xt).backward(torch.tensor(g))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("make, shape", [c[1:] for c in LAYER_CASES],
+                         ids=[c[0] for c in LAYER_CASES])
+def test_backward_refuses_a_gradient_of_another_shape(make, shape):
+    layer = make()
+    y = layer.forward(randn(*shape))
+    broadcastable = np.ones((1,) + y.shape[1:]) if y.ndim > 1 and y.shape[0] > 1 \
+        else np.ones(y.shape + (1,))
+    for bad in (broadcastable, np.ones(y.shape[:-1] + (y.shape[-1] + 1,)), np.ones(())):
+        with pytest.raises(ValueError, match=(
+                rf"{type(layer).__name__}\.backward\(\) needs the gradient .* of shape "
+                rf"{re.escape(str(y.shape))}; got shape {re.escape(str(bad.shape))}")):
+            layer.backward(bad)
+    assert layer.backward(np.ones(y.shape)).shape == shape
+
+
+def test_backward_without_input_gradient_checks_the_shape_too():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.Flatten(), nn.Linear(18, 2, rng=0))
+    model.forward(randn(2, 1, 5, 5, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"Sequential\.backward\(\) .* of shape \(2, 2\); "
+                                         r"got shape \(1, 2\)"):
+        model.backward(np.ones((1, 2)), input_grad=False)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_cross_entropy_refuses_non_finite_logits(bad):
+    z = randn(3, 4)
+    z[1, 2] = bad
+    with pytest.raises(ValueError, match=r"the logits must be finite, got .* at position "
+                                         r"\(1, 2\)"):
+        nn.CrossEntropyLoss()(z, [0, 1, 2])
+    with pytest.raises(ValueError, match="must be finite"):
+        nn.softmax_cross_entropy(z.astype(np.float32), [0, 1, 2], reduction="none")
+
+
+@pytest.mark.parametrize("name", ["weights", "weights.npz", "dir/weights"])
+def test_save_and_load_take_the_same_path(tmp_path, name):
+    (tmp_path / "dir").mkdir()
+    a, b = nn.Linear(3, 2, rng=0), nn.Linear(3, 2, rng=1)
+    nn.save_weights(a, tmp_path / name)
+    assert sorted(p.name for p in tmp_path.rglob("*.npz")) == ["weights.npz"]
+    nn.load_weights(b, tmp_path / name)
+    np.testing.assert_array_equal(b.params()["weight"], a.params()["weight"])
+    c = nn.Linear(3, 2, rng=2)
+    c.load(str(tmp_path / name))
+    np.testing.assert_array_equal(c.params()["weight"], a.params()["weight"])
+
+
+# -- PyTorch's meaning of the shared names ----------------------------------------
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_matches_torch(torch, reduction):
+    o, t = randn(4, 3, 2), randn(4, 3, 2)
+    loss = nn.MSELoss(reduction=reduction)
+    value = loss(o, t)
+    ot = torch.tensor(o, requires_grad=True)
+    lt = torch.nn.MSELoss(reduction=reduction)(ot, torch.tensor(t))
+    up = randn(*o.shape) if reduction == "none" else None
+    lt.backward(None if up is None else torch.tensor(up))
+    np.testing.assert_allclose(value, lt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(loss.backward(up), ot.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_euclidean_loss_is_the_notes_half_sum_of_squares():
+    o, t = randn(5, 3), randn(5, 3)
+    value, grad = nn.euclidean_loss(o, t)
+    assert value == pytest.approx(sum(0.5 * np.sum((o[n] - t[n]) ** 2) for n in range(5)) / 5)
+    np.testing.assert_allclose(grad, (o - t) / 5)
+    assert value == pytest.approx(nn.mse_loss(o, t)[0] * 3 / 2)
+    assert nn.mean_squared_error(o, t)[0] == value
+    assert nn.EuclideanLoss()(o, t) == value
+    with pytest.raises(ValueError, match="reduction must be one of 'mean', 'sum', 'none'"):
+        nn.MSELoss(reduction="avg")
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"reduction": "sum"}, {"reduction": "none"},
+    {"weight": [0.5, 2.0, 1.0, 0.1, 3.0]},
+    {"ignore_index": 2}, {"ignore_index": -100},
+    {"label_smoothing": 0.2},
+    {"weight": [0.5, 2.0, 1.0, 0.1, 3.0], "label_smoothing": 0.3, "ignore_index": 1},
+    {"weight": [0.5, 2.0, 1.0, 0.1, 3.0], "label_smoothing": 0.1, "reduction": "sum"},
+    {"weight": [0.5, 2.0, 1.0, 0.1, 3.0], "label_smoothing": 0.1, "reduction": "none",
+     "ignore_index": 0},
+], ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) if o else "default")
+@pytest.mark.parametrize("shape", [(7, 5), (5,), (3, 5, 2, 3)], ids=["NC", "C", "NCHW"])
+def test_cross_entropy_options_match_torch(torch, options, shape):
+    z = randn(*shape) * 3
+    label_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    labels = RNG.integers(0, 5, label_shape)
+    if len(shape) > 1:
+        labels.reshape(-1)[::4] = options.get("ignore_index", -100)
+    loss = nn.CrossEntropyLoss(**options)
+    value = loss(z, labels)
+    topts = dict(options)
+    if "weight" in topts:
+        topts["weight"] = torch.tensor(topts["weight"], dtype=torch.float64)
+    zt = torch.tensor(z, requires_grad=True)
+    lt = torch.nn.CrossEntropyLoss(**topts)(zt, torch.tensor(labels))
+    up = randn(*label_shape) if options.get("reduction") == "none" and label_shape else None
+    lt.backward(None if up is None else torch.tensor(up))
+    np.testing.assert_allclose(value, lt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss.backward(up), zt.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_cross_entropy_all_ignored_is_nan_as_torch():
+    value, grad = nn.softmax_cross_entropy(np.zeros((2, 3)), [-100, -100])
+    assert np.isnan(value) and (grad == 0).all()
+    with pytest.raises(ValueError, match=r"weight must have shape \(3,\)"):
+        nn.softmax_cross_entropy(np.zeros((2, 3)), [0, 1], weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="label_smoothing must be a number in"):
+        nn.CrossEntropyLoss(label_smoothing=1.5)(np.zeros((2, 3)), [0, 1])
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.Conv1d(2, 3, 3, padding=1, rng=0), (2, 7)),
+    (lambda: nn.Conv2d(2, 3, 3, stride=2, rng=0), (2, 7, 6)),
+    (lambda: nn.Conv3d(2, 3, 2, rng=0), (2, 3, 4, 3)),
+    (lambda: nn.MaxPool1d(2), (2, 8)),
+    (lambda: nn.MaxPool2d(3, stride=2, padding=1), (2, 7, 6)),
+    (lambda: nn.MaxPool3d(2), (2, 4, 4, 4)),
+    (lambda: nn.AvgPool1d(2), (2, 8)),
+    (lambda: nn.AvgPool2d(2), (2, 6, 6)),
+    (lambda: nn.AvgPool3d(2), (2, 4, 4, 4)),
+    (lambda: nn.AdaptiveAvgPool2d(2), (3, 5, 5)),
+], ids=["conv1d", "conv2d", "conv3d", "maxpool1d", "maxpool2d", "maxpool3d", "avgpool1d",
+        "avgpool2d", "avgpool3d", "adaptive"])
+def test_unbatched_input_matches_torch(torch, make, shape):
+    layer = make().astype(np.float64) if make().params() else make()
+    x = randn(*shape)
+    y = layer.forward(x)
+    assert y.ndim == x.ndim
+    dy = randn(*y.shape)
+    dx = layer.backward(dy)
+    assert dx.shape == x.shape
+    batched = layer.forward(x[None])
+    np.testing.assert_allclose(y, batched[0], rtol=1e-12)
+    np.testing.assert_allclose(dx, layer.backward(dy[None])[0], rtol=1e-12)
+    name = type(layer).__name__
+    kwargs = {k: getattr(layer, k) for k in ("kernel_size", "stride", "padding")
+              if hasattr(layer, k)}
+    if name.startswith("Conv"):
+        tl = getattr(torch.nn, name)(layer.in_channels, layer.out_channels, **kwargs).double()
+        with torch.no_grad():
+            tl.weight.copy_(torch.tensor(layer.params()["weight"]))
+            tl.bias.copy_(torch.tensor(layer.params()["bias"]))
+    elif name == "AdaptiveAvgPool2d":
+        tl = torch.nn.AdaptiveAvgPool2d(layer.output_size)
+    else:
+        tl = getattr(torch.nn, name)(**kwargs)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tl(xt)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (2, 3, 5), (2, 1, 4, 5)])
+def test_linear_takes_any_leading_dimensions_as_torch(torch, shape):
+    fc = nn.Linear(5, 3, rng=0, dtype=np.float64)
+    x = randn(*shape)
+    y = fc.forward(x)
+    dy = randn(*y.shape)
+    dx = fc.backward(dy)
+    tl = torch.nn.Linear(5, 3).double()
+    with torch.no_grad():
+        tl.weight.copy_(torch.tensor(fc.params()["weight"]))
+        tl.bias.copy_(torch.tensor(fc.params()["bias"]))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tl(xt)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fc.grads()["weight"], tl.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fc.grads()["bias"], tl.bias.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"Linear expects 5 input features, got 4"):
+        fc.forward(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("nd, kwargs", [
+    (1, dict(kernel_size=3, stride=2, padding=1)), (2, dict(kernel_size=2)),
+    (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (3, dict(kernel_size=2, stride=(1, 2, 2))),
+])
+def test_pool_layers_match_torch(torch, nd, kwargs):
+    shape = (2, 3) + (7, 6, 5)[:nd]
+    x = randn(*shape)
+    for kind in ("Max", "Avg"):
+        layer = getattr(nn, f"{kind}Pool{nd}d")(**kwargs)
+        tl = getattr(torch.nn, f"{kind}Pool{nd}d")(**kwargs)
+        y = layer.forward(x)
+        dy = randn(*y.shape)
+        dx = layer.backward(dy)
+        xt = torch.tensor(x, requires_grad=True)
+        yt = tl(xt)
+        yt.backward(torch.tensor(dy))
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, err_msg=repr(layer))
+        np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, err_msg=repr(layer))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (3, 7, 6)])
+def test_maxpool_return_indices_matches_torch(torch, shape):
+    x = randn(*shape)
+    pool = nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)
+    y, idx = pool.forward(x)
+    ty, tidx = torch.nn.MaxPool2d(3, stride=2, padding=1, return_indices=True)(
+        torch.tensor(x))
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    dy = randn(*y.shape)
+    plain = nn.MaxPool2d(3, stride=2, padding=1)
+    plain.forward(x)
+    np.testing.assert_array_equal(pool.backward(dy), plain.backward(dy))
+    assert "return_indices=True" in repr(pool)
+
+
+@pytest.mark.parametrize("nd, divisor", [(2, 3), (2, -2), (3, 5)])
+def test_avgpool_divisor_override_matches_torch(torch, nd, divisor):
+    x = randn(*((2, 2) + (6, 5, 4)[:nd]))
+    layer = getattr(nn, f"AvgPool{nd}d")(2, padding=1, divisor_override=divisor)
+    tl = getattr(torch.nn, f"AvgPool{nd}d")(2, padding=1, divisor_override=divisor)
+    y = layer.forward(x)
+    dy = randn(*y.shape)
+    dx = layer.backward(dy)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tl(xt)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12)
+    assert f"divisor_override={divisor}" in repr(layer)
+
+
+@pytest.mark.parametrize("momentum", [None, 0.3])
+@pytest.mark.parametrize("track", [True, False])
+def test_batchnorm_options_match_torch(torch, momentum, track):
+    bn = nn.BatchNorm2d(num_features=3, momentum=momentum, track_running_stats=track,
+                        dtype=np.float64)
+    tbn = torch.nn.BatchNorm2d(3, momentum=momentum, track_running_stats=track).double()
+    for i in range(4):
+        x = randn(5, 3, 3, 4) * (i + 1) + i
+        np.testing.assert_allclose(bn.forward(x), tbn(torch.tensor(x)).detach().numpy(),
+                                   rtol=1e-10, atol=1e-10)
+    if track:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            np.testing.assert_allclose(bn.buffers()[name], getattr(tbn, name).numpy(),
+                                       rtol=1e-12, err_msg=name)
+    else:
+        assert bn.buffers() == {}
+    bn.eval()
+    tbn.eval()
+    x = randn(2, 3, 3, 4)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tbn(xt)
+    g = randn(*x.shape)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(bn.forward(x), yt.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(bn.backward(g), xt.grad.numpy(), rtol=1e-9, atol=1e-10)
+    assert sorted(bn.state_dict()) == sorted(tbn.state_dict())
+
+
+def test_batchnorm_channels_is_an_alias_of_num_features():
+    assert nn.BatchNorm2d(channels=4).num_features == 4
+    assert nn.BatchNorm2d(4).channels == 4
+    with pytest.raises(ValueError, match="disagree"):
+        nn.BatchNorm2d(3, channels=4)
+    with pytest.raises(TypeError, match="needs num_features"):
+        nn.BatchNorm2d()
+    with pytest.raises(ValueError, match="momentum must be a number in"):
+        nn.BatchNorm2d(3, momentum=2)
+    assert "momentum=None" in repr(nn.BatchNorm2d(3, momentum=None))
+    assert "track_running_stats=False" in repr(nn.BatchNorm2d(3, track_running_stats=False))
+
+
+# -- map combinations: the bias and a penalty that sparsifies -----------------------
+
+def test_mapcombination_bias_is_bouvries_b_j():
+    mc = nn.MapCombination(3, 2, rng=0, dtype=np.float64)
+    mc.params()["bias"][...] = [0.5, -1.0]
+    x = randn(2, 3, 4, 4)
+    y = mc.forward(x)
+    a = mc.alpha()
+    for j in range(2):
+        np.testing.assert_allclose(y[:, j], sum(a[i, j] * x[:, i] for i in range(3))
+                                   + mc.params()["bias"][j], rtol=1e-12)
+    dy = randn(*y.shape)
+    mc.backward(dy)
+    np.testing.assert_allclose(mc.grads()["bias"], dy.sum(axis=(0, 2, 3)), rtol=1e-12)
+    assert mc.n_params() == 3 * 2 + 2
+    assert summary(nn.Sequential(mc), (3, 4, 4)).total_params == 8
+    assert "bias=False" in repr(nn.MapCombination(3, 2, bias=False))
+
+
+@pytest.mark.parametrize("penalties", [dict(entropy=0.8), dict(entropy=0.3, sparsity=0.5),
+                                       dict(sparsity=0.5)])
+def test_mapcombination_penalties_pass_gradcheck(penalties):
+    model = nn.Sequential(nn.MapCombination(4, 3, rng=1, **penalties), nn.Flatten(),
+                          nn.Linear(3, 2, rng=0)).astype(np.float64)
+    res = gradcheck(model, randn(3, 4, 1, 1), np.array([0, 1, 1]), nn.CrossEntropyLoss())
+    assert res.passed, str(res)
+
+
+def test_mapcombination_entropy_penalty_value_and_zero_l1_gradient():
+    mc = nn.MapCombination(5, 3, entropy=0.5, rng=0, dtype=np.float64)
+    a = mc.alpha()
+    assert mc.penalty() == pytest.approx(-0.5 * np.sum(a * np.log(a)), rel=1e-12)
+    np.testing.assert_allclose(mc.column_entropy(), -np.sum(a * np.log(a), axis=0))
+    # Bouvrie's L1 term alone has a zero gradient through the softmax
+    l1 = nn.MapCombination(5, 3, bias=False, sparsity=2.0, rng=0, dtype=np.float64)
+    y = l1.forward(randn(2, 5, 2, 2))
+    l1.backward(np.zeros_like(y))
+    np.testing.assert_allclose(l1.grads()["c"], 0.0, atol=1e-15)
+
+
+def test_entropy_penalty_makes_the_combination_sparser_in_training():
+    """Each output learns to copy one input map; with the same data and
+    seed, the entropy penalty gives sparser weights (lower entropy, larger
+    largest weight) than no penalty or Bouvrie's L1 term, which changes
+    nothing."""
+    from pyconvnet.nn.train import fit
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((256, 4, 2, 2)).astype(np.float64)
+    y = (X[:, 0].sum(axis=(1, 2)) > 0).astype(np.int64)
+    results = {}
+    for name, kwargs in (("none", {}), ("l1", dict(sparsity=1.0)),
+                         ("entropy", dict(entropy=0.5))):
+        model = nn.Sequential(("mix", nn.MapCombination(4, 2, rng=3, **kwargs)),
+                              nn.Flatten(), nn.Linear(8, 2, rng=0)).astype(np.float64)
+        fit(model, X, y, epochs=15, batch_size=32, lr=0.2, rng=0)
+        results[name] = model["mix"]
+    ent = {k: float(m.column_entropy().mean()) for k, m in results.items()}
+    np.testing.assert_allclose(results["l1"].params()["c"], results["none"].params()["c"],
+                               rtol=1e-10, atol=1e-12)
+    assert ent["entropy"] < 0.5 * ent["none"], ent
+    assert results["entropy"].alpha().max(axis=0).min() > 0.8
+    assert results["none"].alpha().max(axis=0).min() < 0.5
+
+
+# -- the common pattern in one call ---------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, input_shape, features", [
+    (dict(conv=[[16, 16], [32]], pool=2, fc=[64]), (3, 32, 32), 32 * 8 * 8),
+    (dict(conv=[8, 8, 8], pool=[2, None, 2], fc=[]), "1x28x28", 8 * 7 * 7),
+    (dict(conv=[[4]], pool=None, fc=[10, 5], padding=0, kernel_size=5), (2, 9, 9), 4 * 5 * 5),
+    (dict(conv=[], fc=[7]), (3, 4, 4), 48),
+])
+def test_conv_net_sizes_the_first_linear_layer(kwargs, input_shape, features):
+    model = nn.conv_net(input_shape, n_classes=3, rng=0, **kwargs)
+    fcs = [layer for layer in model if isinstance(layer, nn.Linear)]
+    assert fcs[0].in_features == features
+    assert len(fcs) == len(kwargs.get("fc", ())) + 1 and fcs[-1].out_features == 3
+    s = summary(model, input_shape)
+    assert s.output_shape == (3,) and s.total_params == model.n_params()
+    shape = tuple(int(v) for v in str(input_shape).strip("()").replace("x", ",").split(","))
+    assert model.forward(randn(2, *shape, dtype=np.float32)).shape == (2, 3)
+
+
+def test_conv_net_is_the_pattern_layer_by_layer():
+    model = nn.conv_net((3, 16, 16), conv=[[4, 6], [8]], pool=2, fc=[12], n_classes=5,
+                        activation="tanh", rng=0)
+    kinds = [(name, type(layer).__name__) for name, layer in model.layers.items()]
+    assert kinds == [("conv1_1", "Conv2d"), ("tanh1_1", "Tanh"), ("conv1_2", "Conv2d"),
+                     ("tanh1_2", "Tanh"), ("pool1", "MaxPool2d"), ("conv2_1", "Conv2d"),
+                     ("tanh2_1", "Tanh"), ("pool2", "MaxPool2d"), ("flatten", "Flatten"),
+                     ("fc1", "Linear"), ("tanh_fc1", "Tanh"), ("fc2", "Linear")]
+    assert [model[n].out_channels for n in ("conv1_1", "conv1_2", "conv2_1")] == [4, 6, 8]
+    assert model["conv1_1"].padding == "same" and model["conv1_1"].kernel_size == (3, 3)
+    again = nn.conv_net((3, 16, 16), conv=[[4, 6], [8]], pool=2, fc=[12], n_classes=5,
+                        activation="tanh", rng=0)
+    for k, v in model.params().items():
+        np.testing.assert_array_equal(v, again.params()[k])
+    small = nn.conv_net((1, 6, 6), conv=[[2]], fc=[3], n_classes=2, rng=1).astype(np.float64)
+    assert gradcheck(small, randn(2, 1, 6, 6), np.array([0, 1]), nn.CrossEntropyLoss(),
+                     max_per_array=20).passed
+
+
+def test_conv_net_learns_a_simple_task():
+    from pyconvnet.nn.train import fit
+    gen = np.random.default_rng(0)
+    X = gen.standard_normal((128, 1, 8, 8)).astype(np.float32)
+    y = (X[:, 0, :4].mean(axis=(1, 2)) > X[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)
+    model = nn.conv_net((1, 8, 8), conv=[[4]], pool=2, fc=[16], n_classes=2, rng=0)
+    history = fit(model, X, y, epochs=20, batch_size=16, lr=0.05, momentum=0.9)
+    assert history["accuracy"][-1] > 0.9
+
+
+def test_conv_net_argument_errors():
+    with pytest.raises(ValueError, match="activation must be one of 'relu', 'tanh'"):
+        nn.conv_net((3, 8, 8), activation="gelu")
+    with pytest.raises(ValueError, match=r"conv\[1\] must be a positive channel count"):
+        nn.conv_net((3, 8, 8), conv=[[4], []])
+    with pytest.raises(ValueError, match="pool has 1 entries for 2 conv blocks"):
+        nn.conv_net((3, 8, 8), conv=[4, 4], pool=[2])
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
+        nn.conv_net((8, 8))
+    with pytest.raises(ValueError, match="vanishes at layer .pool4."):
+        nn.conv_net((3, 8, 8), conv=[4, 4, 4, 4], pool=2)

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from pyconvnet import shapes
 from pyconvnet.functional import max_pool1d
 from pyconvnet.shapes import (
-    InputTooSmallError, Layer, activation_memory, as_layer, batch_norm,
+    InputTooSmallError, Layer, activation, activation_memory, as_layer, batch_norm,
     compare_bottleneck, compare_depthwise_separable, compare_grouped,
     compare_stacked, concat, conv, conv_flops, conv_macs, conv_output_size,
-    conv_params, conv_transpose, conv_transpose_output_size, dense_block,
+    conv_params, conv_transpose, conv_transpose_output_size, dense_block, dropout,
     dtype_size, flatten, linear, linear_macs, linear_params, max_pool,
     parse_shape, pool_output_size, receptive_field, relu, residual,
     same_padding, summary)
@@ -624,13 +624,14 @@ def test_layer_repr_and_immutability():
 # the package must keep every one of them, and add none.
 PUBLIC_NAMES = [
     "ACTIVATIONS", "CONVENTIONS", "Comparison", "InputTooSmallError", "Layer", "LayerRow",
-    "RFStep", "ReceptiveField", "ShapeExplanation", "Summary", "activation",
+    "Machine", "PRESETS", "RFStep", "ReceptiveField", "ShapeExplanation", "Summary", "activation",
     "activation_memory", "adaptive_avg_pool", "adaptive_max_pool", "as_layer", "avg_pool",
     "batch_norm", "compare_bottleneck", "compare_depthwise_separable", "compare_grouped",
     "compare_stacked", "concat", "conv", "conv_flops", "conv_macs", "conv_output_size",
     "conv_params", "conv_transpose", "conv_transpose_output_size", "dense_block", "dropout",
     "dtype_size", "flatten", "global_avg_pool", "identity", "linear", "linear_macs",
-    "linear_params", "lrn", "max_pool", "parse_shape", "pool_output_size", "rbf",
+    "linear_params", "lrn", "max_pool", "measure_machine", "parse_shape",
+    "pool_output_size", "rbf",
     "receptive_field", "relu", "residual", "same_padding", "sequential", "subsampling",
     "summary",
 ]
@@ -639,7 +640,8 @@ PUBLIC_NAMES = [
 def test_public_names_are_unchanged():
     import pyconvnet.shapes as module
 
-    assert module.__all__ == [n for n in PUBLIC_NAMES if n not in ("ACTIVATIONS", "CONVENTIONS")]
+    assert module.__all__ == [n for n in PUBLIC_NAMES
+                              if n not in ("ACTIVATIONS", "CONVENTIONS", "PRESETS")]
     assert sorted(n for n in dir(module) if not n.startswith("_")) == PUBLIC_NAMES
     assert module.CONVENTIONS == ("torchvision", "full")
     assert "tanh" in module.ACTIVATIONS
@@ -655,3 +657,291 @@ def test_rows_carry_the_input_shape_and_the_layer_spec():
     assert rows["p1"].input_shape == (8, 16, 16)
     assert rows["r.c2"].input_shape == (8, 8, 8)
     assert rows["r.add"].layer is None
+
+
+# ---------------------------------------------------------------------------
+# training: backward MACs, memory kept for the backward pass, optimizer state
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stride, dilation, groups, padding", [
+    (1, 1, 1, 0), (2, 1, 1, 1), (1, 2, 1, 2), (2, 1, 4, 1), (1, 1, 8, 1)])
+def test_conv_backward_macs_equal_the_forward_product(stride, dilation, groups, padding):
+    net = [conv(8, 3, padding=1), conv(8, 3, stride, padding, dilation, groups)]
+    first, second = summary(net, (4, 12, 12)).rows
+    # the input needs no gradient: the first layer computes only its weights'
+    assert (first.input_grad_macs, first.weight_grad_macs) == (0, first.macs)
+    assert second.input_grad_macs == second.weight_grad_macs == second.macs
+    assert second.backward_macs == 2 * second.macs
+    out = second.output_shape
+    assert second.macs == 8 * (8 // groups) * 9 * out[1] * out[2]
+
+
+def test_frozen_layers_compute_no_weight_gradient_and_keep_less():
+    net = [conv(8, 3, trainable=False), relu(), conv(8, 3), relu(),
+           conv(8, 3, trainable=False), flatten(), linear(4)]
+    rows = summary(net, (3, 16, 16)).rows
+    # nothing before the frozen first layer and its ReLU needs a gradient
+    assert [(r.input_grad_macs, r.weight_grad_macs, r.saved_memory) for r in rows[:2]] \
+        == [(0, 0, 0), (0, 0, 0)]
+    assert rows[2].input_grad_macs == 0 and rows[2].weight_grad_macs == rows[2].macs
+    # a frozen layer after a trainable one passes the gradient on, keeps nothing
+    assert (rows[4].input_grad_macs, rows[4].weight_grad_macs) == (rows[4].macs, 0)
+    assert rows[4].saved_memory == 0
+    assert rows[6].saved_memory == 4 * 8 * 10 * 10      # its own input: a new tensor
+
+
+def test_linear_and_transposed_backward():
+    s = summary([conv(4, 1), flatten(), linear(10, bias=False)], (2, 3, 3))
+    fc = s.rows[-1]
+    assert fc.input_grad_macs == fc.weight_grad_macs == 36 * 10
+    t = summary([conv(4, 1), conv_transpose(2, 3, stride=2, groups=2)], (2, 5, 5)).rows[1]
+    assert t.macs == 4 * 1 * 9 * 25
+    assert t.input_grad_macs == t.weight_grad_macs == t.macs
+
+
+def test_full_convention_adds_bias_and_elementwise_gradients():
+    net = [conv(4, 3, padding=1), batch_norm(), relu(), conv(4, 3, padding=1)]
+    tv = summary(net, (2, 8, 8))
+    full = summary(net, (2, 8, 8), convention="full")
+    n = 4 * 8 * 8
+    # bias gradients (one add per output element of each conv) and batch
+    # norm's scale and shift (two per element)
+    assert full.total_weight_grad_macs == tv.total_weight_grad_macs + 2 * n + 2 * n
+    # the batch norm's and ReLU's input gradients cost their forward work
+    assert full.total_input_grad_macs == tv.total_input_grad_macs + n + n
+
+
+def test_what_each_layer_keeps():
+    b = 2
+    net = [conv(4, 3, padding=1, name="c1"), batch_norm(name="bn"), relu(name="r"),
+           max_pool(2, name="mp"), conv(4, 3, padding=1, name="c2"),
+           activation("gelu", name="g"), dropout(0.5, name="d"), flatten(name="f"),
+           linear(3, name="fc")]
+    rows = {r.name: r for r in summary(net, (3, 8, 8), batch_size=b).rows}
+    assert rows["c1"].saved_memory == b * 3 * 64 * 4         # its input
+    assert rows["bn"].saved_memory == b * 4 * 64 * 4 + 2 * 4 * 4   # input, mean, 1/std
+    assert rows["r"].saved_memory == b * 4 * 64 * 4          # its output
+    assert rows["mp"].saved_memory == b * 4 * 16 * 8         # int64 indices
+    assert rows["c2"].saved_memory == b * 4 * 16 * 4         # the pool's output
+    assert rows["g"].saved_memory == b * 4 * 16 * 4          # GELU keeps its input
+    assert rows["d"].saved_memory == b * 4 * 16 * 1          # a bool mask
+    assert rows["f"].saved_memory == 0
+    assert rows["fc"].saved_memory == b * 64 * 4             # the dropout's output
+
+
+def test_shared_tensors_are_counted_once():
+    # the ReLU's output is the next conv's input; a residual block's input
+    # is kept by the body's first conv and by the projection shortcut
+    body = [conv(8, 3, padding=1, name="a"), relu(name="ra"), conv(8, 3, padding=1, name="b")]
+    net = [conv(4, 1, name="stem"), relu(name="r0"),
+           residual(body, [conv(8, 1, name="proj")], name="res")]
+    rows = {r.name: r for r in summary(net, (3, 8, 8)).rows}
+    assert rows["r0"].saved_memory == 4 * 64 * 4
+    assert rows["res.a"].saved_memory == 0
+    assert rows["res.shortcut.proj"].saved_memory == 0
+    assert rows["res.b"].saved_memory == 0 and rows["res.ra"].saved_memory == 8 * 64 * 4
+    s = summary(net, (3, 8, 8))
+    assert s.saved_memory == 3 * 64 * 4 + 4 * 64 * 4 + 8 * 64 * 4
+    assert sum(r.saved_memory for r in s.rows) == s.saved_memory
+
+
+@pytest.mark.parametrize("dtype, size", [("float16", 2), ("bfloat16", 2), ("float32", 4),
+                                         ("float64", 8)])
+def test_saved_and_training_memory_follow_the_dtype(dtype, size):
+    net = [conv(4, 3, padding=1), relu(), max_pool(2), dropout(), flatten(), linear(3)]
+    s = summary(net, (3, 8, 8), dtype=dtype, batch_size=4)
+    # activations scale with the dtype; indices (int64) and masks (bool) do not
+    indices, mask = 4 * 4 * 16 * 8, 4 * 4 * 16 * 1
+    assert s.saved_memory == (4 * 3 * 64 + 4 * 4 * 64 + 4 * 64) * size + indices + mask
+    parts = s.training_memory("momentum", breakdown=True)
+    assert parts["parameters"] == parts["gradients"] == parts["optimizer_state"] \
+        == s.total_params * size
+    assert parts["total"] == s.training_memory("momentum")
+
+
+def test_training_memory_counts_optimizer_copies_and_trainable_gradients():
+    net = [conv(8, 3, trainable=False), relu(), conv(8, 3), flatten(), linear(2)]
+    s = summary(net, (3, 16, 16), batch_size=2)
+    sgd, mom, adam = (s.training_memory(o, breakdown=True) for o in ("sgd", "momentum", "adam"))
+    assert sgd["gradients"] == s.trainable_params * 4 < s.parameter_memory
+    assert (sgd["optimizer_state"], mom["optimizer_state"], adam["optimizer_state"]) \
+        == (0, sgd["gradients"], 2 * sgd["gradients"])
+    assert adam["total"] - sgd["total"] == 2 * sgd["gradients"]
+    assert s.training_memory("Adam") == adam["total"]
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum, adam"):
+        s.training_memory("rmsprop")
+
+
+def test_training_tables_and_dict():
+    s = summary("lenet5", batch_size=8)
+    assert str(s) == s.to_text()
+    text = s.to_text(training=True, optimizer="momentum")
+    assert text.startswith(str(s))
+    assert "Optimizer state (momentum)" in text and "Saved memory" in text
+    assert "1.72x the forward pass" in text
+    md = s.to_markdown(training=True)
+    assert md.startswith(s.to_markdown().rstrip("\n"))
+    assert md.count("\n|") == 2 * (len(s.rows) + 2)
+    data = s.to_dict()
+    assert data["total_backward_macs"] == s.total_backward_macs == 715_440
+    assert data["saved_memory"] == s.saved_memory
+    assert data["training_memory"]["adam"] == s.training_memory("adam")
+    assert data["layers"][0]["backward_macs"] == s.rows[0].backward_macs
+    assert json.loads(s.to_json()) == data
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=conv_stacks(), channels=st.integers(1, 4), size=st.integers(1, 24),
+       batch=st.integers(1, 4))
+def test_backward_rows_add_up_and_stay_within_two_forward_passes(spec, channels, size,
+                                                                 batch):
+    try:
+        s = summary(spec, (channels, size, size), batch_size=batch)
+    except InputTooSmallError:
+        return
+    assert sum(r.input_grad_macs for r in s.rows) == s.total_input_grad_macs
+    assert sum(r.weight_grad_macs for r in s.rows) == s.total_weight_grad_macs
+    assert sum(r.saved_memory for r in s.rows) == s.saved_memory
+    assert s.total_backward_macs <= 2 * s.total_macs
+    # nothing is kept that a forward pass does not produce (plus the input,
+    # the batch norm statistics and int64 indices at most twice a float's size)
+    bound = 2 * (s.activation_memory + batch * math.prod(s.input_shape) * 4) \
+        + sum(2 * r.output_shape[0] * 4 for r in s.rows if r.kind == "batch_norm")
+    assert s.saved_memory <= bound
+    one = summary(spec, (channels, size, size))
+    assert s.total_backward_macs == one.total_backward_macs
+
+
+# a pyconvnet.nn training step measured with tracemalloc. pyconvnet.nn keeps
+# other tensors than PyTorch (a ReLU keeps a one-byte mask, tanh and sigmoid
+# their derivative), so its forward pass keeps 0.6 to 1.2 times the count;
+# the step's peak adds the backward pass's workspace (im2col columns) and
+# lands at 1.0 to 1.9 times training_memory. The bounds leave room for both.
+NN_KEPT_RATIO = (0.5, 1.5)
+NN_PEAK_RATIO = (0.75, 2.5)
+
+
+def _nn_small_cnn(nn):
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
+
+
+@pytest.mark.parametrize("model", ["lenet5", "lenet5_relu_max", "small_cnn"])
+def test_training_memory_against_a_pyconvnet_nn_training_step(model):
+    import tracemalloc
+
+    from pyconvnet import nn
+    batch = 32
+    tracemalloc.start()
+    try:
+        if model == "small_cnn":
+            net, shape = _nn_small_cnn(nn), (1, 32, 32)
+        elif model == "lenet5":
+            net, shape = nn.lenet5(rng=0), (1, 32, 32)
+        else:
+            net, shape = nn.lenet5(activation="relu", pooling="max", rng=0), (1, 32, 32)
+        x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
+        labels = np.arange(batch) % 10
+        loss = nn.CrossEntropyLoss()
+        optimizer = nn.SGD(net, lr=0.01, momentum=0.9)
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        loss(net.forward(x), labels)
+        kept = tracemalloc.get_traced_memory()[0] - before
+        net.backward(loss.backward())
+        optimizer.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    s = summary(net, shape, batch_size=batch)
+    # the input was allocated before the forward pass
+    low, high = NN_KEPT_RATIO
+    assert low <= kept / (s.saved_memory - x.nbytes) <= high
+    low, high = NN_PEAK_RATIO
+    assert low <= peak / s.training_memory("momentum") <= high
+
+
+# ---------------------------------------------------------------------------
+# the roofline
+# ---------------------------------------------------------------------------
+
+def test_rows_report_bytes_moved_and_intensity():
+    s = summary([conv(16, 3, padding=1), relu(), flatten()], (8, 32, 32), batch_size=2)
+    c, r, f = s.rows
+    assert c.bytes_moved == (2 * 8 * 1024 + 2 * 16 * 1024 + 16 * 8 * 9 + 16) * 4
+    assert c.arithmetic_intensity == pytest.approx(2 * c.macs * 2 / c.bytes_moved)
+    assert r.bytes_moved == 2 * 2 * 16 * 1024 * 4 and r.arithmetic_intensity == 0
+    assert f.bytes_moved == 0                      # a view moves nothing
+    assert c.predicted_time is None and c.bound is None and s.predicted_time is None
+
+
+def test_machine_predicts_the_larger_of_the_two_times():
+    from pyconvnet.shapes import Machine
+    m = Machine(peak_flops=1e11, bandwidth=1e10)
+    assert m.ridge == 10
+    s = summary([conv(16, 3, padding=1), relu()], (8, 32, 32), batch_size=2, machine=m)
+    c, r = s.rows
+    assert c.arithmetic_intensity > m.ridge and c.bound == "compute"
+    assert c.predicted_time == pytest.approx(2 * c.macs * 2 / 1e11)
+    assert r.bound == "memory" and r.predicted_time == pytest.approx(r.bytes_moved / 1e10)
+    assert s.predicted_time == pytest.approx(c.predicted_time + r.predicted_time)
+    assert "Roofline" in str(s) and "compute" in s.to_markdown()
+    with pytest.raises(ValueError, match="peak_flops must be a positive number"):
+        Machine(peak_flops=0, bandwidth=1)
+
+
+def test_measure_machine_is_quick_and_plausible():
+    import time
+
+    from pyconvnet.shapes import measure_machine
+    t0 = time.perf_counter()
+    m = measure_machine(repeats=1, budget=0.5)
+    assert time.perf_counter() - t0 < 10
+    assert 1e8 < m.peak_flops < 1e14 and 1e8 < m.bandwidth < 1e13
+    assert m.n_threads >= 1 and m.dtype == "float32"
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        measure_machine(dtype="float16")
+
+
+def test_csv_has_the_training_columns_last():
+    s = summary("lenet5", batch_size=2)
+    rows = list(csv.DictReader(io.StringIO(s.to_csv())))
+    assert list(rows[0])[:10] == ["name", "kind", "output_shape", "params",
+                                  "trainable_params", "macs", "receptive_field",
+                                  "rf_jump", "rf_start", "activation_memory"]
+    assert sum(int(r["input_grad_macs"]) + int(r["weight_grad_macs"]) for r in rows) \
+        == s.total_backward_macs
+    assert sum(int(r["saved_memory"]) for r in rows) == s.saved_memory
+    assert all(int(r["flops"]) == 2 * int(r["macs"]) for r in rows)
+    with pytest.raises(TypeError, match="machine must be a Machine"):
+        summary("lenet5", machine={"peak_flops": 1e9})
+
+
+def test_roofline_gallery_example_runs(tmp_path):
+    import_oracle("matplotlib")
+    import pathlib
+
+    from conftest import run_python
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "plot_roofline.py"
+    done = run_python([str(script)], cwd=tmp_path, env={"MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    assert "measured / predicted median" in done.stdout
+    assert (tmp_path / "output" / "roofline.png").is_file()
+
+
+def test_batch_norm_after_a_relu_shares_its_input():
+    net = [conv(4, 3, padding=1), relu(), batch_norm(), conv(4, 1)]
+    rows = summary(net, (3, 8, 8)).rows
+    assert rows[1].saved_memory == 4 * 64 * 4              # the ReLU's output ...
+    assert rows[2].saved_memory == 2 * 4 * 4               # ... is the batch norm's input
+    assert rows[3].saved_memory == 4 * 64 * 4              # the batch norm's output
+
+
+def test_importing_the_calculators_measures_nothing(tmp_path):
+    from conftest import run_python
+    done = run_python(["-c", "import sys, pyconvnet.shapes; print(sorted(m for m in "
+                       "sys.modules if m.startswith(('pyconvnet._ext.', "
+                       "'pyconvnet.functional'))))"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

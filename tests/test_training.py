@@ -153,3 +153,103 @@ def test_sgd_lr_scale_multiplies_every_rate():
     opt.lr_scale = 0.5
     opt.step()
     assert fc.params()["weight"][0, 0] == pytest.approx(0.95)
+
+
+# --- the train-lenet5 command line ------------------------------------------------
+
+def _main(argv, capsys):
+    from pyconvnet.__main__ import main
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_trains_without_matplotlib_and_says_how_to_get_the_plots(tmp_path):
+    import_oracle("sklearn")
+    from conftest import run_python
+    code = ("import sys; sys.modules['matplotlib'] = None; "
+            "from pyconvnet.__main__ import main; "
+            f"sys.exit(main(['train-lenet5', '--epochs', '1', '--limit', '32', "
+            f"'--no-progress', '--output-dir', {str(tmp_path)!r}]))")
+    done = run_python(["-c", code], cwd=str(tmp_path), timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith("test accuracy: ")
+    assert lines[-2] == ("skipped the plots: matplotlib is not installed (pip install "
+                         "matplotlib to get them)")
+    assert "trained 1 epoch in" in done.stdout and "1 epochs" not in done.stdout
+    assert os.listdir(tmp_path) == ["lenet5_digits.npz"]
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_default_output_dir_is_one_folder_in_the_current_directory(
+        tmp_path, monkeypatch, capsys, digits):
+    from pyconvnet.nn.train import DEFAULT_OUTPUT_DIR
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = _main(["train-lenet5", "--epochs", "1", "--limit", "16",
+                            "--no-progress", "--no-plots"], capsys)
+    assert status == 0
+    folder = tmp_path / DEFAULT_OUTPUT_DIR
+    assert sorted(os.listdir(tmp_path)) == [DEFAULT_OUTPUT_DIR]
+    assert os.listdir(folder) == ["lenet5_digits.npz"]
+    assert f"wrote {folder / 'lenet5_digits.npz'}" in out   # the full path
+
+
+def test_cli_help_gives_every_option_its_text_and_default(capsys):
+    status, out, _ = _main(["train-lenet5", "--help"], capsys)
+    assert status == 0
+    assert out.startswith("usage: pyconvnet train-lenet5")
+    from pyconvnet.__main__ import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train = sub.choices["train-lenet5"]
+    formatter = train._get_formatter()
+    options = [a for a in train._actions if a.option_strings and a.dest != "help"]
+    assert len(options) == 18
+    for action in options:
+        text = formatter._get_help_string(action)
+        assert action.help and "(default" in text, action.option_strings
+    from pyconvnet.nn.train import DEFAULT_OUTPUT_DIR
+    assert DEFAULT_OUTPUT_DIR == "pyconvnet-lenet5"      # as the help says
+    flat = " ".join(out.split())
+    for snippet in ("--epochs EPOCHS passes over the training digits (default: 15)",
+                    "(default: pyconvnet-lenet5 in the current directory)",
+                    "(default: all cores)",
+                    "(default: 0.2)", "(default: max)"):
+        assert snippet in flat, snippet
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "abc"], "argument --epochs: must be a positive integer, got 'abc'"),
+    (["--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+    (["--lr", "fast"], "argument --lr: must be a positive number, got 'fast'"),
+    (["--test-size", "1.5"], "argument --test-size: must be a number between 0 and 1"),
+    (["--warmup", "-1"], "argument --warmup: must be a non-negative integer, got '-1'"),
+])
+def test_cli_bad_values_name_the_option_and_the_rule(argv, message, capsys):
+    status, _, err = _main(["train-lenet5", *argv], capsys)
+    assert status == 2
+    assert "usage: pyconvnet train-lenet5" in err
+    assert f"pyconvnet train-lenet5: error: {message}" in err
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    import_oracle("sklearn")
+    import subprocess
+    import sys
+
+    import pyconvnet
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(pyconvnet.__file__)))
+    code = ("import sys; from pyconvnet.__main__ import main; "
+            f"sys.exit(main(['train-lenet5', '--epochs', '1', '--limit', '16', "
+            f"'--no-progress', '--no-plots', '--output-dir', {str(tmp_path)!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()            # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 1
+    assert err == ""

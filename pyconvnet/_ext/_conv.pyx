@@ -160,13 +160,14 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
 # --- im2col / col2im ---------------------------------------------------------
 
 cdef void _im2col(const floating *x, floating *cols, const Geom *g,
-                  Py_ssize_t p0, Py_ssize_t nb) noexcept nogil:
+                  Py_ssize_t p0, Py_ssize_t nb, Py_ssize_t ld) noexcept nogil:
     """Unroll the windows of output positions [p0, p0 + nb) of one group.
 
     ``x`` points at the group's first channel (Cg, D, H, W); ``cols`` gets
-    Cg*FD*FH*FW rows of ``nb`` values: row (c, a, b, e), column j holds the
-    input value that tap (a, b, e) of channel c multiplies at output position
-    p0 + j (flattened over OD, OH, OW), or 0 in the padding.
+    Cg*FD*FH*FW rows of ``nb`` values, ``ld`` apart: row (c, a, b, e),
+    column j holds the input value that tap (a, b, e) of channel c
+    multiplies at output position p0 + j (flattened over OD, OH, OW), or 0
+    in the padding.
     """
     cdef:
         Py_ssize_t OHW = g.OH * g.OW
@@ -217,7 +218,7 @@ cdef void _im2col(const floating *x, floating *cols, const Geom *g,
                         if oh == g.OH:
                             oh = 0
                             od += 1
-                    dst += nb
+                    dst += ld
 
 
 cdef void _col2im(const floating *cols, floating *x, const Geom *g,
@@ -312,7 +313,7 @@ cdef void _forward_task(const floating *x, const floating *w, const floating *bi
         cols = xg + p0
         ld = <int>P
     else:
-        _im2col(xg, buf, g, p0, cnt)
+        _im2col(xg, buf, g, p0, cnt, cnt)
         cols = buf
         ld = <int>cnt
     # Row-major y_t (nk x cnt, row stride P) = W_g[k0:k0+nk] (nk x R) @ cols (R x cnt).
@@ -361,6 +362,149 @@ def gemm_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                               kblock, &buf[omp_get_thread_num(), 0])
 
 
+def gemm_forward_shared(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                        const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                        const floating[::1] bias,             # IN  (K,) or None
+                        floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                        tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                        Py_ssize_t tile, Py_ssize_t kblock, int n_threads):
+    """Forward pass for few (image, group, tile) units, each shared by all
+    threads: its column matrix unrolled once, the threads taking blocks of
+    input channels, then the product split into blocks of ``kblock`` output
+    channels (where one task per unit would leave threads idle, and one
+    task per unit and channel block would unroll each unit once per
+    block)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Geom sub
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t FF = g.FD * g.FH * g.FW
+        Py_ssize_t R = g.Cg * FF
+        Py_ssize_t plane = g.D * g.H * g.W
+        Py_ssize_t n_tiles, n_kblocks, n_cblocks, cblock, unit, t, n, gi, p0, cnt
+        Py_ssize_t task, c0, k0, nk, k, j
+        const floating *xg
+        floating *cols
+        floating *yt
+        floating bk
+        const floating *bptr = NULL
+        floating[::1] buf
+    if bias is not None:
+        bptr = &bias[0]
+    tile = _min(tile, P)
+    n_tiles = _ceil_div(P, tile)
+    kblock = _max(1, _min(kblock, g.Kg))
+    n_kblocks = _ceil_div(g.Kg, kblock)
+    cblock = _max(1, _ceil_div(g.Cg, 2 * n_threads))
+    n_cblocks = _ceil_div(g.Cg, cblock)
+    with _Scratch() as scratch:
+        buf = scratch.array((R * tile,), np.float32 if floating is float else np.float64)
+        cols = &buf[0]
+        for unit in range(N * g.G * n_tiles):
+            t = unit % n_tiles
+            gi = (unit // n_tiles) % g.G
+            n = unit // (n_tiles * g.G)
+            p0 = t * tile
+            cnt = _min(tile, P - p0)
+            xg = &x[0, 0, 0, 0, 0] + (n * g.C + gi * g.Cg) * plane
+            yt = &y[0, 0, 0, 0, 0] + (n * g.K + gi * g.Kg) * P + p0
+            with nogil:
+                for task in prange(n_cblocks, num_threads=n_threads, schedule="static"):
+                    sub = g
+                    c0 = task * cblock
+                    sub.Cg = _min(cblock, g.Cg - c0)
+                    _im2col(xg + c0 * plane, cols + c0 * FF * cnt, &sub, p0, cnt, cnt)
+                for task in prange(n_kblocks, num_threads=n_threads, schedule="static"):
+                    k0 = task * kblock
+                    nk = _min(kblock, g.Kg - k0)
+                    _gemm(c'N', c'N', <int>cnt, <int>nk, <int>R, 1, cols, <int>cnt,
+                          &w[0, 0, 0, 0, 0] + (gi * g.Kg + k0) * R, <int>R, 0,
+                          yt + k0 * P, <int>P)
+                    if bptr != NULL:
+                        for k in range(k0, k0 + nk):
+                            bk = bptr[gi * g.Kg + k]
+                            for j in range(cnt):
+                                yt[k * P + j] += bk
+
+
+cdef void _forward_images_task(const floating *x, const floating *w,
+                               const floating *bias, floating *y, const Geom *g,
+                               Py_ssize_t task, Py_ssize_t N, Py_ssize_t images,
+                               Py_ssize_t n_kblocks, Py_ssize_t kblock,
+                               floating *cols, floating *out) noexcept nogil:
+    # Outputs of `images` images together, one group, one block of output
+    # channels: the images' windows side by side in one column matrix
+    # (R x images*P), one product, and the result scattered to the images.
+    # For small maps, where one image's product would be too narrow for
+    # BLAS to run near its peak, and the weights would be read per image.
+    cdef:
+        Py_ssize_t kb = task % n_kblocks
+        Py_ssize_t gi = (task // n_kblocks) % g.G
+        Py_ssize_t n0 = (task // (n_kblocks * g.G)) * images
+        Py_ssize_t ni = _min(images, N - n0)
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t T = ni * P
+        Py_ssize_t k0 = kb * kblock
+        Py_ssize_t nk = _min(kblock, g.Kg - k0)
+        Py_ssize_t j, k, q
+        floating bk
+        const floating *o
+        floating *yk
+    for j in range(ni):
+        _im2col(x + ((n0 + j) * g.C + gi * g.Cg) * g.D * g.H * g.W, cols + j * P, g, 0, P, T)
+    # Row-major out (nk x T) = W_g[k0:k0+nk] (nk x R) @ cols (R x T).
+    _gemm(c'N', c'N', <int>T, <int>nk, <int>R, 1, cols, <int>T,
+          w + (gi * g.Kg + k0) * R, <int>R, 0, out, <int>T)
+    for j in range(ni):
+        for k in range(nk):
+            bk = bias[gi * g.Kg + k0 + k] if bias != NULL else 0
+            o = out + k * T + j * P
+            yk = y + ((n0 + j) * g.K + gi * g.Kg + k0 + k) * P
+            for q in range(P):
+                yk[q] = o[q] + bk
+
+
+def gemm_forward_images(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                        const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                        const floating[::1] bias,             # IN  (K,) or None
+                        floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                        tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                        Py_ssize_t images, Py_ssize_t kblock, int n_threads):
+    """Forward pass by im2col of ``images`` images at a time and one GEMM
+    per (image block, group, block of ``kblock`` output channels)."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad,
+                           dilation, groups)
+        Py_ssize_t[:, ::1] ranges = _column_ranges(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t n_kblocks, task, n_tasks, tid
+        const floating *bptr = NULL
+        floating[:, ::1] cols, out
+    images = _max(1, _min(images, N))
+    kblock = _max(1, _min(kblock, g.Kg))
+    n_kblocks = _ceil_div(g.Kg, kblock)
+    n_tasks = _ceil_div(N, images) * g.G * n_kblocks
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        cols = scratch.array((n_threads, R * images * P), dtype)
+        out = scratch.array((n_threads, kblock * images * P), dtype)
+        if bias is not None:
+            bptr = &bias[0]
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
+                _forward_images_task(&x[0, 0, 0, 0, 0], &w[0, 0, 0, 0, 0], bptr,
+                                     &y[0, 0, 0, 0, 0], &g, task, N, images, n_kblocks,
+                                     kblock, &cols[tid, 0], &out[tid, 0])
+
+
 cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
                             const Geom *g, Py_ssize_t task, Py_ssize_t n_tiles,
                             Py_ssize_t tile, floating *buf) noexcept nogil:
@@ -381,7 +525,7 @@ cdef void _weight_grad_task(const floating *x, const floating *dy, floating *dw,
         cols = xg + p0
         ld = <int>P
     else:
-        _im2col(xg, buf, g, p0, cnt)
+        _im2col(xg, buf, g, p0, cnt, cnt)
         cols = buf
         ld = <int>cnt
     _gemm(c'T', c'N', <int>R, <int>g.Kg, <int>cnt, 1, cols, ld,
@@ -431,12 +575,15 @@ def gemm_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
 cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
                                    floating *dw, const Geom *g, Py_ssize_t task,
                                    Py_ssize_t n_cblocks, Py_ssize_t cblock,
-                                   Py_ssize_t N, Py_ssize_t tile,
-                                   floating *buf) noexcept nogil:
+                                   Py_ssize_t N, Py_ssize_t tile, Py_ssize_t images,
+                                   floating *buf, floating *dybuf) noexcept nogil:
     # The columns of dW_g that belong to input channels [c0, c1) of one
     # group, summed over every image and tile: dW_g[:, c0 FF:c1 FF] =
     # sum dy_t @ cols_t^T, with cols_t unrolled for those channels only.
-    # Each task owns its part of dW: no private copies, no reduction.
+    # Each task owns its part of dW: no private copies, no reduction. With
+    # images > 1 (small maps, tile = P), the columns and gradients of that
+    # many images go side by side, so that each product sums over
+    # images * P positions instead of P.
     cdef:
         Py_ssize_t cb = task % n_cblocks
         Py_ssize_t gi = task // n_cblocks
@@ -445,13 +592,31 @@ cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
         Py_ssize_t R = g.Cg * FF
         Py_ssize_t c0 = cb * cblock
         Py_ssize_t plane = g.D * g.H * g.W
-        Py_ssize_t n, p0, cnt
+        Py_ssize_t n, p0, cnt, j, k, q, ni, T
         Geom sub = g[0]
         const floating *xg
         const floating *cols
+        const floating *src
         floating beta = 0
         int ld
     sub.Cg = _min(cblock, g.Cg - c0)
+    if images > 1:
+        n = 0
+        while n < N:
+            ni = _min(images, N - n)
+            T = ni * P
+            for j in range(ni):
+                _im2col(x + ((n + j) * g.C + gi * g.Cg + c0) * plane, buf + j * P, &sub,
+                        0, P, T)
+                for k in range(g.Kg):
+                    src = dy + ((n + j) * g.K + gi * g.Kg + k) * P
+                    for q in range(P):
+                        dybuf[k * T + j * P + q] = src[q]
+            _gemm(c'T', c'N', <int>(sub.Cg * FF), <int>g.Kg, <int>T, 1, buf, <int>T,
+                  dybuf, <int>T, beta, dw + gi * g.Kg * R + c0 * FF, <int>R)
+            beta = 1
+            n += ni
+        return
     for n in range(N):
         xg = x + (n * g.C + gi * g.Cg + c0) * plane
         p0 = 0
@@ -461,7 +626,7 @@ cdef void _weight_grad_cblock_task(const floating *x, const floating *dy,
                 cols = xg + p0
                 ld = <int>P
             else:
-                _im2col(xg, buf, &sub, p0, cnt)
+                _im2col(xg, buf, &sub, p0, cnt, cnt)
                 cols = buf
                 ld = <int>cnt
             _gemm(c'T', c'N', <int>(sub.Cg * FF), <int>g.Kg, <int>cnt, 1, cols, ld,
@@ -476,10 +641,11 @@ def gemm_weight_grad_cblocks(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 
                              floating[:, :, :, :, ::1] dw,         # OUT (K, C/G, FD, FH, FW)
                              tuple stride, tuple pad, tuple dilation,
                              Py_ssize_t groups, Py_ssize_t cblock, Py_ssize_t tile,
-                             int n_threads):
+                             Py_ssize_t images, int n_threads):
     """Weight gradient with tasks over (group, block of ``cblock`` input
-    channels), each summing over every image: the split for few images,
-    where one task per image would leave threads idle. Every value of dW is
+    channels), each summing over every image (``images`` at a time when
+    more than one): the split for few images, where one task per image
+    would leave threads idle, and for small maps. Every value of dW is
     summed in one order whatever the thread count."""
     cdef:
         Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad,
@@ -488,21 +654,25 @@ def gemm_weight_grad_cblocks(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 
         Py_ssize_t N = x.shape[0]
         Py_ssize_t P = g.OD * g.OH * g.OW
         Py_ssize_t FF = g.FD * g.FH * g.FW
-        Py_ssize_t n_cblocks, task, n_tasks
-        floating[:, ::1] buf
+        Py_ssize_t n_cblocks, task, n_tasks, tid, width
+        floating[:, ::1] buf, dybuf
     cblock = _max(1, _min(cblock, g.Cg))
     tile = _min(tile, P)
+    images = _max(1, _min(images, N))
     n_cblocks = _ceil_div(g.Cg, cblock)
     n_tasks = g.G * n_cblocks
     n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    width = images * P if images > 1 else (1 if _is_pointwise(&g) else tile)
     with _Scratch() as scratch:
-        buf = scratch.array((n_threads, 1 if _is_pointwise(&g) else cblock * FF * tile),
-                            np.float32 if floating is float else np.float64)
+        buf = scratch.array((n_threads, cblock * FF * width), dtype)
+        dybuf = scratch.array((n_threads, g.Kg * images * P if images > 1 else 1), dtype)
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
                 _weight_grad_cblock_task(&x[0, 0, 0, 0, 0], &dy[0, 0, 0, 0, 0],
                                          &dw[0, 0, 0, 0, 0], &g, task, n_cblocks, cblock,
-                                         N, tile, &buf[omp_get_thread_num(), 0])
+                                         N, tile, images, &buf[tid, 0], &dybuf[tid, 0])
 
 
 cdef void _input_grad_task(const floating *dy, const floating *w, floating *dx,
@@ -803,6 +973,37 @@ def bias_grad(const floating[:, :, ::1] dy,    # IN  (N, K, P)
             for n in range(N):
                 s = s + _sum(&dy[n, k, 0], P)
             db[k] = <floating>s
+
+
+# --- the input gradient's weight ----------------------------------------------
+
+cdef enum:
+    TRANSPOSE_BLOCK = 32    # channels a side of the blocks of the transpose
+
+
+def rotated_transpose(const floating[:, :, :, ::1] w,    # IN  (G, Kg, Cg, FF)
+                      floating[:, :, :, ::1] out,        # OUT (G, Cg, Kg, FF)
+                      int n_threads):
+    """out[g, c, k, FF - 1 - t] = w[g, k, c, t]: per group, the kernel
+    rotated by 180 degrees with its channel axes swapped. Blocks of
+    TRANSPOSE_BLOCK x TRANSPOSE_BLOCK channel pairs keep both sides in
+    cache (a plain strided copy of a large weight runs far below memory
+    speed)."""
+    cdef:
+        Py_ssize_t G = w.shape[0], Kg = w.shape[1], Cg = w.shape[2], FF = w.shape[3]
+        Py_ssize_t nk = (Kg + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+        Py_ssize_t nc = (Cg + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+        Py_ssize_t block, g, k0, c0, k, c, t
+    n_threads = <int>_max(1, _min(n_threads, G * nk * nc))
+    with nogil:
+        for block in prange(G * nk * nc, num_threads=n_threads, schedule="static"):
+            g = block // (nk * nc)
+            k0 = (block // nc) % nk * TRANSPOSE_BLOCK
+            c0 = block % nc * TRANSPOSE_BLOCK
+            for c in range(c0, _min(Cg, c0 + TRANSPOSE_BLOCK)):
+                for k in range(k0, _min(Kg, k0 + TRANSPOSE_BLOCK)):
+                    for t in range(FF):
+                        out[g, c, k, FF - 1 - t] = w[g, k, c, t]
 
 
 # --- non-finite values ---------------------------------------------------------

@@ -18,20 +18,23 @@ Examples
 """
 from . import init
 from ._module import Module, Sequential, load_weights, save_weights
-from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Conv3d,
-                     Dropout, Flatten, Linear, MapCombination, MaxPool2d, ReLU, Sigmoid,
-                     Subsampling, Tanh)
+from .layers import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, BatchNorm2d,
+                     Conv1d, Conv2d, Conv3d, Dropout, Flatten, Linear, MapCombination,
+                     MaxPool1d, MaxPool2d, MaxPool3d, ReLU, Sigmoid, Subsampling, Tanh)
+from .convnet import conv_net
 from .lenet5 import LENET5_C3_TABLE, c3_connection_mask, lenet5
-from .losses import (CrossEntropyLoss, MSELoss, log_softmax, mean_squared_error, softmax,
-                     softmax_cross_entropy)
+from .losses import (CrossEntropyLoss, EuclideanLoss, MSELoss, euclidean_loss, log_softmax,
+                     mean_squared_error, mse_loss, softmax, softmax_cross_entropy)
 from .optim import SGD
 
 __all__ = [
     "Module", "Sequential", "save_weights", "load_weights",
-    "Conv1d", "Conv2d", "Conv3d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Conv1d", "Conv2d", "Conv3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+    "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "Subsampling", "MapCombination", "Linear", "ReLU", "Sigmoid", "Tanh", "Flatten",
     "Dropout", "BatchNorm2d",
-    "CrossEntropyLoss", "MSELoss", "softmax_cross_entropy", "mean_squared_error",
+    "CrossEntropyLoss", "MSELoss", "EuclideanLoss", "softmax_cross_entropy", "mse_loss",
+    "euclidean_loss", "mean_squared_error",
     "softmax", "log_softmax",
-    "SGD", "init", "lenet5", "LENET5_C3_TABLE", "c3_connection_mask",
+    "SGD", "init", "conv_net", "lenet5", "LENET5_C3_TABLE", "c3_connection_mask",
 ]

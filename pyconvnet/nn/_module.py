@@ -1,5 +1,6 @@
 """The layer base class, :class:`Sequential` and saving/loading weights."""
 import copy
+import functools
 import os
 from collections import OrderedDict
 from dataclasses import replace
@@ -7,6 +8,54 @@ from dataclasses import replace
 import numpy as np
 
 __all__ = ["Module", "Sequential", "save_weights", "load_weights"]
+
+
+def _checked_forward(forward):
+    """``forward`` that records the output's shape for :func:`_checked_backward`
+    and, for layers with ``_batched_ndim``, also takes an input without the
+    batch dimension (PyTorch's unbatched input)."""
+    @functools.wraps(forward)
+    def wrapper(self, x):
+        batched = type(self)._batched_ndim
+        unbatched = (batched is not None and getattr(x, "ndim", np.ndim(x)) == batched - 1)
+        if unbatched:
+            x = np.asarray(x)[None]
+        y = forward(self, x)
+        if unbatched:
+            y = tuple(v[0] for v in y) if isinstance(y, tuple) else y[0]
+        self._unbatched = unbatched
+        out = y[0] if isinstance(y, tuple) else y
+        self._out_shape = getattr(out, "shape", None)
+        return y
+    wrapper._shape_checked = True
+    return wrapper
+
+
+def _checked_backward(backward):
+    """``backward`` (or ``_backward``) that refuses a gradient whose shape
+    differs from the last output's, with one message for every layer."""
+    @functools.wraps(backward)
+    def wrapper(self, grad, *args, **kwargs):
+        if getattr(self, "_in_backward", False):   # backward() calling _backward()
+            return backward(self, grad, *args, **kwargs)
+        expected = getattr(self, "_out_shape", None)
+        if expected is not None:
+            if not isinstance(grad, np.ndarray):
+                grad = np.asarray(grad)
+            if grad.shape != expected:
+                raise ValueError(
+                    f"{type(self).__name__}.backward() needs the gradient of the loss with "
+                    f"respect to the last output of forward(), of shape {expected}; got "
+                    f"shape {grad.shape}")
+        unbatched = getattr(self, "_unbatched", False)
+        self._in_backward = True
+        try:
+            dx = backward(self, grad[None] if unbatched else grad, *args, **kwargs)
+        finally:
+            self._in_backward = False
+        return dx[0] if unbatched and dx is not None else dx
+    wrapper._shape_checked = True
+    return wrapper
 
 
 class Module:
@@ -17,6 +66,16 @@ class Module:
     (replaced by every :meth:`backward`) and non-trainable state such as
     batch-norm statistics or connection masks in ``self._buffers``.
     :meth:`forward` caches what :meth:`backward` needs.
+
+    Every subclass's ``forward`` and ``backward`` are wrapped once, here:
+    ``backward`` refuses a gradient whose shape differs from the last
+    output's, and a layer that sets ``_batched_ndim`` (the rank of its
+    batched input, e.g. 4 for NCHW) also takes an input without the batch
+    dimension, as PyTorch's layers do, and returns its output without it.
+
+    No layer returns an array that it keeps for :meth:`backward` (it keeps
+    a mask, a derivative or a copy instead), so an in-place layer
+    (``ReLU(inplace=True)``, ``Tanh(inplace=True)``) is safe after any layer.
 
     Attributes
     ----------
@@ -35,6 +94,16 @@ class Module:
     (True, ['bias', 'weight'])
     """
 
+    _batched_ndim = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("forward", _checked_forward), ("backward", _checked_backward),
+                           ("_backward", _checked_backward)):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_shape_checked", False):
+                setattr(cls, name, wrap(method))
+
     def __init__(self):
         self.training = True
         self._params = OrderedDict()
@@ -44,9 +113,48 @@ class Module:
 
     # -- computation -------------------------------------------------------
     def forward(self, x):  # pragma: no cover - every layer overrides it
+        """Compute the layer's output for the batch ``x``.
+
+        The layer caches what :meth:`backward` needs (inputs, pooling
+        arg-maxes, masks); calling the module, ``layer(x)``, is the same as
+        ``layer.forward(x)``.
+
+        Parameters
+        ----------
+        x : ndarray
+            A batch, examples along the first axis (``(N, C, H, W)`` for the
+            2-D layers).
+
+        Returns
+        -------
+        ndarray
+            The output batch, in the dtype of the layer's parameters.
+        """
         raise NotImplementedError
 
     def backward(self, grad):  # pragma: no cover - every layer overrides it
+        """Back-propagate ``grad`` through the last :meth:`forward`.
+
+        Stores the gradients of the parameters (read them with
+        :meth:`grads`) and returns the gradient with respect to the input.
+        See :ref:`theory-backprop-conv` and :ref:`theory-backprop-pool`.
+
+        Parameters
+        ----------
+        grad : ndarray
+            :math:`\\partial E / \\partial y`, the gradient of the loss with
+            respect to the output of the last forward pass (same shape).
+
+        Returns
+        -------
+        ndarray
+            :math:`\\partial E / \\partial x`, shaped like the input.
+
+        Raises
+        ------
+        RuntimeError
+            When called before any forward pass.
+        """
         raise NotImplementedError
 
     def _backward(self, grad, input_grad):
@@ -56,6 +164,7 @@ class Module:
         return self.backward(grad)
 
     def __call__(self, x):
+        """``layer(x)`` is ``layer.forward(x)``."""
         return self.forward(x)
 
     def _cached(self):
@@ -211,6 +320,7 @@ class Module:
 
     # -- description -----------------------------------------------------------
     def extra_repr(self):
+        """The arguments shown between the parentheses of ``repr(layer)``."""
         return ""
 
     def __repr__(self):
@@ -363,6 +473,13 @@ class Sequential(Module):
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
 
+def _npz_path(path):
+    """``path`` with ``.npz`` added when missing, as :func:`numpy.savez` adds
+    it, so that saving and loading take the same path."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
 def save_weights(model, path):
     """Save a model's parameters and buffers to an ``.npz`` file.
 
@@ -370,7 +487,8 @@ def save_weights(model, path):
     ----------
     model : Module
     path : str or path-like
-        The file; numpy adds ``.npz`` when missing.
+        The file; ``.npz`` is added when missing (:func:`load_weights`
+        adds it too, so both take the same path).
 
     Notes
     -----
@@ -386,11 +504,18 @@ def save_weights(model, path):
     >>> bool((load_weights(b, path).params()["weight"] == a.params()["weight"]).all())
     True
     """
-    np.savez(os.fspath(path), **model.state_dict())
+    np.savez(_npz_path(path), **model.state_dict())
 
 
 def load_weights(model, path):
     """Load weights saved by :func:`save_weights` into ``model``; returns it.
+
+    Parameters
+    ----------
+    model : Module
+    path : str or path-like
+        The path given to :func:`save_weights` (``.npz`` is added when
+        missing).
 
     Raises
     ------
@@ -411,6 +536,6 @@ def load_weights(model, path):
     >>> load_weights(Linear(3, 2, rng=1), path).params()["weight"].shape
     (2, 3)
     """
-    with np.load(os.fspath(path), allow_pickle=False) as data:
+    with np.load(_npz_path(path), allow_pickle=False) as data:
         state = {k: data[k] for k in data.files}
     return model.load_state_dict(state)

@@ -18,7 +18,8 @@ from ._module import Module
 from .init import as_generator, initialize
 
 __all__ = [
-    "Conv1d", "Conv2d", "Conv3d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Conv1d", "Conv2d", "Conv3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d",
+    "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "Subsampling", "MapCombination", "Linear", "ReLU", "Sigmoid", "Tanh",
     "Flatten", "Dropout", "BatchNorm2d",
 ]
@@ -31,14 +32,25 @@ def _float_dtype(dtype):
     return dtype
 
 
+def _layout_text(nd):
+    """The batched layout of an ``nd``-D layer's input, e.g. ``(N, C, H, W)``."""
+    return "(N, C, " + ", ".join("DHW"[3 - nd:] if nd > 1 else "L") + ")"
+
+
 def _check_input(x, ndim, layer, what):
-    """``x`` as an ndarray of the layer's dtype with ``ndim`` dimensions."""
+    """``x`` as an ndarray of the layer's dtype with ``ndim`` dimensions.
+
+    Layers whose ``what`` starts with ``(N, C`` also take an input without
+    the batch dimension (see :class:`Module`), which the message says."""
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{layer}: the input must be real numbers, got dtype {x.dtype}")
     if x.ndim != ndim:
-        raise ValueError(f"{layer} expects a {ndim}-dimensional input {what}, got "
+        alt = ""
+        if what.startswith("(N, C"):
+            alt = f" (or {ndim - 1}-dimensional (C{what[5:]} without the batch dimension)"
+        raise ValueError(f"{layer} expects a {ndim}-dimensional input {what}{alt}, got "
                          f"shape {x.shape}")
     return x
 
@@ -93,6 +105,8 @@ class _ConvNd(Module):
 
     @property
     def mask(self):
+        """The 0/1 connection mask, shaped like the weight, that holds cut
+        weights at zero; None when every output map sees every input map."""
         return self._buffers.get("mask")
 
     def _effective_weight(self):
@@ -106,8 +120,7 @@ class _ConvNd(Module):
 
     def forward(self, x):
         name = f"Conv{self._nd}d"
-        x = _check_input(x, self._nd + 2, name, "(N, C, " + ", ".join(
-            "DHW"[3 - self._nd:]) + ")")
+        x = _check_input(x, self._nd + 2, name, _layout_text(self._nd))
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{name} expects {self.in_channels} input channels, got "
                              f"{x.shape[1]} (input shape {x.shape})")
@@ -179,7 +192,8 @@ _CONV_DOC = r"""%(nd)s-D convolution layer (cross-correlation, as PyTorch's Conv
     .. math:: y[n, k] = b[k] + \sum_c (w[k, c] \star x[n, g(k) C/G + c])
 
     Forward and backward run :func:`pyconvnet.functional.conv%(nd)sd` and
-    :func:`pyconvnet.functional.conv%(nd)sd_backward`.
+    :func:`pyconvnet.functional.conv%(nd)sd_backward`. Takes a batch
+    ``(N, C, ...)`` or, as PyTorch, one input without the batch dimension.
 
     Parameters
     ----------
@@ -239,16 +253,19 @@ _CONV_EXAMPLES = {
 class Conv1d(_ConvNd):
     __doc__ = docformat(_CONV_DOC, nd=1, example=_CONV_EXAMPLES[1])
     _nd = 1
+    _batched_ndim = 3
 
 
 class Conv2d(_ConvNd):
     __doc__ = docformat(_CONV_DOC, nd=2, example=_CONV_EXAMPLES[2])
     _nd = 2
+    _batched_ndim = 4
 
 
 class Conv3d(_ConvNd):
     __doc__ = docformat(_CONV_DOC, nd=3, example=_CONV_EXAMPLES[3])
     _nd = 3
+    _batched_ndim = 5
 
 
 # -- pooling ---------------------------------------------------------------
@@ -264,11 +281,11 @@ def _pool_repr(layer):
     return s
 
 
-@docfiller
-class MaxPool2d(Module):
-    """2-D max pooling (as PyTorch's MaxPool2d).
+_MAXPOOL_DOC = """%(nd)s-D max pooling (as PyTorch's MaxPool%(nd)sd).
 
     The backward pass sends each upstream gradient to its window's maximum.
+    Takes ``(N, C, %(dims)s)`` or, without the batch dimension,
+    ``(C, %(dims)s)``.
 
     Parameters
     ----------
@@ -276,6 +293,11 @@ class MaxPool2d(Module):
     %(layer_pool_stride)s
     padding, dilation : int or tuple of int
     ceil_mode : bool
+    return_indices : bool
+        Return ``(output, indices)`` from :meth:`forward`, the indices as
+        :func:`pyconvnet.functional.max_pool%(nd)sd` gives them (the flat
+        position of each maximum in its input plane, as PyTorch's);
+        :meth:`backward` still takes the gradient of the output only.
     n_threads : int, optional
 
     Notes
@@ -284,7 +306,15 @@ class MaxPool2d(Module):
 
     Examples
     --------
-    >>> import numpy as np
+    %(example)s
+"""
+
+_MAXPOOL_EXAMPLES = {
+    1: """    >>> import numpy as np
+    >>> from pyconvnet.nn import MaxPool1d
+    >>> MaxPool1d(2).forward(np.array([[[1.0, 3.0, 2.0, 0.0]]]))
+    array([[[3., 2.]]])""",
+    2: """    >>> import numpy as np
     >>> from pyconvnet.nn import MaxPool2d
     >>> pool = MaxPool2d(2)
     >>> y = pool.forward(np.arange(16.0).reshape(1, 1, 4, 4))
@@ -296,40 +326,20 @@ class MaxPool2d(Module):
            [0., 1., 0., 1.],
            [0., 0., 0., 0.],
            [0., 1., 0., 1.]])
-    """
+    >>> MaxPool2d(2, return_indices=True).forward(np.arange(16.0).reshape(1, 4, 4))[1]
+    array([[[ 5,  7],
+            [13, 15]]])""",
+    3: """    >>> import numpy as np
+    >>> from pyconvnet.nn import MaxPool3d
+    >>> MaxPool3d(2).forward(np.ones((1, 2, 4, 4, 4))).shape
+    (1, 2, 2, 2, 2)""",
+}
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 ceil_mode=False, *, n_threads=None):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
-        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
-        self.n_threads = n_threads
+_AVGPOOL_DOC = """%(nd)s-D average pooling (as PyTorch's AvgPool%(nd)sd).
 
-    def forward(self, x):
-        x = _check_input(x, 4, "MaxPool2d", "(N, C, H, W)")
-        y, idx = _pool.max_pool2d(x, self.kernel_size, self.stride, self.padding,
-                                  self.dilation, self.ceil_mode, True,
-                                  n_threads=self.n_threads)
-        self._cache = (idx, x.shape)
-        return y
-
-    def backward(self, grad):
-        idx, shape = self._cached()
-        return _pool.max_pool2d_backward(grad, idx, shape, n_threads=self.n_threads)
-
-    def extra_repr(self):
-        return _pool_repr(self)
-
-    def layer_specs(self):
-        return _shapes.max_pool(self.kernel_size, self.stride, self.padding,
-                                self.dilation, self.ceil_mode)
-
-
-@docfiller
-class AvgPool2d(Module):
-    """2-D average pooling (as PyTorch's AvgPool2d).
-
-    The backward pass spreads each upstream gradient evenly over its window.
+    The backward pass spreads each upstream gradient evenly over its window
+    (divided by the window's divisor). Takes ``(N, C, %(dims)s)`` or,
+    without the batch dimension, ``(C, %(dims)s)``.
 
     Parameters
     ----------
@@ -337,6 +347,9 @@ class AvgPool2d(Module):
     %(layer_pool_stride)s
     padding : int or tuple of int
     ceil_mode, count_include_pad : bool
+    divisor_override : int, optional
+        A fixed non-zero divisor for every window (PyTorch's
+        ``divisor_override``, which PyTorch's AvgPool1d lacks).
     n_threads : int, optional
 
     Notes
@@ -345,7 +358,15 @@ class AvgPool2d(Module):
 
     Examples
     --------
-    >>> import numpy as np
+    %(example)s
+"""
+
+_AVGPOOL_EXAMPLES = {
+    1: """    >>> import numpy as np
+    >>> from pyconvnet.nn import AvgPool1d
+    >>> AvgPool1d(2).forward(np.array([[[1.0, 3.0, 2.0, 0.0]]]))
+    array([[[2., 1.]]])""",
+    2: """    >>> import numpy as np
     >>> from pyconvnet.nn import AvgPool2d
     >>> pool = AvgPool2d(2)
     >>> y = pool.forward(np.arange(16.0).reshape(1, 1, 4, 4))
@@ -354,36 +375,129 @@ class AvgPool2d(Module):
            [10.5, 12.5]])
     >>> pool.backward(np.ones_like(y))[0, 0, 0]
     array([0.25, 0.25, 0.25, 0.25])
-    """
+    >>> AvgPool2d(2, divisor_override=1).forward(np.ones((1, 2, 2)))
+    array([[[4.]]])""",
+    3: """    >>> import numpy as np
+    >>> from pyconvnet.nn import AvgPool3d
+    >>> AvgPool3d(2).forward(np.ones((1, 2, 4, 4, 4))).shape
+    (1, 2, 2, 2, 2)""",
+}
+
+
+def _pool_doc(template, examples, nd):
+    return docformat(template, nd=nd, dims=", ".join("DHW"[3 - nd:]) if nd > 1 else "L",
+                     example=examples[nd])
+
+
+class _MaxPoolNd(Module):
+    _nd = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False, return_indices=False, *, n_threads=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = bool(return_indices)
+        self.n_threads = n_threads
+
+    def forward(self, x):
+        nd = self._nd
+        x = _check_input(x, nd + 2, f"MaxPool{nd}d", _layout_text(nd))
+        f = (_pool.max_pool1d, _pool.max_pool2d, _pool.max_pool3d)[nd - 1]
+        y, idx = f(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                   self.ceil_mode, True, n_threads=self.n_threads)
+        self._cache = (idx, x.shape)
+        return (y, idx.copy()) if self.return_indices else y
+
+    def backward(self, grad):
+        idx, shape = self._cached()
+        f = (_pool.max_pool1d_backward, _pool.max_pool2d_backward,
+             _pool.max_pool3d_backward)[self._nd - 1]
+        return f(grad, idx, shape, n_threads=self.n_threads)
+
+    def extra_repr(self):
+        s = _pool_repr(self)
+        return s + (", return_indices=True" if self.return_indices else "")
+
+    def layer_specs(self):
+        return _shapes.max_pool(self.kernel_size, self.stride, self.padding,
+                                self.dilation, self.ceil_mode)
+
+
+class _AvgPoolNd(Module):
+    _nd = 2
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, *, n_threads=None):
+                 count_include_pad=True, divisor_override=None, *, n_threads=None):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
         self.n_threads = n_threads
 
     def _args(self):
         return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                self.count_include_pad)
+                self.count_include_pad, self.divisor_override)
 
     def forward(self, x):
-        x = _check_input(x, 4, "AvgPool2d", "(N, C, H, W)")
-        y = _pool.avg_pool2d(x, *self._args(), n_threads=self.n_threads)
+        nd = self._nd
+        x = _check_input(x, nd + 2, f"AvgPool{nd}d", _layout_text(nd))
+        f = (_pool.avg_pool1d, _pool.avg_pool2d, _pool.avg_pool3d)[nd - 1]
+        y = f(x, *self._args(), n_threads=self.n_threads)
         self._cache = x.shape
         return y
 
     def backward(self, grad):
         shape = self._cached()
-        return _pool.avg_pool2d_backward(grad, shape, *self._args(),
-                                         n_threads=self.n_threads)
+        f = (_pool.avg_pool1d_backward, _pool.avg_pool2d_backward,
+             _pool.avg_pool3d_backward)[self._nd - 1]
+        return f(grad, shape, *self._args(), n_threads=self.n_threads)
 
     def extra_repr(self):
-        return _pool_repr(self)
+        s = _pool_repr(self)
+        if self.divisor_override is not None:
+            s += f", divisor_override={self.divisor_override}"
+        return s
 
     def layer_specs(self):
         return _shapes.avg_pool(self.kernel_size, self.stride, self.padding,
                                 self.ceil_mode)
+
+
+class MaxPool1d(_MaxPoolNd):
+    __doc__ = _pool_doc(_MAXPOOL_DOC, _MAXPOOL_EXAMPLES, 1)
+    _nd = 1
+    _batched_ndim = 3
+
+
+class MaxPool2d(_MaxPoolNd):
+    __doc__ = _pool_doc(_MAXPOOL_DOC, _MAXPOOL_EXAMPLES, 2)
+    _nd = 2
+    _batched_ndim = 4
+
+
+class MaxPool3d(_MaxPoolNd):
+    __doc__ = _pool_doc(_MAXPOOL_DOC, _MAXPOOL_EXAMPLES, 3)
+    _nd = 3
+    _batched_ndim = 5
+
+
+class AvgPool1d(_AvgPoolNd):
+    __doc__ = _pool_doc(_AVGPOOL_DOC, _AVGPOOL_EXAMPLES, 1)
+    _nd = 1
+    _batched_ndim = 3
+
+
+class AvgPool2d(_AvgPoolNd):
+    __doc__ = _pool_doc(_AVGPOOL_DOC, _AVGPOOL_EXAMPLES, 2)
+    _nd = 2
+    _batched_ndim = 4
+
+
+class AvgPool3d(_AvgPoolNd):
+    __doc__ = _pool_doc(_AVGPOOL_DOC, _AVGPOOL_EXAMPLES, 3)
+    _nd = 3
+    _batched_ndim = 5
 
 
 class AdaptiveAvgPool2d(Module):
@@ -404,6 +518,8 @@ class AdaptiveAvgPool2d(Module):
     >>> AdaptiveAvgPool2d(1).forward(np.arange(8.0).reshape(1, 2, 2, 2))[:, :, 0, 0]
     array([[1.5, 5.5]])
     """
+
+    _batched_ndim = 4
 
     def __init__(self, output_size, *, n_threads=None):
         super().__init__()
@@ -478,6 +594,8 @@ class Subsampling(Module):
     ((1, 1, 4, 4), array([120.]))
     """
 
+    _batched_ndim = 4
+
     def __init__(self, channels, kernel_size=2, *, beta=None, dtype=np.float32,
                  n_threads=None):
         super().__init__()
@@ -520,11 +638,14 @@ class MapCombination(Module):
 
     .. math::
 
-        y[n, j] = \sum_i \alpha_{ij}\, x[n, i], \qquad
+        y[n, j] = \sum_i \alpha_{ij}\, x[n, i] + b_j, \qquad
         \alpha_{ij} = \frac{\exp c_{ij}}{\sum_k \exp c_{kj}}
 
     Each output map ``j`` mixes the input maps with weights that are a
-    softmax over the inputs of the trainable column ``c[:, j]``. The
+    softmax over the inputs of the trainable column ``c[:, j]``, plus the
+    trainable bias :math:`b_j` of Bouvrie's
+    :math:`x_j = f(\sum_i \alpha_{ij} (x_i \star k_i) + b_j)` (the squashing
+    :math:`f` and the kernels :math:`k_i` are separate layers). The
     gradient goes through the softmax:
 
     .. math::
@@ -533,20 +654,33 @@ class MapCombination(Module):
             \frac{\partial E}{\partial y[n,j,u,v]}\, x[n,i,u,v], \qquad
         \frac{\partial E}{\partial c_{kj}} = \sum_i
             \frac{\partial E}{\partial \alpha_{ij}}\, \alpha_{ij}
-            (\delta_{ik} - \alpha_{kj}).
+            (\delta_{ik} - \alpha_{kj}), \qquad
+        \frac{\partial E}{\partial b_j} = \sum_{n,u,v}
+            \frac{\partial E}{\partial y[n,j,u,v]}.
 
-    With ``sparsity=lambda > 0`` the layer adds the L1 penalty
-    :math:`\Omega = \lambda \sum_{ij} |\alpha_{ij}|` to the loss:
-    :meth:`penalty` returns its value and :meth:`backward` adds
-    :math:`\partial\Omega/\partial c` (the formula above with
-    :math:`\partial\Omega/\partial\alpha = \lambda\,\mathrm{sign}(\alpha)`)
-    to the gradient of ``c``.
+    Two penalties can be added to the loss; :meth:`penalty` returns their
+    value and :meth:`backward` adds their gradient to that of ``c``:
+
+    * ``sparsity=lambda``: Bouvrie's L1 penalty
+      :math:`\lambda \sum_{ij} |\alpha_{ij}|`, as written in the notes. On
+      softmax weights it is the constant :math:`\lambda J` and its gradient
+      is zero (see Notes): it does **not** make the weights sparser.
+    * ``entropy=mu``: :math:`\mu \sum_j H(\alpha_{:,j})` with
+      :math:`H(\alpha) = -\sum_i \alpha_i \log \alpha_i`, smallest when a
+      column has a single non-zero weight; its gradient
+      :math:`-\mu\, \alpha_{kj} (\log \alpha_{kj} + H(\alpha_{:,j}))` drives
+      each output towards reading one input. This is the penalty that
+      sparsifies.
 
     Parameters
     ----------
     in_maps, out_maps : int
+    bias : bool
+        Learn :math:`b_j` (starts at 0).
     sparsity : float
-        :math:`\lambda \ge 0`.
+        :math:`\lambda \ge 0` of the L1 penalty (a constant; see above).
+    entropy : float
+        :math:`\mu \ge 0` of the entropy penalty.
     rng : int, Generator or None
         Seed of the initial ``c`` (small normal values, so that every
         combination starts near the plain average).
@@ -562,7 +696,7 @@ class MapCombination(Module):
     to rounding: :math:`\sum_i \lambda\,\alpha_i (\delta_{ik} - \alpha_k) =
     \lambda \alpha_k (1 - \sum_i \alpha_i) = 0`. The term is implemented as
     written (value and gradient) and gradient-checked, but on its own it
-    does not make the combination sparser.
+    does not make the combination sparser; ``entropy`` does.
 
     Examples
     --------
@@ -573,20 +707,34 @@ class MapCombination(Module):
     array([1., 1.], dtype=float32)
     >>> mc.forward(np.ones((4, 3, 5, 5), np.float32)).shape
     (4, 2, 5, 5)
+    >>> sorted(mc.params())
+    ['bias', 'c']
     """
 
-    def __init__(self, in_maps, out_maps, *, sparsity=0.0, rng=None, dtype=np.float32):
+    _batched_ndim = 4
+
+    def __init__(self, in_maps, out_maps, bias=True, *, sparsity=0.0, entropy=0.0,
+                 rng=None, dtype=np.float32):
         super().__init__()
         from .._validation import check_int
         self.in_maps = check_int(in_maps, "in_maps", 1)
         self.out_maps = check_int(out_maps, "out_maps", 1)
-        if not (isinstance(sparsity, (int, float)) and sparsity >= 0):
-            raise ValueError(f"sparsity must be a non-negative number, got {sparsity!r}")
-        self.sparsity = float(sparsity)
+        for name, value in (("sparsity", sparsity), ("entropy", entropy)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not value >= 0:
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        self.sparsity, self.entropy = float(sparsity), float(entropy)
         dtype = _float_dtype(dtype)
         rng = as_generator(rng)
         self._params["c"] = (0.1 * rng.standard_normal((self.in_maps, self.out_maps))
                              ).astype(dtype)
+        if bias:
+            self._params["bias"] = np.zeros(self.out_maps, dtype)
+
+    def _log_alpha(self):
+        c = self._params["c"]
+        shifted = c - c.max(axis=0, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
 
     def alpha(self):
         """The combination weights, ``softmax(c)`` over the input maps (axis 0)."""
@@ -594,10 +742,20 @@ class MapCombination(Module):
         e = np.exp(c - c.max(axis=0, keepdims=True))
         return e / e.sum(axis=0, keepdims=True)
 
+    def column_entropy(self):
+        r""":math:`H(\alpha_{:,j}) = -\sum_i \alpha_{ij} \log \alpha_{ij}` of each
+        output map ``j`` (0 when it reads one input, :math:`\log I` when it
+        averages all ``I``)."""
+        log_a = self._log_alpha()
+        return -(np.exp(log_a) * log_a).sum(axis=0)
+
     def penalty(self):
-        if not self.sparsity:
-            return 0.0
-        return float(self.sparsity * np.abs(self.alpha()).sum())
+        value = 0.0
+        if self.sparsity:
+            value += self.sparsity * float(np.abs(self.alpha()).sum())
+        if self.entropy:
+            value += self.entropy * float(self.column_entropy().sum())
+        return value
 
     def forward(self, x):
         x = _check_input(x, 4, "MapCombination", "(N, C, H, W)")
@@ -607,6 +765,9 @@ class MapCombination(Module):
         a = self.alpha()
         y = np.einsum("nihw,ij->njhw", x, a.astype(np.result_type(x, a), copy=False),
                       optimize=True)
+        b = self._params.get("bias")
+        if b is not None:
+            y += b[:, None, None]
         self._cache = (x, a)
         return y
 
@@ -616,19 +777,28 @@ class MapCombination(Module):
         dalpha = np.einsum("njhw,nihw->ij", grad, x, optimize=True)
         if self.sparsity:
             dalpha = dalpha + self.sparsity * np.sign(a)
+        if self.entropy:
+            # dH/dalpha = -(log alpha + 1); the +1 cancels through the softmax
+            dalpha = dalpha - self.entropy * self._log_alpha()
         # through the softmax, column by column: a * (dalpha - sum_i dalpha_i a_i)
         dc = a * (dalpha - (dalpha * a).sum(axis=0, keepdims=True))
         self._grads["c"] = dc.astype(self._params["c"].dtype, copy=False)
+        if "bias" in self._params:
+            self._grads["bias"] = grad.sum(axis=(0, 2, 3)).astype(
+                self._params["bias"].dtype, copy=False)
         return np.einsum("njhw,ij->nihw", grad, a.astype(grad.dtype, copy=False),
                          optimize=True)
 
     def extra_repr(self):
         s = f"{self.in_maps}, {self.out_maps}"
-        return s + (f", sparsity={self.sparsity}" if self.sparsity else "")
+        s += "" if "bias" in self._params else ", bias=False"
+        s += f", sparsity={self.sparsity}" if self.sparsity else ""
+        return s + (f", entropy={self.entropy}" if self.entropy else "")
 
     def layer_specs(self):
-        # a 1x1 mixing of maps with in_maps * out_maps parameters
-        return _shapes.conv(self.out_maps, 1, bias=False, in_channels=self.in_maps)
+        # a 1x1 mixing of maps: in_maps * out_maps weights and out_maps biases
+        return _shapes.conv(self.out_maps, 1, bias="bias" in self._params,
+                            in_channels=self.in_maps)
 
 
 # -- fully connected and element-wise ------------------------------------------
@@ -639,6 +809,10 @@ class Linear(Module):
     Gradients: :math:`\partial E/\partial x = g W`, :math:`\partial E/\partial W
     = g^T x`, :math:`\partial E/\partial b = \sum_n g_n` for the upstream
     gradient :math:`g`.
+
+    Takes an input of shape ``(*, in_features)``, any number of leading
+    dimensions (one example ``(in_features,)`` too), as PyTorch's Linear,
+    and returns ``(*, out_features)``.
 
     Parameters
     ----------
@@ -678,25 +852,32 @@ class Linear(Module):
             self._params["bias"] = np.zeros(self.out_features, dtype)
 
     def forward(self, x):
-        x = _check_input(x, 2, "Linear", "(N, features)")
-        if x.shape[1] != self.in_features:
-            raise ValueError(f"Linear expects {self.in_features} input features, got "
-                             f"{x.shape[1]} (input shape {x.shape})")
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"Linear: the input must be real numbers, got dtype {x.dtype}")
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            got = x.shape[-1] if x.ndim else "none"
+            raise ValueError(f"Linear expects {self.in_features} input features, got {got} "
+                             f"(input shape {x.shape}; it takes (*, {self.in_features}))")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
         w = self._params["weight"]
-        y = x @ w.T
+        y = x2 @ w.T
         b = self._params.get("bias")
         if b is not None:
             y += b
-        self._cache = x
-        return y
+        self._cache = (x2, lead)
+        return y.reshape(lead + (self.out_features,))
 
     def backward(self, grad):
-        x = self._cached()
+        x2, lead = self._cached()
         w = self._params["weight"]
-        self._grads["weight"] = (grad.T @ x).astype(w.dtype, copy=False)
+        g2 = np.asarray(grad).reshape(-1, self.out_features)
+        self._grads["weight"] = (g2.T @ x2).astype(w.dtype, copy=False)
         if "bias" in self._params:
-            self._grads["bias"] = grad.sum(axis=0).astype(w.dtype, copy=False)
-        return grad @ w
+            self._grads["bias"] = g2.sum(axis=0).astype(w.dtype, copy=False)
+        return (g2 @ w).reshape(lead + (self.in_features,))
 
     def extra_repr(self):
         s = f"{self.in_features}, {self.out_features}"
@@ -716,8 +897,9 @@ class ReLU(Module):
         Overwrite the input with the output in :meth:`forward`, and the
         upstream gradient with the result in :meth:`backward` (saves an
         allocation per call). Only safe when nothing else keeps those
-        arrays, e.g. right after a convolution, pooling or linear layer in a
-        :class:`Sequential`.
+        arrays: no layer keeps the array it returns, so in-place is safe
+        after any layer (the input of the first layer of a model is the
+        caller's array, which it overwrites, as PyTorch's does).
 
     Notes
     -----
@@ -744,15 +926,16 @@ class ReLU(Module):
             y = np.maximum(x, 0, out=x)
         else:
             y = np.maximum(x, 0)
-        self._cache = y
+        # the mask, not y: a later in-place layer may overwrite y
+        self._cache = (y > 0, y.dtype)
         return y
 
     def backward(self, grad):
-        y = self._cached()
-        if self.inplace and isinstance(grad, np.ndarray) and grad.dtype == y.dtype \
+        mask, dtype = self._cached()
+        if self.inplace and isinstance(grad, np.ndarray) and grad.dtype == dtype \
                 and grad.flags.writeable:
-            return np.multiply(grad, y > 0, out=grad)
-        return np.multiply(grad, y > 0)
+            return np.multiply(grad, mask, out=grad)
+        return np.multiply(grad, mask)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -782,12 +965,12 @@ class Sigmoid(Module):
         e = np.exp(-np.abs(x))
         y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype if x.dtype.kind == "f"
                                                                else np.float64)
-        self._cache = y
+        # the derivative, not y: a later in-place layer may overwrite y
+        self._cache = y * (1 - y)
         return y
 
     def backward(self, grad):
-        y = self._cached()
-        return grad * y * (1 - y)
+        return grad * self._cached()
 
     def layer_specs(self):
         return _shapes.activation("sigmoid")
@@ -832,17 +1015,16 @@ class Tanh(Module):
             t = np.tanh(x, out=x)
         else:
             t = np.tanh(x * self.scale_in if self.scale_in != 1 else x)
-        self._cache = t
-        return t * self.scale_out if self.scale_out != 1 else t
-
-    def backward(self, grad):
-        t = self._cached()
+        # the derivative, not t: a later in-place layer may overwrite t
         d = 1 - t * t
         k = self.scale_out * self.scale_in
         if k != 1:
             d *= k
-        d *= grad
-        return d
+        self._cache = d
+        return t * self.scale_out if self.scale_out != 1 else t
+
+    def backward(self, grad):
+        return grad * self._cached()
 
     def extra_repr(self):
         parts = [] if self.scale_out == 1 and self.scale_in == 1 else [
@@ -949,10 +1131,9 @@ class BatchNorm2d(Module):
     .. math:: y = \gamma \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} + \beta
 
     with the mean and (biased) variance over batch, height and width in
-    training mode, and the running averages (updated with ``momentum``, the
-    running variance unbiased, as in PyTorch) in evaluation mode. Backward,
-    with :math:`\hat x` the normalised input and :math:`m` the count per
-    channel:
+    training mode, and the running averages (the running variance unbiased,
+    as in PyTorch) in evaluation mode. Backward, with :math:`\hat x` the
+    normalised input and :math:`m` the count per channel:
 
     .. math::
 
@@ -961,10 +1142,23 @@ class BatchNorm2d(Module):
 
     Parameters
     ----------
-    channels : int
-    eps, momentum : float
+    num_features : int
+        Number of channels ``C``.
+    eps : float
+    momentum : float or None
+        Weight of the new batch in the running averages,
+        :math:`r \leftarrow (1 - \text{momentum})\, r + \text{momentum}\, b`;
+        None gives the cumulative average of all batches so far
+        (``1 / num_batches_tracked``), as in PyTorch.
     affine : bool
         Learn :math:`\gamma` (``weight``) and :math:`\beta` (``bias``).
+    track_running_stats : bool
+        Keep the running averages (buffers ``running_mean``,
+        ``running_var`` and ``num_batches_tracked``, as PyTorch's) and use
+        them in evaluation mode; False normalises with the batch statistics
+        in both modes and keeps no buffers.
+    channels : int, optional
+        The older name of ``num_features``.
     dtype : float32 or float64
 
     Notes
@@ -979,58 +1173,93 @@ class BatchNorm2d(Module):
     >>> y = bn.forward(np.random.default_rng(0).normal(3, 2, (8, 2, 4, 4)))
     >>> bool(abs(y.mean()) < 1e-6), bool(abs(y.std() - 1) < 1e-3)
     (True, True)
+    >>> int(bn.buffers()["num_batches_tracked"])
+    1
     """
 
-    def __init__(self, channels, eps=1e-5, momentum=0.1, affine=True, *,
-                 dtype=np.float32):
+    def __init__(self, num_features=None, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, *, channels=None, dtype=np.float32):
         super().__init__()
         from .._validation import check_int
-        self.channels = check_int(channels, "channels", 1)
-        self.eps, self.momentum, self.affine = float(eps), float(momentum), bool(affine)
+        if channels is not None:
+            if num_features is not None and num_features != channels:
+                raise ValueError(f"num_features ({num_features}) and its older name "
+                                 f"channels ({channels}) disagree; give one of them")
+            num_features = channels
+        if num_features is None:
+            raise TypeError("BatchNorm2d() needs num_features, the number of channels")
+        self.num_features = check_int(num_features, "num_features", 1)
+        if momentum is not None:
+            if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) \
+                    or not 0 <= momentum <= 1:
+                raise ValueError(f"momentum must be a number in [0, 1] or None, got "
+                                 f"{momentum!r}")
+            momentum = float(momentum)
+        self.eps, self.momentum, self.affine = float(eps), momentum, bool(affine)
+        self.track_running_stats = bool(track_running_stats)
         dtype = _float_dtype(dtype)
         if affine:
-            self._params["weight"] = np.ones(self.channels, dtype)
-            self._params["bias"] = np.zeros(self.channels, dtype)
-        self._buffers["running_mean"] = np.zeros(self.channels, dtype)
-        self._buffers["running_var"] = np.ones(self.channels, dtype)
+            self._params["weight"] = np.ones(self.num_features, dtype)
+            self._params["bias"] = np.zeros(self.num_features, dtype)
+        if self.track_running_stats:
+            self._buffers["running_mean"] = np.zeros(self.num_features, dtype)
+            self._buffers["running_var"] = np.ones(self.num_features, dtype)
+            self._buffers["num_batches_tracked"] = np.zeros((), np.int64)
+        self._dtype = dtype
+
+    @property
+    def channels(self):
+        """The older name of :attr:`num_features`."""
+        return self.num_features
 
     def forward(self, x):
         x = _check_input(x, 4, "BatchNorm2d", "(N, C, H, W)")
-        if x.shape[1] != self.channels:
-            raise ValueError(f"BatchNorm2d expects {self.channels} channels, got "
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm2d expects {self.num_features} channels, got "
                              f"{x.shape[1]} (input shape {x.shape})")
-        dtype = np.result_type(x.dtype, self._buffers["running_mean"].dtype)
+        params = self._params if self.affine else self._buffers
+        ref = next(iter(params.values()), None)
+        dtype = np.result_type(x.dtype, ref.dtype if ref is not None else self._dtype)
         x = x.astype(dtype, copy=False)
-        if self.training:
+        batch_stats = self.training or not self.track_running_stats
+        if batch_stats:
             m = x.shape[0] * x.shape[2] * x.shape[3]
-            if m < 2:
+            if m < 2 and self.training:
                 raise ValueError("BatchNorm2d needs more than one value per channel "
                                  f"in training mode, got input shape {x.shape}")
             mean = x.mean(axis=(0, 2, 3))
             var = x.var(axis=(0, 2, 3))
-            rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
-            rm *= 1 - self.momentum
-            rm += self.momentum * mean
-            rv *= 1 - self.momentum
-            rv += self.momentum * var * (m / (m - 1))
+            if self.training and self.track_running_stats:
+                count = self._buffers["num_batches_tracked"]
+                count += 1
+                f = 1.0 / int(count) if self.momentum is None else self.momentum
+                rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
+                rm *= 1 - f
+                rm += f * mean
+                rv *= 1 - f
+                rv += f * var * (m / max(m - 1, 1))
         else:
             mean, var = self._buffers["running_mean"], self._buffers["running_var"]
         inv = 1.0 / np.sqrt(var + self.eps)
         xhat = (x - mean[:, None, None]) * inv[:, None, None]
-        self._cache = (xhat, inv, self.training)
+        # x-hat is needed by the gradients of x (batch statistics) and gamma
+        keep = batch_stats or self.affine
+        self._cache = (xhat if keep else None, inv, batch_stats)
         if not self.affine:
-            return xhat
+            # a copy of what it keeps: a later in-place layer may overwrite the output
+            return xhat.copy() if keep else xhat
         return xhat * self._params["weight"][:, None, None] + self._params["bias"][:, None, None]
 
     def backward(self, grad):
-        xhat, inv, training = self._cached()
+        xhat, inv, batch_stats = self._cached()
         grad = np.asarray(grad)
-        gamma = self._params["weight"] if self.affine else np.ones(self.channels, xhat.dtype)
+        gamma = self._params["weight"] if self.affine else np.ones(self.num_features,
+                                                                    inv.dtype)
         if self.affine:
             self._grads["weight"] = (grad * xhat).sum(axis=(0, 2, 3)).astype(gamma.dtype)
             self._grads["bias"] = grad.sum(axis=(0, 2, 3)).astype(gamma.dtype)
         scale = (gamma * inv)[:, None, None]
-        if not training:
+        if not batch_stats:
             return grad * scale
         m = xhat.shape[0] * xhat.shape[2] * xhat.shape[3]
         gsum = grad.sum(axis=(0, 2, 3))[:, None, None]
@@ -1038,8 +1267,9 @@ class BatchNorm2d(Module):
         return scale / m * (m * grad - gsum - xhat * gxsum)
 
     def extra_repr(self):
-        return f"{self.channels}, eps={self.eps}, momentum={self.momentum}" + (
-            "" if self.affine else ", affine=False")
+        s = f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        s += "" if self.affine else ", affine=False"
+        return s + ("" if self.track_running_stats else ", track_running_stats=False")
 
     def layer_specs(self):
         return _shapes.batch_norm(self.affine)

@@ -1,7 +1,7 @@
 """Training loops: mini-batch SGD, evaluation, and the LeNet-5 digits run.
 
 :func:`train_lenet5` is the single implementation behind both
-``examples/train_lenet5.py`` and ``python -m pyconvnet train-lenet5``.
+``examples/train_lenet5.py`` and ``pyconvnet train-lenet5``.
 """
 import math
 import os
@@ -13,6 +13,10 @@ from .losses import CrossEntropyLoss
 from .optim import SGD
 
 __all__ = ["fit", "evaluate", "predict", "train_lenet5"]
+
+#: Where :func:`train_lenet5` writes by default: a folder of that name in the
+#: current directory (the summary prints the full path of every file).
+DEFAULT_OUTPUT_DIR = "pyconvnet-lenet5"
 
 
 def _batches(n, batch_size, gen=None):
@@ -140,8 +144,13 @@ def fit(model, X, y, *, epochs=10, batch_size=32, optimizer=None, loss=None, rng
                 elif warmup and step == warmup:
                     opt.lr_scale = 1.0
                 out = model.forward(xb)
-                value = loss.forward(out, yb) + model.penalty()
                 step += 1
+                try:
+                    value = loss.forward(out, yb) + model.penalty()
+                except ValueError:
+                    if np.isfinite(out).all():
+                        raise
+                    value = float("nan")   # the loss refuses non-finite outputs
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"the loss became {value} at step {step} (epoch {epoch + 1}, "
@@ -225,7 +234,16 @@ def _plots(history, model, digit, label, output_dir):
     return curves, features
 
 
-def train_lenet5(output_dir=os.path.join("examples", "output"), *, epochs=15, batch_size=32,
+def _matplotlib_missing():
+    """True when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def train_lenet5(output_dir=None, *, epochs=15, batch_size=32,
                  lr=0.05, momentum=0.9, weight_decay=1e-4, lr_decay=0.9,
                  warmup=100, activation="relu", pooling="max", sparse_c3=False,
                  test_size=0.2,
@@ -239,10 +257,14 @@ def train_lenet5(output_dir=os.path.join("examples", "output"), *, epochs=15, ba
     SGD and momentum, then evaluated on the test set. Weights
     (``lenet5_digits.npz``) and, with ``plots``, two PNG files (learning
     curves and C1 feature maps of one test digit) go to ``output_dir``.
+    Without matplotlib the plots are skipped, with one line saying how to
+    get them.
 
     Parameters
     ----------
-    output_dir : str
+    output_dir : str, optional
+        Created if missing; by default ``pyconvnet-lenet5`` in the current
+        directory. The summary prints the full path of every file.
     epochs, batch_size : int
     lr, momentum, weight_decay, lr_decay : float
     warmup : int
@@ -262,7 +284,7 @@ def train_lenet5(output_dir=os.path.join("examples", "output"), *, epochs=15, ba
     progress : bool
         tqdm progress bar.
     plots : bool
-        Write the PNG files (needs matplotlib).
+        Write the PNG files (when matplotlib is installed).
     verbose : bool
         Print a summary, ending with ``test accuracy: 0.xxx``.
 
@@ -274,6 +296,10 @@ def train_lenet5(output_dir=os.path.join("examples", "output"), *, epochs=15, ba
     """
     from ..datasets import load_digits, random_shift, stratified_split
     from .lenet5 import lenet5
+
+    output_dir = os.path.abspath(DEFAULT_OUTPUT_DIR if output_dir is None else output_dir)
+    skipped_plots = plots and _matplotlib_missing()
+    plots = plots and not skipped_plots
 
     X, y = load_digits()
     train_idx, test_idx = stratified_split(y, test_size, rng=seed)
@@ -300,9 +326,13 @@ def train_lenet5(output_dir=os.path.join("examples", "output"), *, epochs=15, ba
     if plots:
         files += list(_plots(history, model, X_test[0], int(y_test[0]), output_dir))
     if verbose:
-        print(f"trained {epochs} epochs in {train_time:.1f} s; final training loss "
-              f"{history['loss'][-1]:.4f}, training accuracy {history['accuracy'][-1]:.4f}")
+        print(f"trained {epochs} epoch{'s' if epochs != 1 else ''} in {train_time:.1f} s; "
+              f"final training loss {history['loss'][-1]:.4f}, training accuracy "
+              f"{history['accuracy'][-1]:.4f}")
         print("wrote " + ", ".join(files))
+        if skipped_plots:
+            print("skipped the plots: matplotlib is not installed (pip install matplotlib "
+                  "to get them)")
         print(f"test accuracy: {test_acc:.3f}")
     return {"test_accuracy": test_acc, "test_loss": test_loss, "train_time": train_time,
             "history": history, "model": model, "files": files}

@@ -51,7 +51,8 @@ is the input coordinate of the centre of the first output unit's field.
 The package is split by topic: output sizes (``_sizes``), parameter and
 operation counts (``_costs``), design comparisons (``_compare``), the walk
 through a network (``_walker``), whole-network summaries (``_summary``) and
-their output formats (``_formats``), and receptive fields (``_receptive``).
+their output formats (``_formats``), receptive fields (``_receptive``), the
+backward pass's costs (``_training``) and the roofline (``_roofline``).
 The layer specifications are defined in :mod:`pyconvnet._specs`, outside the
 package, so that :mod:`pyconvnet.architectures` can build its networks from
 them while :func:`summary` reads those networks. The window arithmetic itself
@@ -69,9 +70,10 @@ from ._costs import (activation_memory, conv_flops, conv_macs, conv_params, dtyp
                      linear_macs, linear_params, parse_shape)
 from ._formats import Summary
 from ._receptive import RFStep, ReceptiveField, receptive_field
+from ._roofline import Machine, measure_machine
 from ._sizes import (ShapeExplanation, conv_output_size, conv_transpose_output_size,
                      pool_output_size, same_padding)
-from ._summary import CONVENTIONS, summary
+from ._summary import CONVENTIONS, PRESETS, summary
 from ._walker import LayerRow
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "InputTooSmallError",
     "Layer",
     "LayerRow",
+    "Machine",
     "RFStep",
     "ReceptiveField",
     "ShapeExplanation",
@@ -113,6 +116,7 @@ __all__ = [
     "linear_params",
     "lrn",
     "max_pool",
+    "measure_machine",
     "parse_shape",
     "pool_output_size",
     "rbf",

@@ -3,8 +3,10 @@ Markdown, CSV and JSON."""
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from ._training import OPTIMIZER_STATES, check_optimizer
 
 __all__ = ["Summary"]
 
@@ -32,6 +34,20 @@ def _bytes(n):
         if n >= factor:
             return f"{n / factor:.2f} {prefix}"
     return f"{n} B"
+
+
+def _seconds(t):
+    if t is None:
+        return "-"
+    for factor, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if t >= factor:
+            return f"{t / factor:.3g} {unit}"
+    return f"{t / 1e-9:.3g} ns"
+
+
+def _labelled(pairs):
+    width = max(len(k) for k, _ in pairs)
+    return [f"{k + ':':<{width + 1}} {v}" for k, v in pairs]
 
 
 def _cell(v):
@@ -68,10 +84,22 @@ class Summary:
         forward pass keeps for the backward pass; in-place layers share).
     parameter_memory : int
         Bytes of the parameters.
+    total_input_grad_macs, total_weight_grad_macs : int
+        Sums of the rows' backward multiply-adds, per sample;
+        ``total_backward_macs`` is their sum.
+    saved_memory : int
+        Bytes the forward pass keeps for the backward pass (each tensor
+        once), at the summary's batch size and dtype.
+    itemsize : int
+        Bytes per element of the dtype.
+    inplace : bool
+        Whether the activations were taken as in place.
+    machine : Machine or None
+        The machine the rows' predicted times are for.
 
     Notes
     -----
-    See :ref:`theory-parameter-count` and :ref:`theory-architectures`.
+    See :ref:`theory-architectures` and :ref:`theory-training-costs`.
 
     Examples
     --------
@@ -94,10 +122,81 @@ class Summary:
     batch_size: int
     activation_memory: int
     parameter_memory: int
+    total_input_grad_macs: int = field(default=0, compare=False)
+    total_weight_grad_macs: int = field(default=0, compare=False)
+    saved_memory: int = field(default=0, compare=False)
+    itemsize: int = field(default=4, compare=False)
+    inplace: bool = field(default=False, compare=False)
+    machine: Any = field(default=None, compare=False, repr=False)
 
     @property
     def non_trainable_params(self):
         return self.total_params - self.trainable_params
+
+    @property
+    def total_backward_macs(self):
+        """Multiply-adds of the backward pass for one sample."""
+        return self.total_input_grad_macs + self.total_weight_grad_macs
+
+    @property
+    def predicted_time(self):
+        """Predicted seconds of a forward pass on ``machine`` (None without
+        one): the sum of the rows' times."""
+        if self.machine is None:
+            return None
+        return sum(r.predicted_time for r in self.rows)
+
+    def training_memory(self, optimizer="sgd", *, breakdown=False):
+        """Bytes a training step holds at its peak, at the summary's batch
+        size and dtype.
+
+        Parameters
+        ----------
+        optimizer : {'sgd', 'momentum', 'adam'}
+            Plain SGD keeps no state, SGD with momentum one copy of the
+            trainable parameters (the velocity), Adam two (the first and
+            second moments).
+        breakdown : bool
+            Return a dict of the parts instead of their sum.
+
+        Returns
+        -------
+        int or dict
+            Parameters + gradients of the trainable parameters + optimizer
+            state + the activations kept for the backward pass
+            (:attr:`saved_memory`). With ``breakdown=True`` a dict with the
+            keys ``parameters``, ``gradients``, ``optimizer_state``,
+            ``saved_activations`` and ``total``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown optimizer, listing the known ones.
+
+        Notes
+        -----
+        Derived in :ref:`theory-training-costs`.
+
+        The transient tensors of the backward pass (the gradient flowing
+        through the network, at most about two activations at a time) and
+        the framework's workspace are not counted.
+
+        Examples
+        --------
+        >>> s = summary([conv(8, 3), relu(), flatten(), linear(10)], (1, 8, 8))
+        >>> s.total_params, s.saved_memory
+        (2970, 1408)
+        >>> s.training_memory("adam", breakdown=True)["optimizer_state"]
+        23760
+        """
+        optimizer = check_optimizer(optimizer)
+        params = self.parameter_memory
+        grads = self.trainable_params * self.itemsize
+        state = OPTIMIZER_STATES[optimizer] * grads
+        parts = {"parameters": params, "gradients": grads,
+                 "optimizer_state": state, "saved_activations": self.saved_memory}
+        parts["total"] = sum(parts.values())
+        return parts if breakdown else parts["total"]
 
     def _header(self):
         return (f"{self.name}: input {_shape_str(self.input_shape)}, output "
@@ -123,50 +222,153 @@ class Summary:
                  _fmt(r.macs), _cell(r.receptive_field), _bytes(r.activation_memory))
                 for r in self.rows]
 
-    def __str__(self):
-        cells = self._cells()
+    def _table(self, columns, cells, right):
         widths = [max([len(h)] + [len(row[i]) for row in cells])
-                  for i, h in enumerate(self._COLUMNS)]
-        right = {3, 4, 5, 6}
+                  for i, h in enumerate(columns)]
 
         def line(values):
             return "  ".join(v.rjust(w) if i in right else v.ljust(w)
                              for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
-        rule = "-" * len(line(self._COLUMNS))
-        out = [self._header(), rule, line(self._COLUMNS), rule]
-        out += [line(c) for c in cells]
-        out.append(rule)
-        label_w = max(len(k) for k, _ in self._totals())
-        out += [f"{k + ':':<{label_w + 1}} {v}" for k, v in self._totals()]
+        rule = "-" * len(line(columns))
+        return [rule, line(columns), rule] + [line(c) for c in cells] + [rule]
+
+    @staticmethod
+    def _md_table(columns, cells, right):
+        out = ["| " + " | ".join(columns) + " |",
+               "|" + "|".join("---:" if i in right else "---"
+                              for i in range(len(columns))) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+                for row in cells]
+        return out
+
+    # training ------------------------------------------------------------
+    _TRAIN_COLUMNS = ("Layer", "Kind", "Input grad MACs", "Weight grad MACs",
+                      "Saved memory")
+
+    def _train_cells(self):
+        return [(r.name, r.kind, _fmt(r.input_grad_macs), _fmt(r.weight_grad_macs),
+                 _bytes(r.saved_memory)) for r in self.rows]
+
+    def _train_totals(self, optimizer):
+        parts = self.training_memory(optimizer, breakdown=True)
+        ratio = self.total_backward_macs / self.total_macs if self.total_macs else 0
+        return [
+            ("Backward MACs", f"{_fmt(self.total_backward_macs)} "
+                              f"({_human(self.total_backward_macs)}, "
+                              f"{ratio:.2f}x the forward pass)"),
+            ("Backward FLOPs", f"{_fmt(2 * self.total_backward_macs)} "
+                               f"({_human(2 * self.total_backward_macs)})"),
+            ("Parameters", _bytes(parts["parameters"])),
+            ("Gradients", _bytes(parts["gradients"])),
+            (f"Optimizer state ({optimizer})", _bytes(parts["optimizer_state"])),
+            ("Saved activations", _bytes(parts["saved_activations"])
+             + (" (in-place activations)" if self.inplace else "")),
+            ("Training memory", _bytes(parts["total"])),
+        ]
+
+    # roofline ------------------------------------------------------------
+    _ROOF_COLUMNS = ("Layer", "Kind", "FLOPs", "Bytes moved", "FLOP/byte",
+                     "Time", "Bound")
+
+    def _roof_cells(self):
+        return [(r.name, r.kind, _human(2 * r.macs * self.batch_size),
+                 _bytes(r.bytes_moved), f"{r.arithmetic_intensity:.1f}",
+                 _seconds(r.predicted_time), r.bound or "-") for r in self.rows]
+
+    def _roof_totals(self):
+        m = self.machine
+        compute = sum(r.predicted_time for r in self.rows if r.bound == "compute")
+        return [
+            ("Machine", f"{m.peak_flops / 1e9:.1f} GFLOP/s, "
+                        f"{m.bandwidth / 1e9:.1f} GB/s, ridge at "
+                        f"{m.ridge:.1f} FLOP/byte"),
+            ("Predicted time", f"{_seconds(self.predicted_time)} for a forward "
+                               f"pass of batch {self.batch_size}"),
+            ("Compute-bound share", f"{compute / self.predicted_time:.0%}"
+             if self.predicted_time else "-"),
+        ]
+
+    def to_text(self, training=False, optimizer="sgd"):
+        """The table and totals as text; ``str(summary)`` is ``to_text()``.
+
+        Parameters
+        ----------
+        training : bool
+            Add a table of the backward pass (gradient MACs and memory kept
+            for it, per layer) and the memory a training step takes.
+        optimizer : {'sgd', 'momentum', 'adam'}
+            For the optimizer state in the training table.
+
+        Notes
+        -----
+        See :ref:`theory-training-costs`.
+
+        A summary made with a ``machine`` also shows the roofline table.
+
+        Examples
+        --------
+        >>> text = summary("lenet5").to_text(training=True, optimizer="adam")
+        >>> "Optimizer state (adam)" in text
+        True
+        """
+        optimizer = check_optimizer(optimizer)
+        right = {3, 4, 5, 6}
+        out = [self._header()] + self._table(self._COLUMNS, self._cells(), right)
+        out += _labelled(self._totals())
+        if training:
+            out += ["", "Training (backward pass, per sample; memory at batch "
+                        f"{self.batch_size})"]
+            out += self._table(self._TRAIN_COLUMNS, self._train_cells(), {2, 3, 4})
+            out += _labelled(self._train_totals(optimizer))
+        if self.machine is not None:
+            out += ["", f"Roofline (forward pass, batch {self.batch_size})"]
+            out += self._table(self._ROOF_COLUMNS, self._roof_cells(), {2, 3, 4, 5})
+            out += _labelled(self._roof_totals())
         return "\n".join(out)
+
+    def __str__(self):
+        return self.to_text()
 
     def __repr__(self):
         return (f"Summary({self.name!r}, params={self.total_params:,}, "
                 f"macs={self.total_macs:,}, rows={len(self.rows)})")
 
-    def to_markdown(self):
-        """The table and totals as GitHub-flavoured Markdown."""
-        out = [f"**{self._header()}**", "",
-               "| " + " | ".join(self._COLUMNS) + " |",
-               "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 4) + "|"]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
-                for row in self._cells()]
+    def to_markdown(self, training=False, optimizer="sgd"):
+        """The table and totals as GitHub-flavoured Markdown (``training`` and
+        ``optimizer`` as in :meth:`to_text`)."""
+        optimizer = check_optimizer(optimizer)
+        out = [f"**{self._header()}**", ""]
+        out += self._md_table(self._COLUMNS, self._cells(), {3, 4, 5, 6})
         out += [""] + [f"- {k}: {v}" for k, v in self._totals()]
+        if training:
+            out += ["", "**Training** (backward pass, per sample; memory at batch "
+                        f"{self.batch_size})", ""]
+            out += self._md_table(self._TRAIN_COLUMNS, self._train_cells(), {2, 3, 4})
+            out += [""] + [f"- {k}: {v}" for k, v in self._train_totals(optimizer)]
+        if self.machine is not None:
+            out += ["", f"**Roofline** (forward pass, batch {self.batch_size})", ""]
+            out += self._md_table(self._ROOF_COLUMNS, self._roof_cells(),
+                                  {2, 3, 4, 5})
+            out += [""] + [f"- {k}: {v}" for k, v in self._roof_totals()]
         return "\n".join(out) + "\n"
 
     def to_csv(self):
-        """One CSV line per row, raw numbers, shapes written as ``64x56x56``."""
+        """One CSV line per row, raw numbers, shapes written as ``64x56x56``
+        (the backward pass's and the roofline's columns come last)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["name", "kind", "output_shape", "params",
                          "trainable_params", "macs", "receptive_field",
-                         "rf_jump", "rf_start", "activation_memory"])
+                         "rf_jump", "rf_start", "activation_memory",
+                         "flops", "input_grad_macs", "weight_grad_macs",
+                         "saved_memory", "bytes_moved"])
         for r in self.rows:
             writer.writerow([r.name, r.kind, _cell(r.output_shape), r.params,
                              r.trainable_params, r.macs, _cell(r.receptive_field),
                              _cell(r.rf_jump), _cell(r.rf_start),
-                             r.activation_memory])
+                             r.activation_memory, r.flops, r.input_grad_macs,
+                             r.weight_grad_macs, r.saved_memory, r.bytes_moved])
         return buf.getvalue()
 
     def to_dict(self):
@@ -182,6 +384,14 @@ class Summary:
             "receptive_field": _jsonable(self.receptive_field),
             "activation_memory": self.activation_memory,
             "parameter_memory": self.parameter_memory,
+            "total_input_grad_macs": self.total_input_grad_macs,
+            "total_weight_grad_macs": self.total_weight_grad_macs,
+            "total_backward_macs": self.total_backward_macs,
+            "saved_memory": self.saved_memory,
+            "inplace": self.inplace,
+            "training_memory": {opt: self.training_memory(opt)
+                                for opt in OPTIMIZER_STATES},
+            "predicted_time": self.predicted_time,
             "layers": [r.to_dict() for r in self.rows],
         }
 

@@ -1,17 +1,32 @@
 """Summaries of whole networks: shapes, parameters, MACs, receptive fields
 and memory, layer by layer."""
+import dataclasses
 from fractions import Fraction
 
 from .. import architectures
 from .._specs import Layer, as_layer
-from .._validation import check_int
+from .._validation import check_bool, check_int
+from ._conventions import CONVENTIONS, PRESETS, count_rules
 from ._costs import _dtype_name, dtype_size, parse_shape
 from ._formats import Summary, _shape_str
+from ._roofline import Machine
 from ._walker import _final_field, _Walker
 
-__all__ = ["CONVENTIONS", "summary"]
+__all__ = ["CONVENTIONS", "PRESETS", "summary"]
 
-CONVENTIONS = ("torchvision", "full")
+
+
+def _predicted(machine, row):
+    """The row with its forward time on ``machine`` and what bounds it."""
+    seconds, bound = machine.predict(2 * row.macs * row.batch_size, row.bytes_moved)
+    return dataclasses.replace(row, predicted_time=seconds, bound=bound)
+
+
+def _convention_name(convention, preset, count):
+    name = convention if preset is None else preset
+    if count:
+        name += " (" + ", ".join(f"{k}={v}" for k, v in count.items()) + ")"
+    return name
 
 def _resolve(model):
     """(Layer, default input shape or None, display name) for any model form."""
@@ -27,7 +42,8 @@ def _resolve(model):
 
 
 def summary(model, input_shape=None, *, convention="torchvision",
-            dtype="float32", batch_size=1):
+            dtype="float32", batch_size=1, inplace=False, machine=None,
+            preset=None, count=None):
     """Shapes, parameters, MACs, receptive fields and memory of a network.
 
     Parameters
@@ -46,7 +62,29 @@ def summary(model, input_shape=None, *, convention="torchvision",
     dtype : str or dtype-like
         Element type for the memory columns.
     batch_size : int
-        Multiplies the activation memory (not the MACs).
+        Multiplies the activation memory, the saved memory and the bytes
+        moved (not the MACs, which are per sample).
+    inplace : bool
+        Apply the activations that can be in place (ReLU, ReLU6, leaky ReLU,
+        ELU, SiLU, hard swish and hard sigmoid) in place, as
+        ``nn.ReLU(inplace=True)`` does: their output shares its storage
+        with their input. ReLU, leaky ReLU and ELU then keep their output
+        for the backward pass (in place of their input, for the last two);
+        the others keep a copy of their input, as PyTorch does.
+    preset : {'torchvision', 'full', 'fvcore', 'ptflops'} or None
+        Count as another tool counts, to reproduce its published figures
+        (replaces ``convention``; see ``PRESETS`` and
+        :ref:`theory-counting-conventions`). These count forward passes:
+        the backward pass is counted as under ``"torchvision"``, except
+        for ``"full"``.
+    count : dict or None
+        Switches that override the convention's or preset's, e.g. ``{"bias": True}``:
+        ``bias``, ``batch_norm``, ``activations``, ``pooling``,
+        ``adaptive_pooling``, ``residual`` and ``lrn`` (see ``PRESETS``).
+    machine : Machine or None
+        Peak rates from :func:`measure_machine` (or written by hand): each
+        row then predicts its forward time and says whether it is compute-
+        or memory-bound.
 
     Returns
     -------
@@ -67,7 +105,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
 
     Notes
     -----
-    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count` and :ref:`theory-training-costs`.
 
     Parameter counts include every learnable tensor (weights, biases,
     batch-norm scale and shift) and exclude buffers such as batch-norm
@@ -87,10 +125,17 @@ def summary(model, input_shape=None, *, convention="torchvision",
     ((10, 32, 32), 760)
     >>> summary("alexnet").receptive_field
     195
+
+    The backward pass, and the memory of a training step with Adam at
+    batch 32:
+
+    >>> s = summary("resnet50", batch_size=32)
+    >>> s.total_backward_macs
+    8060354560
+    >>> round(s.training_memory("adam") / 2**30, 2)
+    2.94
     """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, "
-                         f"got {convention!r}")
+    count_rules(convention, count, preset)          # validates all three
     layer, default, name = _resolve(model)
     if input_shape is None:
         if default is None:
@@ -100,14 +145,21 @@ def summary(model, input_shape=None, *, convention="torchvision",
     shape = parse_shape(input_shape)
     itemsize = dtype_size(dtype)
     batch = check_int(batch_size, "batch_size", 1)
-    walker = _Walker(convention, itemsize, batch)
+    check_bool(inplace, "inplace")
+    walker = _Walker(convention, itemsize, batch, inplace=inplace, count=count,
+                     preset=preset)
     rf0 = tuple((Fraction(1), Fraction(1), Fraction(0))
                 for _ in shape[1:]) or None
     try:
-        out, _ = walker.run(layer, (shape, rf0), "")
+        out = walker.run(layer, (shape, rf0), "")[0]
     except ValueError as exc:
         raise type(exc)(f"{name} on input {_shape_str(shape)}: {exc}") from None
     rows = tuple(walker.rows)
+    if machine is not None:
+        if not isinstance(machine, Machine):
+            raise TypeError(f"machine must be a Machine (see measure_machine), got "
+                            f"{type(machine).__name__}")
+        rows = tuple(_predicted(machine, r) for r in rows)
     total = sum(r.params for r in rows)
     macs = sum(r.macs for r in rows)
     return Summary(
@@ -115,9 +167,13 @@ def summary(model, input_shape=None, *, convention="torchvision",
         total_params=total, trainable_params=sum(r.trainable_params for r in rows),
         total_macs=macs, total_flops=2 * macs,
         receptive_field=_final_field(rows)[0],
-        convention=convention, dtype=_dtype_name(dtype),
+        convention=_convention_name(convention, preset, count), dtype=_dtype_name(dtype),
         batch_size=batch, activation_memory=sum(r.activation_memory for r in rows),
-        parameter_memory=total * itemsize)
+        parameter_memory=total * itemsize,
+        total_input_grad_macs=sum(r.input_grad_macs for r in rows),
+        total_weight_grad_macs=sum(r.weight_grad_macs for r in rows),
+        saved_memory=sum(r.saved_memory for r in rows),
+        itemsize=itemsize, inplace=inplace, machine=machine)
 
 
 # --------------------------------------------------------------------------

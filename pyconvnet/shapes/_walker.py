@@ -9,10 +9,12 @@ from typing import Any
 from .._geometry import InputTooSmallError, window_length
 from .._specs import ACTIVATIONS
 from .._validation import check_groups, ntuple
+from ._conventions import count_rules
 from ._costs import conv_params
 from ._formats import _jsonable, _shape_str
 from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
     pool_output_size
+from ._training import VIEWS, backward_macs, output_is_input, saved_tensors
 
 __all__ = ["LayerRow"]
 
@@ -161,10 +163,31 @@ class LayerRow:
         shape).
     layer : Layer or None
         The spec of a leaf layer (None for the rows that join branches).
+    input_grad_macs, weight_grad_macs : int
+        Multiply-adds of the backward pass for one sample: the gradient of
+        the layer's input (0 when nothing before it needs a gradient, as for
+        the first layer) and of its trainable parameters, under the
+        summary's convention.
+    backward_macs : int
+        ``input_grad_macs + weight_grad_macs``.
+    saved_memory : int
+        Bytes the layer keeps for its backward pass at the summary's batch
+        size and dtype; a tensor kept by several layers is counted at the
+        first of them.
+    bytes_moved : int
+        Bytes of the layer's inputs, parameters and outputs at the summary's
+        batch size and dtype: the least a forward pass reads and writes.
+    predicted_time : float or None
+        Seconds of the forward pass on the summary's ``machine``: the larger
+        of its FLOPs over the peak rate and its bytes over the bandwidth
+        (None without a machine).
+    bound : {'compute', 'memory'} or None
+        Which of the two limits bounds the predicted time (None without a
+        machine).
 
     Notes
     -----
-    Derived in :ref:`theory-output-size` and :ref:`theory-parameter-count`.
+    Derived in :ref:`theory-parameter-count` and :ref:`theory-training-costs`.
 
     Examples
     --------
@@ -185,6 +208,31 @@ class LayerRow:
     activation_memory: int
     input_shape: Any = field(default=None, compare=False)
     layer: Any = field(default=None, compare=False, repr=False)
+    input_grad_macs: int = field(default=0, compare=False)
+    weight_grad_macs: int = field(default=0, compare=False)
+    saved_memory: int = field(default=0, compare=False)
+    bytes_moved: int = field(default=0, compare=False)
+    predicted_time: Any = field(default=None, compare=False)
+    bound: Any = field(default=None, compare=False)
+    batch_size: int = field(default=1, compare=False, repr=False)
+
+    @property
+    def backward_macs(self):
+        """``input_grad_macs + weight_grad_macs``, for one sample."""
+        return self.input_grad_macs + self.weight_grad_macs
+
+    @property
+    def flops(self):
+        """``2 * macs``, for one sample."""
+        return 2 * self.macs
+
+    @property
+    def arithmetic_intensity(self):
+        """FLOPs of the forward pass per byte moved (0 for a row that moves
+        nothing)."""
+        if not self.bytes_moved:
+            return 0.0
+        return 2 * self.macs * self.batch_size / self.bytes_moved
 
     def to_dict(self):
         return {"name": self.name, "kind": self.kind,
@@ -195,7 +243,15 @@ class LayerRow:
                 "receptive_field": _jsonable(self.receptive_field),
                 "rf_jump": _jsonable(self.rf_jump),
                 "rf_start": _jsonable(self.rf_start),
-                "activation_memory": self.activation_memory}
+                "activation_memory": self.activation_memory,
+                "input_grad_macs": self.input_grad_macs,
+                "weight_grad_macs": self.weight_grad_macs,
+                "backward_macs": self.backward_macs,
+                "saved_memory": self.saved_memory,
+                "bytes_moved": self.bytes_moved,
+                "arithmetic_intensity": self.arithmetic_intensity,
+                "predicted_time": self.predicted_time,
+                "bound": self.bound}
 
 
 class _Walker:
@@ -206,15 +262,28 @@ class _Walker:
     """
 
     def __init__(self, convention="torchvision", itemsize=4, batch_size=1,
-                 shapes=True):
-        self.full = convention == "full"
+                 shapes=True, inplace=False, count=None, preset=None):
+        self.full = convention == "full" if preset is None else preset == "full"
+        self.count = count_rules(convention, count, preset)
         self.itemsize = itemsize
         self.batch = batch_size
         self.shapes = shapes
+        self.inplace = inplace
         self.rows = []
+        self.tensors = 0        # activation tensors made so far
+        self.kept = set()       # keys of the tensors kept for the backward pass
+
+    def new_tensor(self):
+        self.tensors += 1
+        return self.tensors
 
     # composites ---------------------------------------------------------
     def run(self, layer, state, path):
+        """Walk ``layer`` from ``state``, a tuple ``(shape, receptive field)``
+        or ``(shape, receptive field, requires grad, tensor)``; returns the
+        four-tuple of the output."""
+        if len(state) == 2:
+            state = (*state, False, self.new_tensor())
         kind = layer.kind
         if kind == "sequential":
             for i, child in enumerate(layer.children):
@@ -264,13 +333,17 @@ class _Walker:
                 shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
         rf = _rf_merge([s[1] for s in states])
         ops = math.prod(shape) * (len(states) - 1) if (
-            self.full and op == "add" and shape) else 0
-        self.add_row(path, op, shape, 0, 0, ops, rf)
-        return (shape, rf)
+            self.count["residual"] and op == "add" and shape) else 0
+        moved = 0
+        if self.shapes:
+            moved = (sum(math.prod(s) for s in shapes) + math.prod(shape)) \
+                * self.itemsize * self.batch
+        self.add_row(path, op, shape, 0, 0, ops, rf, bytes_moved=moved)
+        return (shape, rf, any(s[2] for s in states), self.new_tensor())
 
     # leaves -------------------------------------------------------------
     def leaf(self, layer, state, path):
-        shape, rf = state
+        shape, rf, grad, tensor = state
         try:
             spatial = shape[1:] if shape is not None and len(shape) > 1 else None
             if self.shapes and shape is not None:
@@ -290,11 +363,40 @@ class _Walker:
         rf = _rf_apply(rf, wins)
         if out is not None and len(out) < 2:
             rf = None
-        self.add_row(path, layer.kind, out, params, trainable, macs, rf, shape, layer)
-        return (out, rf)
+        out_tensor = tensor if output_is_input(layer, self.inplace) else self.new_tensor()
+        gi = gw = saved = moved = 0
+        if self.shapes and shape is not None:
+            gi, gw = backward_macs(layer, shape, out, params, bool(trainable), macs,
+                                   grad, self.full)
+            saved = self.keep(saved_tensors(layer, shape, out, grad, bool(trainable),
+                                            self.inplace), tensor, out_tensor)
+            if layer.kind not in VIEWS:     # a view moves no data
+                moved = (math.prod(shape) + math.prod(out)) * self.itemsize \
+                    * self.batch + params * self.itemsize
+        self.add_row(path, layer.kind, out, params, trainable, macs, rf, shape, layer,
+                     gi, gw, saved, moved)
+        return (out, rf, grad or bool(trainable), out_tensor)
+
+    def keep(self, tensors, tensor_in, tensor_out):
+        """Bytes of the tensors in ``tensors`` not kept by an earlier layer."""
+        total = 0
+        for what, numel, size in tensors:
+            if what == "input":
+                key = ("t", tensor_in)
+            elif what == "output":
+                key = ("t", tensor_out)
+            else:
+                key = ("own", len(self.kept))
+            if key in self.kept:
+                continue
+            self.kept.add(key)
+            batch = 1 if what == "stats" else self.batch
+            total += numel * (self.itemsize if size is None else size) * batch
+        return total
 
     def add_row(self, path, kind, shape, params, trainable, macs, rf, input_shape=None,
-                layer=None):
+                layer=None, input_grad_macs=0, weight_grad_macs=0, saved_memory=0,
+                bytes_moved=0):
         mem = 0 if shape is None else math.prod(shape) * self.itemsize * self.batch
         if rf is None:
             size = jump = start = None
@@ -304,12 +406,15 @@ class _Walker:
             jump = _collapse(r[1] for r in rf)
             start = _collapse(r[2] for r in rf)
         self.rows.append(LayerRow(path or kind, kind, shape, params, trainable,
-                                  macs, size, jump, start, mem, input_shape, layer))
+                                  macs, size, jump, start, mem, input_shape, layer,
+                                  input_grad_macs, weight_grad_macs, saved_memory,
+                                  bytes_moved, batch_size=self.batch))
 
     def leaf_shape(self, layer, shape):
         """(output shape, params, MACs) of a leaf for an input shape."""
         kind, cfg = layer.kind, layer.config
-        full = self.full
+        count = self.count
+        full = count["bias"]
         numel_in = math.prod(shape)
         if kind == "conv":
             c, spatial = _need_spatial(shape, kind)
@@ -388,23 +493,30 @@ class _Walker:
             out = (c,) + tuple(out_sp)
             params = 2 * c if kind == "subsampling" else 0
             kvol = math.prod(ntuple(cfg["kernel_size"], nd, "kernel_size", 1))
-            macs = math.prod(out) * (kvol + (kind == "subsampling")) if full else 0
+            rule = count["pooling"]
+            macs = math.prod(out) * (kvol + (kind == "subsampling")) if rule == "window" \
+                else numel_in if rule == "input" and kind != "window" else 0
             return out, params, macs
         if kind in _ADAPTIVE:
             c, spatial = _need_spatial(shape, kind)
             out = (c,) + _adaptive_out(cfg["output_size"], spatial)
-            return out, 0, numel_in if full else 0
+            counted = count["adaptive_pooling"] if kind == "adaptive_avg_pool" \
+                else count["pooling"] is not None
+            return out, 0, numel_in if counted else 0
         if kind == "batch_norm":
             params = 2 * shape[0] if cfg["affine"] else 0
-            return shape, params, numel_in if full else 0
+            per = count["batch_norm"]
+            if per == "affine":
+                per = 2 if cfg["affine"] else 1
+            return shape, params, numel_in * per
         if kind == "lrn":
-            return shape, 0, numel_in * cfg["size"] if full else 0
+            return shape, 0, numel_in * cfg["size"] if count["lrn"] else 0
         if kind == "flatten":
             return (numel_in,), 0, 0
         if kind in ("dropout", "identity"):
             return shape, 0, 0
         if kind in ACTIVATIONS:
-            return shape, 0, numel_in if full else 0
+            return shape, 0, numel_in if count["activations"] else 0
         raise ValueError(f"unknown layer kind {kind!r}")
 
 
