@@ -86,6 +86,14 @@ stride : int or tuple of int, optional
     "dask_n_threads": """\
 n_threads : int, default 1
     Threads of each chunk's kernel.""",
+
+    # --- template matching: similarity_map, squared_difference_map --------------
+    "match_mask": """\
+mask : array_like of bool or float, optional
+    Weights of the template's elements, of the template's shape (finite,
+    non-negative, not all zero): a boolean mask scores only the elements
+    where it is True, for a template of any outline. None weighs every
+    element 1.""",
 }
 
 

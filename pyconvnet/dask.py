@@ -40,6 +40,8 @@ __all__ = [
     "correlate",
     "convolve",
     "similarity_map",
+    "squared_difference_map",
+    "find_peaks",
     "conv2d",
     "conv2d_backward",
     "max_pool1d",
@@ -71,17 +73,24 @@ def _check_inputs(a, kernel, a_name, kernel_name):
     return a.astype(kernel.dtype), kernel
 
 
-def _valid_blocks(a, kernel_shape, block_function, dtype):
+def _valid_blocks(a, kernel_shape, block_function, dtype, count=None):
     """Apply ``block_function`` (a 'valid'-mode operation with a kernel of
     ``kernel_shape``) chunk by chunk: each chunk is extended on its far side
     by ``K - 1`` elements of its neighbour along each axis, so the outputs
-    of the chunks tile the whole 'valid' output with no seam."""
+    of the chunks tile the whole 'valid' output with no seam. With a
+    ``count``, each block's result has a new first axis of that length (one
+    map per template of a stack)."""
     # Every chunk must hold a whole kernel, so that the halo comes from one
     # neighbour and the last chunk still yields an output: merge small ones.
     chunks = tuple(ensure_minimum_chunksize(k, c) for k, c in zip(kernel_shape, a.chunks))
     a = a.rechunk(chunks)
     out_chunks = tuple(c[:-1] + (c[-1] - (k - 1),) for c, k in zip(a.chunks, kernel_shape))
     depth = {axis: (0, k - 1) for axis, k in enumerate(kernel_shape)}
+    if count is not None:
+        extended = da.overlap.overlap(a, depth=depth, boundary="none")
+        return extended.map_blocks(block_function, new_axis=0,
+                                   chunks=((count,),) + out_chunks, dtype=dtype,
+                                   meta=np.empty((0,) * (a.ndim + 1), dtype=dtype))
     return da.map_overlap(block_function, a, depth=depth, boundary="none", trim=False,
                           chunks=out_chunks, dtype=dtype,
                           meta=np.empty((0,) * a.ndim, dtype=dtype))
@@ -185,8 +194,8 @@ def convolve(in1, in2, mode="full", method="auto", *, n_threads=1):
 
 
 @docfiller
-def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
-                   n_threads=1):
+def similarity_map(a, template, *, centered=False, mode="valid", mask=None,
+                   nan_policy="propagate", method="auto", n_threads=1):
     """Cosine similarity of a template with every window of a Dask array.
 
     The lazy, chunked form of :func:`pyconvnet.signal.similarity_map`, equal
@@ -198,14 +207,17 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     a : dask.array.Array
         The array to search, rank 1 to 3.
     template : array_like
-        In memory, no larger than ``a`` along any axis.
-    centered, mode, method
+        In memory, no larger than ``a`` along any axis; or a stack of
+        templates ``(T, *template_shape)``, each chunk transformed once for
+        all of them.
+    centered, mode, mask, nan_policy, method
         As in :func:`pyconvnet.signal.similarity_map`.
     %(dask_n_threads)s
 
     Returns
     -------
     dask.array.Array
+        ``(T, *out_shape)`` for a stack of templates.
 
     Examples
     --------
@@ -220,19 +232,153 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     (30, 5)
     """
     check_choice(method, "method", _signal.METHODS)
+    check_choice(nan_policy, "nan_policy", _signal.NAN_POLICIES)
     n_threads = check_n_threads(n_threads)
-    a, template = _check_inputs(a, template, "a", "template")
-    if any(k > n for k, n in zip(template.shape, a.shape)):
-        raise ValueError(f"template must be no larger than a along every axis, got "
-                         f"template shape {template.shape} and a shape {a.shape}")
+    a, templates, stacked = _check_search(a, template)
+    kernel_shape = templates.shape[1:]
+    _signal._check_mask(mask, kernel_shape)
     check_choice(mode, "mode", _signal.MODES)
-    part = _padded_for_window(a, template.shape, mode)
+    part = _padded_for_window(a, kernel_shape, mode)
 
     def block(chunk):
-        return _signal.similarity_map(chunk, template, centered=centered, mode="valid",
-                                      method=method, n_threads=n_threads)
+        return _signal.similarity_map(chunk, templates if stacked else templates[0],
+                                      centered=centered, mode="valid", mask=mask,
+                                      nan_policy=nan_policy, method=method,
+                                      n_threads=n_threads)
 
-    return _valid_blocks(part, template.shape, block, template.dtype)
+    return _valid_blocks(part, kernel_shape, block, templates.dtype,
+                         len(templates) if stacked else None)
+
+
+@docfiller
+def squared_difference_map(a, template, *, normalized=False, mask=None, mode="valid",
+                           method="auto", n_threads=1):
+    """Sums of squared differences of a template with every window of a Dask array.
+
+    The lazy, chunked form of :func:`pyconvnet.signal.squared_difference_map`,
+    equal to it on the same data up to floating-point rounding.
+
+    Parameters
+    ----------
+    a : dask.array.Array
+        The array to search, rank 1 to 3.
+    template : array_like
+        In memory, or a stack of templates, as in :func:`similarity_map`.
+    normalized, mask, mode, method
+        As in :func:`pyconvnet.signal.squared_difference_map`.
+    %(dask_n_threads)s
+
+    Returns
+    -------
+    dask.array.Array
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from pyconvnet import dask as pdask
+    >>> pdask.squared_difference_map(da.arange(6.0, chunks=3), [2.0, 3.0]).compute()
+    array([8., 2., 0., 2., 8.])
+    """
+    check_choice(method, "method", _signal.METHODS)
+    n_threads = check_n_threads(n_threads)
+    a, templates, stacked = _check_search(a, template)
+    kernel_shape = templates.shape[1:]
+    _signal._check_mask(mask, kernel_shape)
+    check_choice(mode, "mode", _signal.MODES)
+    part = _padded_for_window(a, kernel_shape, mode)
+
+    def block(chunk):
+        return _signal.squared_difference_map(
+            chunk, templates if stacked else templates[0], normalized=normalized, mask=mask,
+            mode="valid", method=method, n_threads=n_threads)
+
+    return _valid_blocks(part, kernel_shape, block, templates.dtype,
+                         len(templates) if stacked else None)
+
+
+def find_peaks(score, *, min_distance=1, threshold=None, num_peaks=None, exclude_border=True,
+               subpixel=False):
+    """Local maxima of a Dask score map, highest first.
+
+    Equal to :func:`pyconvnet.signal.find_peaks` on the same data, across
+    chunk borders: each chunk finds its candidates with a halo of
+    ``min_distance`` elements from its neighbours (the map's own edges
+    extended by their nearest values), and only the candidates, few next to
+    the map, are brought into memory to be thresholded, ordered and spaced.
+
+    Parameters
+    ----------
+    score : dask.array.Array
+        A score map of rank 1 to 3.
+    min_distance, threshold, num_peaks, exclude_border, subpixel
+        As in :func:`pyconvnet.signal.find_peaks`.
+
+    Returns
+    -------
+    positions : (P, ndim) ndarray
+    values : (P,) ndarray
+        Computed, in memory.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from pyconvnet import dask as pdask
+    >>> score = np.zeros((12, 12))
+    >>> score[5, 6], score[9, 2] = 1.0, 0.5
+    >>> pdask.find_peaks(da.from_array(score, chunks=6))
+    (array([[5, 6],
+           [9, 2]]), array([1. , 0.5]))
+    """
+    if not isinstance(score, da.Array):
+        raise TypeError(f"score must be a dask.array.Array (use pyconvnet.signal for "
+                        f"in-memory arrays), got {type(score).__name__}")
+    stand_in = np.zeros((1,) * score.ndim, dtype=score.dtype)
+    _, min_distance, threshold, num_peaks, border = _signal._check_peak_args(
+        stand_in, min_distance, threshold, num_peaks, exclude_border)
+    if any(n == 0 for n in score.shape):
+        raise ValueError(f"score must not be empty, got shape {score.shape}")
+    values = score.astype(_signal.result_dtype(score.dtype))
+    if any(n <= 2 * min_distance + 1 for n in values.shape):
+        # too thin for halos: a thin map fits in memory
+        in_memory = values.compute()
+        return _signal.find_peaks(in_memory, min_distance=min_distance, threshold=threshold,
+                                  num_peaks=num_peaks, exclude_border=exclude_border,
+                                  subpixel=subpixel)
+    values = values.rechunk(tuple(ensure_minimum_chunksize(min_distance + 1, c)
+                                  for c in values.chunks))
+    candidates = da.map_overlap(
+        lambda chunk: _signal._peak_candidates(chunk, min_distance), values,
+        depth=min_distance, boundary="nearest", dtype=bool)
+    lowest = da.nanmin(values) if threshold is None else threshold
+    coords, trivial, lowest = dask.compute(da.argwhere(candidates), candidates.all(), lowest)
+    if trivial and values.size > 1:
+        coords = coords[:0]     # a flat map has no peak
+    coords = np.asarray(coords, dtype=np.intp).reshape(-1, values.ndim)
+    found = np.asarray(_signal._gather(values, coords), dtype=values.dtype)
+    return _signal._select_peaks(values, coords, found, min_distance, float(lowest), num_peaks,
+                                 border, subpixel)
+
+
+def _check_search(a, template):
+    """A Dask array and an in-memory template or stack of them, validated
+    as the in-memory functions do, on a stand-in of ``a``'s dtype and rank."""
+    if not isinstance(a, da.Array):
+        raise TypeError(f"a must be a dask.array.Array (use pyconvnet.signal for in-memory "
+                        f"arrays), got {type(a).__name__}")
+    if isinstance(template, da.Array):
+        raise TypeError("template must be an in-memory array: every chunk needs all of it; "
+                        "call template.compute() first")
+    if any(n == 0 for n in a.shape):
+        raise ValueError(f"a must not be empty, got shape {a.shape}")
+    raw, stacked = _signal._template_stack(template, a.ndim)
+    # validate dtype and rank on a stand-in of a's (the data stays lazy)
+    stand_in = np.zeros((1,) * a.ndim, dtype=a.dtype)
+    _, first = _signal._check_pair(stand_in, raw[0], "a", "template")
+    templates = _signal.as_float_array(raw, "template", dtype=first.dtype)
+    _signal._check_fits(first.shape, a.shape)
+    return a.astype(templates.dtype), templates, stacked
 
 
 # --- layers, chunked along the batch (and, for conv2d, the image) ------------

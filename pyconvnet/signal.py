@@ -26,22 +26,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
+import scipy.spatial
 
+from ._docstrings import docfiller
 from ._ext import _correlate
 from ._validation import (
     as_float_array,
     check_bool,
     check_choice,
+    check_int,
     check_n_threads,
     check_ndim,
     result_dtype,
 )
 from ._workspace import arrays as _workspace
 
-__all__ = ["correlate", "convolve", "similarity_map", "choose_method", "output_shape"]
+__all__ = ["correlate", "convolve", "similarity_map", "squared_difference_map", "find_peaks",
+           "choose_method", "output_shape"]
 
 MODES = ("full", "valid", "same")
 METHODS = ("auto", "direct", "fft")
+NAN_POLICIES = ("propagate", "omit")
 
 # Cost model of method='auto', in seconds per unit of work on one thread,
 # fitted on a 2-core AVX2 machine: one multiply-add of the direct loops, and
@@ -194,11 +200,13 @@ def _is_shape(value):
     return isinstance(value, tuple) and all(isinstance(v, (int, np.integer)) for v in value)
 
 
-def _choose(shape1, shape2, start, shape, dtype, n_threads):
-    """Cost model of method='auto' for the window ``[start, start + shape)``."""
+def _choose(shape1, shape2, start, shape, dtype, n_threads, count=1):
+    """Cost model of method='auto' for the window ``[start, start + shape)``
+    (of ``count`` kernels of ``shape2``, whose FFTs share the forward
+    transform of the first input: each costs about half of one)."""
     kernel_size = min(math.prod(shape1), math.prod(shape2))
-    direct = math.prod(shape) * kernel_size * _DIRECT_COST / n_threads
-    fft = _fft_plan(shape1, shape2, start, shape, n_threads)[0]
+    direct = count * math.prod(shape) * kernel_size * _DIRECT_COST / n_threads
+    fft = (count + 1) / 2 * _fft_plan(shape1, shape2, start, shape, n_threads)[0]
     if np.dtype(dtype) == np.float32:
         # Twice the lanes per vector instruction; the FFTs gain less.
         direct, fft = direct / 2, fft / 1.5
@@ -287,8 +295,9 @@ def _correlate_window(a, kernel, start, shape, method, n_threads):
     return _direct_window(a, kernel, start, shape, n_threads)
 
 
-def _direct_window(a, kernel, start, shape, n_threads):
-    out = np.empty(shape, dtype=a.dtype)
+def _direct_window(a, kernel, start, shape, n_threads, out=None):
+    if out is None:
+        out = np.empty(shape, dtype=a.dtype)
     offsets = [s - (k - 1) for s, k in zip(start, kernel.shape)]
     offsets = [0] * (3 - a.ndim) + offsets
     _correlate.correlate3d(_as3d(a), _as3d(kernel), _as3d(out), *offsets, n_threads)
@@ -342,7 +351,8 @@ def _reversed(arr):
     return arr[(slice(None, None, -1),) * arr.ndim]
 
 
-def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None):
+def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None,
+                  stack=False):
     """Window ``[start, start + shape)`` of the full correlation by
     overlap-save: the output window is cut into blocks of ``L - K + 1``
     points per axis, and each block is the exact part of the circular
@@ -353,28 +363,35 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
     from task to task and call to call: no array of the whole padded size
     is made, and no fresh memory (whose first touch costs a page fault) is
     taken per task.
+
+    With ``stack=True``, ``kernel`` is a stack ``(T, *kernel_shape)`` and the
+    result ``(T, *shape)``: each block is transformed forward once and
+    multiplied by every kernel's spectrum in turn.
     """
     ndim = a.ndim
+    kernels = kernel if stack else kernel[np.newaxis]
+    kernel = kernels[0]
     lengths = list(lengths)
     steps = [n - k + 1 for n, k in zip(lengths, kernel.shape)]
     counts = _block_counts(shape, kernel.shape, lengths)
     spectrum_dtype = np.complex64 if a.dtype == np.float32 else np.complex128
-    kernel_spectrum = np.fft.rfftn(_reversed(kernel), lengths, axes=range(ndim)).astype(
+    kernel_spectra = np.fft.rfftn(kernels[(slice(None),) + (slice(None, None, -1),) * ndim],
+                                  lengths, axes=range(1, ndim + 1)).astype(
         spectrum_dtype, copy=False)
     half = lengths[:-1] + [lengths[-1] // 2 + 1]
-    block_axes = range(ndim, 2 * ndim - 1)      # the axes of a block but the last
+    block_axes = tuple(range(ndim, 2 * ndim - 1))   # the axes of a block but the last
     exact = (Ellipsis,) + tuple(slice(k - 1, None) for k in kernel.shape)
     # (block, block, ..., point, point, ...) -> (block, point, block, point, ...)
     interleave = [i for pair in zip(range(ndim), range(ndim, 2 * ndim)) for i in pair]
-    out = np.empty(shape, dtype=a.dtype)
+    outs = np.empty((len(kernels),) + tuple(shape), dtype=a.dtype)
     tasks = _block_tasks(counts, lengths, n_threads, task_points or _TASK_POINTS)
     most = max(math.prod(len(range(c)[part]) for c, part in zip(counts, task))
                for task in tasks)
     layout = [("padded", a.dtype, most * math.prod(lengths)),
               ("blocks", a.dtype, most * math.prod(lengths)),
-              ("spectrum", spectrum_dtype, most * math.prod(half)),
-              ("result", a.dtype, most * math.prod(lengths)),
               ("edge", a.dtype, most * math.prod(steps))]
+    if len(kernels) > 1:
+        layout.append(("product", spectrum_dtype, most * math.prod(half)))
 
     def transform(task, work):
         first = [range(c)[part].start for c, part in zip(counts, task)]
@@ -392,25 +409,34 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
             padded, number + lengths,
             [s * st for s, st in zip(steps, padded.strides)] + list(padded.strides),
             writeable=False)
-        spectrum = work["spectrum"][:math.prod(number + half)].reshape(number + half)
-        np.fft.rfft(blocks, axis=-1, out=spectrum)
-        for axis in block_axes:
-            np.fft.fft(spectrum, axis=axis, out=spectrum)
-        spectrum *= kernel_spectrum
-        for axis in block_axes:
-            np.fft.ifft(spectrum, axis=axis, out=spectrum)
-        result = work["result"][:math.prod(number + lengths)].reshape(number + lengths)
-        np.fft.irfft(spectrum, lengths[-1], axis=-1, out=result)
-        exact_part = result[exact].transpose(interleave)
+        # scipy.fft: its transforms along the leading axes run several lines
+        # at once in vector registers, and it computes float32 in float32;
+        # numpy.fft (which can write into the workspaces) measured 2 to 4
+        # times slower on these shapes, float32 most.
+        spectrum = scipy.fft.rfft(blocks, axis=-1)
+        if block_axes:
+            spectrum = scipy.fft.fftn(spectrum, axes=block_axes, overwrite_x=True)
+        if len(kernels) > 1:
+            product = work["product"][:spectrum.size].reshape(spectrum.shape)
         target = tuple(slice(f * s, min((f + m) * s, n))
                        for f, m, s, n in zip(first, number, steps, shape))
         covered = [m * s for m, s in zip(number, steps)]
-        if all(t.stop - t.start == c for t, c in zip(target, covered)):
-            out[target].reshape(exact_part.shape)[...] = exact_part
-        else:   # the last blocks reach past the window: cut them to it
-            edge = work["edge"][:math.prod(covered)].reshape(covered)
-            edge.reshape(exact_part.shape)[...] = exact_part
-            out[target] = edge[tuple(slice(0, t.stop - t.start) for t in target)]
+        for kernel_spectrum, out in zip(kernel_spectra, outs):
+            if len(kernels) > 1:
+                np.multiply(spectrum, kernel_spectrum, out=product)
+            else:
+                product = spectrum
+                product *= kernel_spectrum
+            if block_axes:
+                product = scipy.fft.ifftn(product, axes=block_axes, overwrite_x=True)
+            result = scipy.fft.irfft(product, lengths[-1], axis=-1, overwrite_x=True)
+            exact_part = result[exact].transpose(interleave)
+            if all(t.stop - t.start == c for t, c in zip(target, covered)):
+                out[target].reshape(exact_part.shape)[...] = exact_part
+            else:   # the last blocks reach past the window: cut them to it
+                edge = work["edge"][:math.prod(covered)].reshape(covered)
+                edge.reshape(exact_part.shape)[...] = exact_part
+                out[target] = edge[tuple(slice(0, t.stop - t.start) for t in target)]
 
     def worker(first_task):
         with _workspace(layout) as work:
@@ -426,7 +452,7 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None)
             worker(0)
             for helper in helpers:
                 helper.result()
-    return out
+    return outs if stack else outs[0]
 
 
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
@@ -554,8 +580,9 @@ def convolve(in1, in2, mode="full", method="auto", *, n_threads=None):
     return correlate(a, rotated, mode, method, n_threads=n_threads)
 
 
-def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
-                   n_threads=None):
+@docfiller
+def similarity_map(a, template, *, centered=False, mode="valid", mask=None,
+                   nan_policy="propagate", method="auto", n_threads=None):
     r"""Cosine similarity between a template and every window of an array.
 
     Slides ``template`` over ``a`` and, at each position, compares it with the
@@ -569,62 +596,90 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     where :math:`w_m` is the window at position :math:`m`. With
     ``centered=True`` both are first shifted to zero mean, which gives the
     zero-mean normalised cross-correlation (Pearson's correlation
-    coefficient) of :func:`skimage.feature.match_template`.
+    coefficient) of :func:`skimage.feature.match_template`. With a ``mask``
+    of weights :math:`M`, every sum runs over the template's elements
+    weighted by :math:`M` (the masked normalised cross-correlation):
+
+    .. math::
+
+        S[m] = \frac{\sum_k M[k] \, w_m[k] \, t[k]}
+                    {\sqrt{\sum_k M[k] \, w_m[k]^2 \, \sum_k M[k] \, t[k]^2}},
+
+    and, centred, the means and norms are the weighted ones.
 
     Parameters
     ----------
     a : (N,) or (M, N) or (L, M, N) array_like
         The array to search.
     template : array_like
-        The pattern, of the same rank as ``a`` and no larger along any axis.
+        The pattern, of the same rank as ``a`` and no larger along any axis;
+        or a stack of ``T`` patterns of one shape, ``(T, *template_shape)``,
+        all scored against ``a``, which is transformed only once.
     centered : bool, default False
-        Subtract the mean of the template and of each window first.
+        Subtract the mean of the template and of each window first (the
+        weighted means, with a ``mask``).
     mode : {'valid', 'same', 'full'}, default 'valid'
         Which positions to score, as in :func:`correlate`: 'valid' only
         windows wholly inside ``a`` (the shape ``N - K + 1`` per axis); 'same'
         and 'full' also windows that hang over the edge, with ``a`` taken as
         zero outside (the padded zeros count in the window's mean and norm).
+    %(match_mask)s
+    nan_policy : {'propagate', 'omit'}, default 'propagate'
+        'propagate': a window holding NaN or infinity (under a non-zero
+        weight, with a ``mask``) scores NaN. 'omit': NaN (and infinite)
+        elements of ``a`` are missing data, and each window is scored over
+        its other elements (as if the mask were zero there); a window with
+        no element left scores 0.
     method : {'auto', 'direct', 'fft'}, default 'auto'
-        How the correlation in the numerator is computed (see
-        :func:`correlate`).
+        How the correlations are computed (see :func:`correlate`).
     n_threads : int, optional
         As in :func:`correlate`.
 
     Returns
     -------
     ndarray
-        Similarities in [-1, 1]; float32 for float32 inputs, else float64.
+        Similarities in [-1, 1], of shape ``out_shape`` (``(T, *out_shape)``
+        for a stack of templates); float32 for float32 inputs, else float64.
         Windows whose norm (or, centred, whose spread) vanishes to within
         rounding error score 0, as does every window when the template
-        itself is zero (or constant, centred): never NaN or infinity.
+        itself is zero (or constant, centred) over its mask: never infinity,
+        and NaN only where ``nan_policy='propagate'`` says so.
 
     Raises
     ------
     ValueError
         For a template larger than ``a`` along some axis, ranks that differ
-        or are not 1 to 3, empty inputs, or an unknown ``mode``/``method``.
+        or are not 1 to 3, empty inputs, a stack of templates of different
+        shapes, a ``mask`` of the wrong shape, with negative or non-finite
+        weights or no non-zero one, or an unknown ``mode``, ``method`` or
+        ``nan_policy``.
     TypeError
         For non-real dtypes.
 
     See Also
     --------
     correlate : The numerator.
+    squared_difference_map : Sums of squared differences.
+    find_peaks : The best matches in a similarity map.
     skimage.feature.match_template : The centred 2-D case (``pad_input=False``).
 
     Notes
     -----
-    Derived in :ref:`theory-cosine-similarity`.
+    Derived in :ref:`theory-cosine-similarity` and :ref:`theory-masked-ncc`.
 
     The window norms come from sliding sums of :math:`a` and :math:`a^2`
     (each one addition and one subtraction per step, separably along each
-    axis), never from a loop over windows, so the cost is that of one
-    correlation plus a few passes over ``a``. With
-    :math:`s_1 = \sum_k w_m[k]`, :math:`s_2 = \sum_k w_m[k]^2` and
-    :math:`n` elements per window, the centred numerator is
+    axis, in double precision for either dtype), never from a loop over
+    windows, so the cost is that of one correlation plus a few passes over
+    ``a``. With :math:`s_1 = \sum_k w_m[k]`, :math:`s_2 = \sum_k w_m[k]^2`
+    and :math:`n` elements per window, the centred numerator is
     :math:`\sum_k w_m[k] (t[k] - \bar t)` and the centred window norm is
-    :math:`\sqrt{s_2 - s_1^2 / n}`. Windows holding NaN or infinity score
-    NaN (with ``method='fft'`` the NaN spreads further, as in
-    :func:`correlate`).
+    :math:`\sqrt{s_2 - s_1^2 / n}`. With a mask or missing data the sums
+    are correlations with the mask (Padfield's masked normalised
+    cross-correlation), also in double precision. Before any product, ``a``
+    is shifted by its mean (and the shift's share added back where the
+    score depends on it), so that an image far from zero (``a + 1000``)
+    loses no precision in float32.
 
     Examples
     --------
@@ -635,46 +690,586 @@ def similarity_map(a, template, *, centered=False, mode="valid", method="auto",
     array([0.73 , 1.   , 0.73 , 0.548, 0.73 , 1.   ])
     >>> similarity_map(a, [1.0, 2.0, 1.0], centered=True).round(3)
     array([ 0.   ,  1.   ,  0.   , -0.866,  0.   ,  1.   ])
+
+    A mask leaves the template's last element out of every score:
+
+    >>> similarity_map(a, [1.0, 2.0, 5.0], mask=[True, True, False]).round(3)
+    array([0.894, 1.   , 0.8  , 0.447, 0.894, 1.   ])
     """
     check_choice(method, "method", METHODS)
+    check_choice(nan_policy, "nan_policy", NAN_POLICIES)
     n_threads = check_n_threads(n_threads)
-    a, template = _check_pair(a, template, "a", "template")
-    if any(k > n for k, n in zip(template.shape, a.shape)):
-        raise ValueError(f"template must be no larger than a along every axis, got "
-                         f"template shape {template.shape} and a shape {a.shape}")
+    a, templates, stacked = _check_search(a, template)
     centered = check_bool(centered, "centered")
-    start, shape = _full_window(a.shape, template.shape, mode)
-    n = template.size
-    t64 = template.astype(np.float64)
-    if centered:
-        t64 = t64 - t64.mean()
-    template_norm = math.sqrt(float(np.sum(t64 * t64)))
+    kernel_shape = templates.shape[1:]
+    weights = _check_mask(mask, kernel_shape)
+    start, shape = _full_window(a.shape, kernel_shape, mode)
+    region = _padded_region(a, kernel_shape, start, shape)
+    missing = None
+    if weights is not None or nan_policy == "omit":
+        missing = _missing(region)
+    if weights is None and (missing is None or nan_policy == "propagate"):
+        scores = _box_similarity(region, templates, centered, method, n_threads)
+    else:
+        scores = _weighted_similarity(region, templates, weights, missing, nan_policy,
+                                      centered, method, n_threads)
+    return scores if stacked else scores[0]
 
-    # A window (or the template) is flat when its spread is within rounding
-    # error of its energy: of the double-precision sums, or of the input's
-    # own precision.
-    tolerance = n * max(np.finfo(a.dtype).eps ** 2, 16 * np.finfo(np.float64).eps)
-    if template_norm ** 2 <= tolerance * float(np.sum(template.astype(np.float64) ** 2)):
-        return np.zeros(shape, dtype=a.dtype)
-    score = _correlate_window(a, t64.astype(a.dtype), start, shape, method, n_threads)
-    windows = _padded_region(a, template.shape, start, shape)
-    finite = bool(np.isfinite(np.sum(windows)))
+
+def _check_search(a, template):
+    """Validate the array searched and one template or a stack of them
+    (rank ``a.ndim + 1``) of the same dtype; the templates come back as a
+    stack ``(T, *template_shape)``."""
+    raw_a = np.asarray(a)
+    raw_t, stacked = _template_stack(template, raw_a.ndim)
+    a, first = _check_pair(raw_a, raw_t[0], "a", "template")
+    templates = as_float_array(raw_t, "template", dtype=a.dtype)
+    _check_fits(first.shape, a.shape)
+    return a, templates, stacked
+
+
+def _template_stack(template, ndim):
+    """``template`` as an array with a first axis of templates (a new one of
+    length 1 unless its rank is ``ndim + 1``), and whether it was a stack."""
+    if (isinstance(template, (list, tuple)) and template
+            and all(isinstance(t, np.ndarray) for t in template)):
+        shapes = {t.shape for t in template}
+        if len(shapes) > 1:
+            raise ValueError("template: a stack of templates must share one shape, got "
+                             f"shapes {sorted(shapes)}")
+    try:
+        raw = np.asarray(template)
+    except ValueError as exc:   # ragged nested lists
+        raise ValueError(f"template: a stack of templates must share one shape ({exc})") \
+            from None
+    stacked = ndim in (1, 2, 3) and raw.ndim == ndim + 1
+    if stacked and raw.shape[0] == 0:
+        raise ValueError(f"template: the stack holds no template, shape {raw.shape}")
+    return (raw if stacked else raw[np.newaxis]), stacked
+
+
+def _check_fits(template_shape, a_shape):
+    if any(k > n for k, n in zip(template_shape, a_shape)):
+        raise ValueError(f"template must be no larger than a along every axis, got "
+                         f"template shape {tuple(template_shape)} and a shape {tuple(a_shape)}")
+
+
+def _check_mask(mask, kernel_shape):
+    """Weights of a mask as float64, or None for no mask (or one of ones)."""
+    if mask is None:
+        return None
+    raw = np.asarray(mask)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"mask must hold booleans or real weights, got dtype {raw.dtype}")
+    if raw.shape != tuple(kernel_shape):
+        raise ValueError(f"mask must have the template's shape {tuple(kernel_shape)}, "
+                         f"got shape {raw.shape}")
+    weights = np.array(raw, dtype=np.float64)
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("mask weights must be finite and non-negative")
+    if not np.any(weights > 0):
+        raise ValueError("mask must have at least one non-zero weight, got all zeros")
+    return None if np.all(weights == 1) else weights
+
+
+def _flat_tolerance(dtype, n):
+    """A window (or the template) is flat when its spread is within rounding
+    error of its energy: of the double-precision sums, or of the input's
+    own precision."""
+    return n * max(np.finfo(dtype).eps ** 2, 16 * np.finfo(np.float64).eps)
+
+
+def _missing(x):
+    """Where ``x`` is not finite, or None where it is finite throughout (one
+    sum tells, without a mask)."""
+    if np.isfinite(np.sum(x)):
+        return None
+    missing = ~np.isfinite(x)
+    return missing if missing.any() else None
+
+
+def _offset(x, where=None):
+    """The mean of ``x`` (over ``where``) when it carries most of its energy
+    (``mean**2 > 4 * variance``: an image far from zero), else 0, rounded to
+    ``x``'s dtype. Sums of products of ``x - offset`` then round relative to
+    the spread of ``x``, not to its distance from zero; and the subtraction
+    itself is exact where ``x`` lies within a factor 2 of the offset."""
+    values = (x if where is None else x[where]).ravel()
+    if values.size == 0:
+        return 0.0
+    # a sample decides, and any offset keeps the scores exact: every 7th
+    # element of up to a million
+    if values.size > 1 << 16:
+        values = np.ascontiguousarray(values[::max(1, values.size // (1 << 20)) * 7])
+    mean = float(np.sum(values, dtype=np.float64)) / values.size
+    # (not np.dot: BLAS threads left spinning after it slow the kernels'
+    # OpenMP threads that follow, measured 1.5x on 2 cores)
+    mean_square = float(np.sum(values * values, dtype=np.float64)) / values.size
+    if not mean * mean > 0.8 * mean_square:     # mean**2 > 4 * (mean_square - mean**2)
+        return 0.0
+    return float(x.dtype.type(mean))
+
+
+def _box_similarity(region, templates, centered, method, n_threads):
+    """Scores of every template over the windows of ``region`` ('valid'),
+    with the window sums from the compiled running sums."""
+    dtype = region.dtype
+    kernel_shape = templates.shape[1:]
+    axes = tuple(range(1, templates.ndim))
+    n = math.prod(kernel_shape)
+    shape = tuple(r - k + 1 for r, k in zip(region.shape, kernel_shape))
+    t64 = templates.astype(np.float64)
+    if centered:
+        t64 = t64 - t64.mean(axis=axes, keepdims=True)
+    energy = np.sum(t64 * t64, axis=axes)
+    tolerance = _flat_tolerance(dtype, n)
+    flat = energy <= tolerance * np.sum(templates.astype(np.float64) ** 2, axis=axes)
+    scores = np.zeros((len(templates),) + shape, dtype=dtype)
+    if flat.all():
+        return scores
+    windows = region
+    finite = bool(np.isfinite(np.sum(region)))
     if not finite:
         # Running sums would carry a NaN or infinity along the whole row:
         # normalise with them zeroed, then mark the windows that hold them.
-        nonfinite = ~np.isfinite(windows)
-        windows = np.where(nonfinite, 0, windows)
+        nonfinite = ~np.isfinite(region)
+        windows = np.where(nonfinite, 0, region)
+    # Correlate a shifted to zero mean (in double precision, before rounding
+    # to the input's dtype), so that an offset costs no precision; the
+    # cosine adds the shift's share back exactly, the centred score does
+    # not depend on it (the template sums to zero).
+    offset = _offset(windows)
+    shifted = windows - dtype.type(offset) if offset != 0 else windows
+    live = np.flatnonzero(~flat)
+    numerators = _correlate_stack(shifted, t64[live].astype(dtype), method, n_threads)
+    if not centered and offset != 0:
+        sums = offset * np.sum(t64[live], axis=axes)
+        numerators += sums.reshape((-1,) + (1,) * len(shape)).astype(dtype)
     work = np.empty((n_threads, 2 * windows.shape[-1]))
-    kernel_shape = (1,) * (3 - a.ndim) + template.shape
+    kernel_shape3 = (1,) * (3 - len(kernel_shape)) + kernel_shape
+    # one pass of window sums for every template
     _correlate.normalize_by_window_norms(
-        _as3d(windows), *kernel_shape, _as3d(score), template_norm, centered,
-        tolerance, work, n_threads)
+        _as3d(shifted if centered else windows), *kernel_shape3,
+        numerators.reshape((len(live),) + _as3d(numerators[0]).shape),
+        1 / np.sqrt(energy[live]), centered, tolerance, work, n_threads)
+    if len(live) == len(templates):
+        scores = numerators
+    else:
+        scores[live] = numerators
     if not finite:
-        counts = _correlate_window(nonfinite.astype(a.dtype), np.ones(template.shape, a.dtype),
-                                   tuple(k - 1 for k in template.shape), shape,
+        counts = _correlate_window(nonfinite.astype(dtype), np.ones(kernel_shape, dtype),
+                                   tuple(k - 1 for k in kernel_shape), shape,
                                    "direct", n_threads)
-        score[counts > 0.5] = np.nan
-    return score
+        scores[:, counts > 0.5] = np.nan
+    return scores
+
+
+def _weighted_similarity(region, templates, weights, missing, nan_policy, centered, method,
+                         n_threads):
+    """Scores of every template over the windows of ``region`` ('valid')
+    with element weights (a mask, missing data or both): each sum over a
+    window is a correlation with the weights, taken in double precision."""
+    dtype = region.dtype
+    kernel_shape = templates.shape[1:]
+    axes = tuple(range(1, templates.ndim))
+    count = len(templates)
+    shape = tuple(r - k + 1 for r, k in zip(region.shape, kernel_shape))
+    weights = np.ones(kernel_shape) if weights is None else weights
+    tolerance = _flat_tolerance(dtype, math.prod(kernel_shape))
+    scores = np.zeros((count,) + shape, dtype=dtype)
+    t = templates.astype(np.float64)
+    raw_energy = np.sum(weights * t * t, axis=axes)
+    if centered:
+        t = t - (np.sum(weights * t, axis=axes) / weights.sum()).reshape(
+            (-1,) + (1,) * len(kernel_shape))
+    flat = np.sum(weights * t * t, axis=axes) <= tolerance * raw_energy
+    if flat.all():
+        return scores
+    x = region.astype(np.float64)       # a copy
+    if missing is not None:
+        x[missing] = 0
+        present = (~missing).astype(np.float64)
+    weighted = weights * t
+    column = (-1,) + (1,) * len(shape)
+    if missing is None:
+        n = weights.sum()
+        b1 = weighted.sum(axis=axes).reshape(column)
+        b2 = (weighted * t).sum(axis=axes).reshape(column)
+    else:
+        sums = _correlate_stack(present, np.concatenate(
+            [weights[np.newaxis], weighted, weighted * t]), method, n_threads)
+        n, b1, b2 = sums[0], sums[1:count + 1], sums[count + 1:]
+    # Everything in double precision (a window with little energy, such as
+    # one hanging over the edge in 'full' mode, is a small difference of
+    # large sums): the numerator from a shifted to zero mean, transformed
+    # once with the mask for s1 when centred (s1 and s2 only enter through
+    # the spread, which the shift leaves alone); the cosine's s2 of a itself.
+    offset = _offset(x, None if missing is None else ~missing)
+    shifted = x - offset
+    if missing is not None:
+        shifted[missing] = 0
+    if centered:
+        sums = _correlate_stack(shifted, np.concatenate([weights[np.newaxis], weighted]),
+                                method, n_threads)
+        s1, numerator = sums[0], sums[1:]
+        s2 = _correlate_stack(shifted * shifted, weights[np.newaxis], method, n_threads)[0]
+    else:
+        numerator = _correlate_stack(shifted, weighted, method, n_threads)
+        s2 = _correlate_stack(x * x, weights[np.newaxis], method, n_threads)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if centered:
+            numerator -= s1 * b1 / n
+            spread_a = s2 - s1 * s1 / n
+            spread_t = b2 - b1 * b1 / n
+        else:
+            numerator += offset * b1
+            spread_a = s2
+            spread_t = b2
+        # Flat within rounding of the window's energy, or of the largest
+        # one (the transforms' rounding is relative to it).
+        floor = 64 * np.finfo(np.float64).eps
+        dead = ((spread_a <= tolerance * s2 + floor * np.max(s2))
+                | (spread_t <= tolerance * b2 + floor * np.max(b2))
+                | (n <= floor * weights.sum()) | flat.reshape(column))
+        value = numerator / np.sqrt(np.maximum(spread_a, 0) * np.maximum(spread_t, 0))
+    value = np.clip(value, -1.0, 1.0)
+    value[np.broadcast_to(dead, value.shape)] = 0
+    if missing is not None and nan_policy == "propagate":
+        hit = _correlate_stack(missing.astype(np.float64), (weights > 0)[np.newaxis].astype(
+            np.float64), "direct", n_threads)[0]
+        value[:, hit > 0.5] = np.nan
+    scores[...] = value
+    return scores
+
+
+def _correlate_stack(x, kernels, method, n_threads):
+    """'valid' correlation of ``x`` with every kernel of the stack
+    ``(T, *kernel_shape)``, ``(T, *out_shape)``: with FFTs, ``x`` is
+    transformed once for all of them."""
+    kernel_shape = kernels.shape[1:]
+    start, shape = _full_window(x.shape, kernel_shape, "valid")
+    kernels = np.ascontiguousarray(kernels, dtype=x.dtype)
+    if method == "auto":
+        method = _choose(x.shape, kernel_shape, start, shape, x.dtype, n_threads,
+                         count=len(kernels))
+    if method == "direct":
+        out = np.empty((len(kernels),) + shape, dtype=x.dtype)
+        for kernel, o in zip(kernels, out):
+            _direct_window(x, kernel, start, shape, n_threads, out=o)
+        return out
+    blocks = _fft_plan(x.shape, kernel_shape, start, shape, n_threads)[1]
+    if blocks is None and len(kernels) > 1 and len(shape) in _BLOCK_RULES:
+        # One transform of everything would transform each kernel at the
+        # whole size too; blocks need only small kernel spectra.
+        lengths = _block_lengths(kernel_shape, shape)
+        if math.prod(_block_counts(shape, kernel_shape, lengths)) > 1:
+            blocks = lengths
+    if blocks is not None:
+        return _overlap_save(x, kernels, start, shape, blocks, n_threads, stack=True)
+    full = tuple(n1 + n2 - 1 for n1, n2 in zip(x.shape, kernel_shape))
+    lengths = _fft_lengths(full, start, shape)
+    axes = tuple(range(x.ndim))
+    spectrum = _rfftn(_zero_padded(x, lengths), axes, n_threads)
+    window = tuple(slice(s, s + n) for s, n in zip(start, shape))
+    out = np.empty((len(kernels),) + shape, dtype=x.dtype)
+    for kernel, o in zip(kernels, out):
+        product = _rfftn(_zero_padded(_reversed(kernel), lengths), axes, n_threads)
+        product *= spectrum
+        o[...] = _irfftn(product, lengths, axes, n_threads)[window]
+    return out
+
+
+@docfiller
+def squared_difference_map(a, template, *, normalized=False, mask=None, mode="valid",
+                           method="auto", n_threads=None):
+    r"""Sum of squared differences between a template and every window.
+
+    .. math::
+
+        D[m] = \sum_k M[k] \, (w_m[k] - t[k])^2,
+
+    with :math:`w_m` the window at position :math:`m` and :math:`M` the
+    mask's weights (1 without a mask); 0 is a perfect match. Normalised,
+
+    .. math::
+
+        D_n[m] = \min\left(1, \frac{D[m]}{\sqrt{\sum_k M[k] \, w_m[k]^2 \,
+                 \sum_k M[k] \, t[k]^2}}\right),
+
+    which is 1 where the denominator vanishes. These are OpenCV's
+    ``TM_SQDIFF`` and ``TM_SQDIFF_NORMED`` (a boolean mask is OpenCV's mask;
+    OpenCV squares weights, so its weights :math:`M` are weights
+    :math:`M^2` here).
+
+    Parameters
+    ----------
+    a : (N,) or (M, N) or (L, M, N) array_like
+        The array to search.
+    template : array_like
+        The pattern, of the same rank as ``a`` and no larger along any axis,
+        or a stack of them, ``(T, *template_shape)``.
+    normalized : bool, default False
+        Divide by the norms of the window and the template (``D_n``).
+    %(match_mask)s
+    mode : {'valid', 'same', 'full'}, default 'valid'
+        As in :func:`similarity_map`.
+    method : {'auto', 'direct', 'fft'}, default 'auto'
+        As in :func:`correlate`.
+    n_threads : int, optional
+        As in :func:`correlate`.
+
+    Returns
+    -------
+    ndarray
+        Non-negative sums (in [0, 1] normalised); float32 for float32
+        inputs, else float64; ``(T, *out_shape)`` for a stack. Windows
+        holding NaN or infinity (under a non-zero weight) give NaN.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`similarity_map`.
+
+    See Also
+    --------
+    similarity_map, find_peaks
+
+    Notes
+    -----
+    Derived in :ref:`theory-masked-ncc`.
+
+    :math:`D = \sum M w^2 - 2 \sum M w t + \sum M t^2`: two correlations
+    with the mask and one with :math:`M t`. Both ``a`` and the template are
+    first shifted by the mean of ``a`` (which leaves :math:`D` unchanged),
+    the window sums are taken in double precision, and rounding below zero
+    is clipped, so that a perfect match gives 0 to within rounding even far
+    from zero.
+
+    Examples
+    --------
+    >>> from pyconvnet.signal import squared_difference_map
+    >>> squared_difference_map([0.0, 1.0, 2.0, 1.0, 0.0], [1.0, 2.0])
+    array([2., 0., 2., 4.])
+    """
+    check_choice(method, "method", METHODS)
+    n_threads = check_n_threads(n_threads)
+    a, templates, stacked = _check_search(a, template)
+    normalized = check_bool(normalized, "normalized")
+    kernel_shape = templates.shape[1:]
+    weights = _check_mask(mask, kernel_shape)
+    weights = np.ones(kernel_shape) if weights is None else weights
+    start, shape = _full_window(a.shape, kernel_shape, mode)
+    region = _padded_region(a, kernel_shape, start, shape)
+    axes = tuple(range(1, templates.ndim))
+    column = (-1,) + (1,) * len(shape)
+    missing = _missing(region)
+    x = region.astype(np.float64)
+    if missing is not None:
+        x[missing] = 0
+    offset = _offset(x, None if missing is None else ~missing)
+    shifted = x - offset
+    t = templates.astype(np.float64)
+    t_shifted = t - offset
+    ones = weights[np.newaxis]
+    cross = _correlate_stack(shifted.astype(a.dtype), (weights * t_shifted).astype(a.dtype),
+                             method, n_threads).astype(np.float64)
+    s2 = _correlate_stack(shifted * shifted, ones, method, n_threads)[0]
+    b2 = np.sum(weights * t_shifted ** 2, axis=axes).reshape(column)
+    value = np.maximum(s2 - 2 * cross + b2, 0)
+    if normalized:
+        energy = _correlate_stack(x * x, ones, method, n_threads)[0]
+        denominator = np.sqrt(energy * np.sum(weights * t * t, axis=axes).reshape(column))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(value < denominator, value / denominator, 1.0)
+    if missing is not None:
+        hit = _correlate_stack(missing.astype(np.float64), (weights > 0)[np.newaxis].astype(
+            np.float64), "direct", n_threads)[0]
+        value[:, hit > 0.5] = np.nan
+    value = value.astype(a.dtype)
+    return value if stacked else value[0]
+
+
+def find_peaks(score, *, min_distance=1, threshold=None, num_peaks=None, exclude_border=True,
+               subpixel=False):
+    r"""Positions and values of the local maxima of a score map, best first.
+
+    A local maximum is an element equal to the largest value within
+    ``min_distance`` of it along every axis (a cube of side
+    ``2 * min_distance + 1``, the edges extended by their nearest values),
+    above ``threshold``. Of two maxima closer than ``min_distance``
+    (Chebyshev distance) only the higher is kept (non-maximum suppression),
+    ties going to the first in C order. The result equals
+    :func:`skimage.feature.peak_local_max` with the same arguments
+    (``threshold`` is its ``threshold_abs``).
+
+    Parameters
+    ----------
+    score : (N,) or (M, N) or (L, M, N) array_like
+        A score map, such as :func:`similarity_map`'s (for
+        :func:`squared_difference_map`, search its negative).
+    min_distance : int, default 1
+        Smallest distance between two peaks, in elements (>= 1).
+    threshold : float, optional
+        Peaks must score strictly above it; None is the map's minimum.
+        NaN scores never make peaks.
+    num_peaks : int, optional
+        Return at most this many, the highest.
+    exclude_border : bool or int, default True
+        Leave out peaks within this many elements of the edge: True is
+        ``min_distance``, False is 0.
+    subpixel : bool, default False
+        Refine each position by fitting a parabola through the peak and its
+        two neighbours along each axis: the vertex lies
+        :math:`\delta = \frac{f_{-1} - f_{+1}}{2 (f_{-1} - 2 f_0 + f_{+1})}`
+        from the peak, within half an element. Peaks on an edge are not
+        refined along that axis.
+
+    Returns
+    -------
+    positions : (P, ndim) ndarray
+        Coordinates of the peaks, highest first: int64, or float64 with
+        ``subpixel=True``.
+    values : (P,) ndarray
+        The score at each peak (at the element, not the refined position).
+
+    Raises
+    ------
+    ValueError
+        For ``min_distance < 1``, a negative ``exclude_border`` or
+        ``num_peaks``, or a map of rank other than 1 to 3 or empty.
+    TypeError
+        For non-integer ``min_distance``, ``num_peaks`` or ``exclude_border``,
+        or a non-real map.
+
+    See Also
+    --------
+    similarity_map : The maps searched.
+    skimage.feature.peak_local_max : The reference for integer positions.
+
+    Notes
+    -----
+    Derived in :ref:`theory-subpixel-peaks`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyconvnet.signal import find_peaks
+    >>> score = np.array([0.0, 0.2, 1.0, 0.4, 0.0, 0.0, 0.6, 0.0])
+    >>> find_peaks(score)
+    (array([[2],
+           [6]]), array([1. , 0.6]))
+    >>> positions, _ = find_peaks(score, subpixel=True, num_peaks=1)
+    >>> positions.round(3)
+    array([[2.071]])
+    """
+    values, min_distance, threshold, num_peaks, border = _check_peak_args(
+        score, min_distance, threshold, num_peaks, exclude_border)
+    candidates = _peak_candidates(values, min_distance)
+    if candidates.all() and values.size > 1:
+        candidates[...] = False     # a flat map has no peak (one element is one)
+    coords = np.argwhere(candidates)
+    return _select_peaks(values, coords, values[tuple(coords.T)], min_distance, threshold,
+                         num_peaks, border, subpixel)
+
+
+def _check_peak_args(score, min_distance, threshold, num_peaks, exclude_border):
+    values = as_float_array(score, "score")
+    check_ndim(values, "score", (1, 2, 3))
+    if values.size == 0:
+        raise ValueError(f"score must not be empty, got shape {values.shape}")
+    min_distance = check_int(min_distance, "min_distance", minimum=1)
+    if num_peaks is not None:
+        num_peaks = check_int(num_peaks, "num_peaks", minimum=0)
+    if isinstance(exclude_border, (bool, np.bool_)):
+        border = min_distance if exclude_border else 0
+    else:
+        border = check_int(exclude_border, "exclude_border", minimum=0)
+    if threshold is not None:
+        threshold = float(threshold)
+    return values, min_distance, threshold, num_peaks, border
+
+
+def _peak_candidates(values, min_distance):
+    """Elements equal to the largest value within ``min_distance`` (edges
+    extended by their nearest values), NaN never."""
+    filled = np.where(np.isnan(values), -np.inf, values)
+    return filled == scipy.ndimage.maximum_filter(filled, size=2 * min_distance + 1,
+                                                  mode="nearest")
+
+
+def _select_peaks(values, coords, found, min_distance, threshold, num_peaks, border,
+                  subpixel):
+    """Threshold, border, order and spacing of candidate peaks ``coords``
+    (their values ``found``) of the map ``values``, which may be a Dask
+    array: only the neighbours of the peaks are read."""
+    shape = values.shape
+    if threshold is None:
+        threshold = float(np.nanmin(values)) if isinstance(values, np.ndarray) else None
+    if threshold is not None:
+        keep = found > threshold
+        coords, found = coords[keep], found[keep]
+    if border:
+        inside = np.all((coords >= border) & (coords < np.array(shape) - border), axis=1)
+        coords, found = coords[inside], found[inside]
+    # C order, then the highest first (stable, as peak_local_max sorts)
+    order = np.lexsort(coords.T[::-1]) if len(coords) else np.arange(0)
+    coords, found = coords[order], found[order]
+    order = np.argsort(-found, kind="stable")
+    coords, found = coords[order], found[order]
+    limit = len(coords) if num_peaks is None else num_peaks
+    if min_distance > 1 and len(coords):
+        keep = _spaced(coords, min_distance, limit)
+        coords, found = coords[keep], found[keep]
+    coords, found = coords[:limit], found[:limit]
+    if subpixel:
+        coords = _refine(values, coords)
+    return coords.astype(np.float64 if subpixel else np.int64), found
+
+
+def _spaced(coords, min_distance, limit):
+    """Greedy non-maximum suppression: walking from the highest, keep a
+    peak unless a kept one lies closer than ``min_distance`` (Chebyshev)."""
+    tree = scipy.spatial.cKDTree(coords)
+    # Chebyshev distances are integers: closer than d means within d - 0.5.
+    neighbours = tree.query_ball_point(coords, r=min_distance - 0.5, p=np.inf)
+    rejected = np.zeros(len(coords), dtype=bool)
+    kept = []
+    for index, near in enumerate(neighbours):
+        if rejected[index]:
+            continue
+        kept.append(index)
+        if len(kept) >= limit:
+            break
+        rejected[near] = True
+    return np.array(kept, dtype=np.intp)
+
+
+def _refine(values, coords):
+    """Vertex of the parabola through each peak and its neighbours, per
+    axis (within half an element; none at an edge or a NaN neighbour)."""
+    refined = coords.astype(np.float64)
+    if not len(coords):
+        return refined
+    for axis, n in enumerate(values.shape):
+        inner = (coords[:, axis] > 0) & (coords[:, axis] < n - 1)
+        before, after = coords[inner].copy(), coords[inner].copy()
+        before[:, axis] -= 1
+        after[:, axis] += 1
+        lo, mid, hi = (np.asarray(_gather(values, c), dtype=np.float64)
+                       for c in (before, coords[inner], after))
+        curvature = lo - 2 * mid + hi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta = np.where(curvature < 0, (lo - hi) / (2 * curvature), 0.0)
+        delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
+        refined[inner, axis] += delta
+    return refined
+
+
+def _gather(values, coords):
+    """``values`` at integer ``coords`` (P, ndim), in memory or from Dask."""
+    if isinstance(values, np.ndarray):
+        return values[tuple(coords.T)]
+    return values.vindex[tuple(coords.T)].compute() if len(coords) else np.zeros(0)
 
 
 def _region_under_windows(a_shape, window, start, shape):

@@ -101,6 +101,67 @@ def test_dtypes_follow_the_in_memory_rules():
     assert pdask.correlate(x32, np.ones(3, np.float32)).compute().dtype == np.float32
 
 
+@pytest.mark.parametrize("chunks", CHUNKINGS, ids=range(len(CHUNKINGS)))
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("stacked", [False, True])
+def test_masked_missing_and_stacked_matching_equal_in_memory(chunks, mode, stacked, dtype):
+    x = RNG.standard_normal((37, 41)).astype(dtype)
+    x[RNG.random(x.shape) < 0.1] = np.nan
+    t = RNG.standard_normal((3, 7, 4) if stacked else (7, 4)).astype(dtype)
+    mask = RNG.random((7, 4)) > 0.3
+    lazy = da.from_array(x, chunks=chunks)
+    for centered in (False, True):
+        for policy in ("omit", "propagate"):
+            got = pdask.similarity_map(lazy, t, centered=centered, mode=mode, mask=mask,
+                                       nan_policy=policy).compute(scheduler="threads")
+            expected = signal.similarity_map(x, t, centered=centered, mode=mode, mask=mask,
+                                             nan_policy=policy)
+            assert got.shape == expected.shape and got.dtype == dtype
+            np.testing.assert_allclose(got, expected, **tolerance(dtype))
+    for normalized in (False, True):
+        got = pdask.squared_difference_map(lazy, t, normalized=normalized, mask=mask,
+                                           mode=mode).compute(scheduler="threads")
+        expected = signal.squared_difference_map(x, t, normalized=normalized, mask=mask,
+                                                 mode=mode)
+        np.testing.assert_allclose(got, expected, rtol=tolerance(dtype)["rtol"],
+                                   atol=tolerance(dtype)["atol"] * np.nanmax(expected))
+
+
+@pytest.mark.parametrize("shape, chunks", [((60, 70), (13, 17)), ((300,), (7,)),
+                                           ((20, 21, 22), (6, 8, 5)), ((4, 90), (4, 9))],
+                         ids=str)
+@pytest.mark.parametrize("min_distance", [1, 3, 6])
+@pytest.mark.parametrize("subpixel", [False, True])
+def test_find_peaks_across_chunk_borders_equals_in_memory(shape, chunks, min_distance,
+                                                          subpixel):
+    rng = np.random.default_rng(min_distance)
+    score = rng.integers(0, 8, shape).astype(np.float64)   # ties and plateaus
+    score += rng.random(shape) * 0.5 * (rng.random(shape) < 0.5)
+    lazy = da.from_array(score, chunks=chunks)
+    found = 0
+    for kwargs in ({}, {"threshold": 4.0}, {"num_peaks": 5}, {"exclude_border": False}):
+        got = pdask.find_peaks(lazy, min_distance=min_distance, subpixel=subpixel, **kwargs)
+        expected = signal.find_peaks(score, min_distance=min_distance, subpixel=subpixel,
+                                     **kwargs)
+        found += len(expected[0])
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    assert found > 0
+
+
+def test_find_peaks_of_a_flat_map_and_bad_input():
+    assert len(pdask.find_peaks(da.zeros((20, 20), chunks=5))[0]) == 0
+    with pytest.raises(TypeError, match="score must be a dask.array.Array"):
+        pdask.find_peaks(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="min_distance"):
+        pdask.find_peaks(da.zeros((9, 9), chunks=3), min_distance=0)
+    with pytest.raises(ValueError, match="mask must have the template's shape"):
+        pdask.similarity_map(da.zeros((9, 9), chunks=3), np.ones((3, 3)), mask=np.ones(3))
+    with pytest.raises(ValueError, match="nan_policy"):
+        pdask.similarity_map(da.zeros((9, 9), chunks=3), np.ones((3, 3)), nan_policy="x")
+
+
+
 # --- layers ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("stride, padding, dilation, groups, chunks", [

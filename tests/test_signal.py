@@ -3,6 +3,7 @@ import concurrent.futures
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -335,3 +336,386 @@ def test_negative_thread_counts_count_from_the_top():
     a, k = random(50), random(5)
     np.testing.assert_array_equal(correlate(a, k, method="direct", n_threads=-1),
                                   correlate(a, k, method="direct", n_threads=1))
+
+
+# --- template matching: masks, missing data, stacks, squared differences, peaks ---
+
+def naive_match(a, t, weights=None, centered=False, mode="valid", omit=False):
+    """Masked (and missing-data) similarity from the formulas, window by
+    window in float64: weights M times the window's presence, weighted
+    means and norms, 0 for flat windows or windows with nothing left."""
+    a = np.asarray(a, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    weights = np.ones(t.shape) if weights is None else np.asarray(weights, dtype=np.float64)
+    start, shape = signal._full_window(a.shape, t.shape, mode)
+    padded = np.pad(a, [(k - 1, k - 1) for k in t.shape])
+    out = np.zeros(shape)
+    flat_t = t - (weights * t).sum() / weights.sum() if centered else t
+    if (weights * flat_t ** 2).sum() <= 1e-12 * (weights * t * t).sum():
+        return out      # a flat template scores 0 everywhere
+    for m in np.ndindex(*shape):
+        window = padded[tuple(slice(s + i, s + i + k)
+                              for s, i, k in zip(start, m, t.shape))]
+        w = weights.copy()
+        if omit:
+            w[np.isnan(window)] = 0
+        elif np.any(~np.isfinite(window) & (w > 0)):
+            out[m] = np.nan
+            continue
+        x = raw = np.where(w > 0, window, 0.0)
+        n = w.sum()
+        if n <= 1e-12:
+            continue
+        tt = t.copy()
+        if centered:
+            x = x - (w * x).sum() / n
+            tt = tt - (w * tt).sum() / n
+        den = np.sqrt((w * x * x).sum() * (w * tt * tt).sum())
+        if den > 1e-9 * np.sqrt((w * raw ** 2).sum() * (w * t * t).sum()) and den > 0:
+            out[m] = (w * x * tt).sum() / den
+    return out
+
+
+def naive_sqdiff(a, t, weights=None, normalized=False):
+    a = np.asarray(a, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    weights = np.ones(t.shape) if weights is None else np.asarray(weights, dtype=np.float64)
+    shape = tuple(n - k + 1 for n, k in zip(a.shape, t.shape))
+    out = np.zeros(shape)
+    for m in np.ndindex(*shape):
+        window = a[tuple(slice(i, i + k) for i, k in zip(m, t.shape))]
+        d = (weights * (window - t) ** 2).sum()
+        if normalized:
+            den = np.sqrt((weights * window ** 2).sum() * (weights * t * t).sum())
+            d = d / den if d < den else 1.0
+        out[m] = d
+    return out
+
+
+MATCH_SHAPES = [((13,), (4,)), ((12, 11), (4, 3)), ((7, 6, 8), (3, 2, 3))]
+
+
+def _mask(shape, kind):
+    if kind == "bool":
+        mask = RNG.random(shape) > 0.4
+        mask.flat[0] = True
+        return mask
+    return RNG.random(shape) * (RNG.random(shape) > 0.3) + 0.01
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("kind", ["bool", "weights"])
+@pytest.mark.parametrize("shapes", MATCH_SHAPES, ids=str)
+def test_masked_similarity_matches_naive(shapes, kind, centered, mode, method, dtype,
+                                         n_threads):
+    a, t = random(shapes[0], dtype), random(shapes[1], dtype)
+    mask = _mask(shapes[1], kind)
+    got = similarity_map(a, t, centered=centered, mode=mode, mask=mask, method=method,
+                         n_threads=n_threads)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, naive_match(a, t, mask, centered, mode),
+                               **tolerance(dtype))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("shapes", MATCH_SHAPES, ids=str)
+def test_missing_data_omitted(shapes, centered, mode, masked, dtype, n_threads):
+    a, t = random(shapes[0], dtype), random(shapes[1], dtype)
+    a[RNG.random(a.shape) < 0.15] = np.nan
+    mask = _mask(shapes[1], "bool") if masked else None
+    got = similarity_map(a, t, centered=centered, mode=mode, mask=mask, nan_policy="omit",
+                         n_threads=n_threads)
+    expected = naive_match(a, t, mask, centered, mode, omit=True)
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, expected, **tolerance(dtype))
+    # propagate (the default) marks the windows that hold a NaN under the mask
+    got = similarity_map(a, t, centered=centered, mode=mode, mask=mask, method="direct",
+                         n_threads=n_threads)
+    np.testing.assert_allclose(got, naive_match(a, t, mask, centered, mode),
+                               **tolerance(dtype))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("shapes", MATCH_SHAPES + [((300, 280), (21, 17))], ids=str)
+def test_stack_of_templates_equals_single_calls(shapes, centered, masked, method, dtype,
+                                                n_threads):
+    a = random(shapes[0], dtype)
+    stack = random((5,) + shapes[1], dtype)
+    mask = _mask(shapes[1], "bool") if masked else None
+    got = similarity_map(a, stack, centered=centered, mask=mask, method=method,
+                         n_threads=n_threads)
+    assert got.shape == (5,) + output_shape(shapes[0], shapes[1], "valid")
+    assert got.dtype == dtype
+    for template, one in zip(stack, got):
+        np.testing.assert_allclose(
+            one, similarity_map(a, template, centered=centered, mask=mask, method=method,
+                                n_threads=n_threads), **tolerance(dtype))
+    # a list of templates is a stack too
+    listed = similarity_map(a, list(stack), centered=centered, mask=mask, method=method,
+                            n_threads=n_threads)
+    np.testing.assert_array_equal(listed, got)
+
+
+def test_overlap_save_stack_matches_single_kernels(dtype):
+    a = random((700, 650), dtype)
+    kernels = random((3, 19, 23), dtype)
+    start, shape = signal._full_window(a.shape, kernels.shape[1:], "valid")
+    lengths = signal._block_lengths(kernels.shape[1:], shape)
+    got = signal._overlap_save(a, kernels, start, shape, lengths, 2, stack=True)
+    for kernel, one in zip(kernels, got):
+        np.testing.assert_allclose(one, correlate(a, kernel, "valid", "direct"),
+                                   **tolerance(dtype))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_float32_far_from_zero_keeps_float64_accuracy(method, centered, masked):
+    a64 = RNG.random((300, 310)) + 1000
+    a = a64.astype(np.float32)
+    t = a[100:116, 40:60].copy()
+    t += RNG.standard_normal(t.shape).astype(np.float32) * 0.1
+    mask = _mask(t.shape, "bool") if masked else None
+    got = similarity_map(a, t, centered=centered, mask=mask, method=method)
+    exact = similarity_map(a.astype(np.float64), t.astype(np.float64), centered=centered,
+                           mask=mask, method="direct")
+    assert got.dtype == np.float32
+    assert np.max(np.abs(got - exact)) < 1e-5
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("centered", [False, True])
+def test_scores_stay_within_one_on_flat_regions(centered, masked, dtype):
+    # large flat areas with a little rounding noise: the worst case of
+    # cancellation in the window sums
+    a = np.full((120, 130), 0.7, dtype=dtype)
+    a[40:80, 50:90] = RNG.random((40, 40)).astype(dtype)
+    a[:, :20] += (RNG.standard_normal((120, 20)) * 1e-7).astype(dtype)
+    t = a[45:60, 55:66].copy()
+    mask = _mask(t.shape, "weights") if masked else None
+    for method in METHODS:
+        got = similarity_map(a, t, centered=centered, mask=mask, method=method)
+        assert np.all(np.abs(got) <= 1)
+        assert got[45, 55] == pytest.approx(1, abs=1e-5)
+
+
+def test_all_true_mask_equals_no_mask():
+    a, t = random((40, 50)), random((7, 6))
+    np.testing.assert_array_equal(similarity_map(a, t, mask=np.ones(t.shape, bool)),
+                                  similarity_map(a, t))
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_masked_similarity_finds_a_non_rectangular_object(centered):
+    # a disc on a textured background: the disc's corners in the template
+    # come from elsewhere, the mask leaves them out
+    a = RNG.random((80, 90))
+    yy, xx = np.mgrid[:15, :15]
+    disc = (yy - 7) ** 2 + (xx - 7) ** 2 <= 49
+    a[30:45, 50:65][disc] = 2 + np.sin(yy[disc])
+    t = RNG.random((15, 15))
+    t[disc] = 2 + np.sin(yy[disc])
+    got = similarity_map(a, t, centered=centered, mask=disc)
+    assert np.unravel_index(np.argmax(got), got.shape) == (30, 50)
+    assert got[30, 50] == pytest.approx(1)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_masked_similarity_equals_opencv_ccorr_normed(centered):
+    cv2 = import_oracle("cv2")
+    a = RNG.random((60, 70)).astype(np.float32)
+    t = RNG.random((9, 12)).astype(np.float32)
+    mask = _mask(t.shape, "bool")
+    if centered:    # OpenCV has no masked centred score that matches Padfield's
+        return
+    theirs = cv2.matchTemplate(a, t, cv2.TM_CCORR_NORMED, mask=mask.astype(np.float32))
+    np.testing.assert_allclose(similarity_map(a, t, mask=mask), theirs, atol=2e-5)
+
+
+@pytest.mark.parametrize("centered, flag", [(False, "TM_CCORR_NORMED"),
+                                             (True, "TM_CCOEFF_NORMED")])
+def test_similarity_equals_opencv(centered, flag):
+    cv2 = import_oracle("cv2")
+    a = RNG.random((200, 210)).astype(np.float32)
+    t = RNG.random((17, 12)).astype(np.float32)
+    theirs = cv2.matchTemplate(a, t, getattr(cv2, flag))
+    np.testing.assert_allclose(similarity_map(a, t, centered=centered), theirs, atol=2e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("normalized", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("shapes", MATCH_SHAPES, ids=str)
+def test_squared_difference_matches_naive(shapes, masked, normalized, method, dtype,
+                                          n_threads):
+    a, t = random(shapes[0], dtype), random(shapes[1], dtype)
+    mask = _mask(shapes[1], "weights") if masked else None
+    got = signal.squared_difference_map(a, t, normalized=normalized, mask=mask,
+                                        method=method, n_threads=n_threads)
+    assert got.dtype == dtype
+    expected = naive_sqdiff(a, t, mask, normalized)
+    np.testing.assert_allclose(got, expected, rtol=tolerance(dtype)["rtol"],
+                               atol=tolerance(dtype)["atol"] * np.max(expected))
+
+
+@pytest.mark.parametrize("normalized, flag", [(False, "TM_SQDIFF"),
+                                               (True, "TM_SQDIFF_NORMED")])
+@pytest.mark.parametrize("masked", [False, True])
+def test_squared_difference_equals_opencv(normalized, flag, masked):
+    cv2 = import_oracle("cv2")
+    a = RNG.random((90, 100)).astype(np.float32) * 3
+    t = a[20:35, 40:52] + RNG.standard_normal((15, 12)).astype(np.float32) * 0.05
+    mask = _mask(t.shape, "bool") if masked else None
+    extra = {} if mask is None else {"mask": mask.astype(np.float32)}
+    theirs = cv2.matchTemplate(a, t, getattr(cv2, flag), **extra)
+    ours = signal.squared_difference_map(a, t, normalized=normalized, mask=mask)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3 if not normalized else 1e-5)
+
+
+def test_squared_difference_of_a_perfect_match_far_from_zero_is_zero():
+    a = (RNG.random((50, 60)) + 1000).astype(np.float32)
+    got = signal.squared_difference_map(a, a[10:20, 5:17])
+    assert got[10, 5] < 1e-4 * np.median(got)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "readonly"])
+def test_matching_any_layout_and_inputs_untouched(layout, dtype):
+    a0 = random((40, 44), dtype)
+    a0[3, 4] = np.nan
+    t0 = random((2, 6, 5), dtype)
+    m0 = _mask((6, 5), "bool")
+    a, t, m = a0.copy(), t0.copy(), m0.copy()
+    if layout == "fortran":
+        a, t, m = np.asfortranarray(a), np.asfortranarray(t), np.asfortranarray(m)
+    elif layout == "strided":
+        a = np.repeat(a, 2, axis=1)[:, ::2]
+        t = np.repeat(t, 2, axis=2)[:, :, ::2]
+    else:
+        for x in (a, t, m):
+            x.flags.writeable = False
+    for centered in (False, True):
+        got = similarity_map(a, t, centered=centered, mask=m, nan_policy="omit")
+        np.testing.assert_allclose(got[1], naive_match(a0, t0[1], m0, centered, omit=True),
+                                   **tolerance(dtype))
+    signal.squared_difference_map(a, t, mask=m, normalized=True)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(t, t0)
+    np.testing.assert_array_equal(m, m0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), ndim=st.integers(1, 3), min_distance=st.integers(1, 4),
+       exclude_border=st.sampled_from([True, False, 0, 2]),
+       num_peaks=st.sampled_from([None, 1, 3, 10]), use_threshold=st.booleans())
+def test_find_peaks_equals_peak_local_max(data, ndim, min_distance, exclude_border,
+                                          num_peaks, use_threshold):
+    feature = import_oracle("skimage.feature")
+    shape = data.draw(st.tuples(*[st.integers(1, 30 if ndim < 3 else 9)] * ndim))
+    seed = data.draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, 6, shape).astype(np.float64)    # plateaus and ties
+    threshold = 2.5 if use_threshold else None
+    positions, values = signal.find_peaks(score, min_distance=min_distance,
+                                          threshold=threshold, num_peaks=num_peaks,
+                                          exclude_border=exclude_border)
+    theirs = feature.peak_local_max(score, min_distance=min_distance, threshold_abs=threshold,
+                                    num_peaks=np.inf if num_peaks is None else num_peaks,
+                                    exclude_border=exclude_border)
+    np.testing.assert_array_equal(positions, theirs.reshape(-1, ndim))
+    np.testing.assert_array_equal(values, score[tuple(theirs.T)])
+    assert positions.dtype == np.int64
+
+
+def test_find_peaks_equals_peak_local_max_on_a_similarity_map():
+    feature = import_oracle("skimage.feature")
+    data = import_oracle("skimage.data")
+    image = data.coins().astype(np.float32)
+    score = similarity_map(image, image[170:215, 45:90], centered=True)
+    for min_distance in (1, 5, 20):
+        positions, _ = signal.find_peaks(score, min_distance=min_distance, threshold=0.3)
+        theirs = feature.peak_local_max(score, min_distance=min_distance, threshold_abs=0.3)
+        np.testing.assert_array_equal(positions, theirs)
+
+
+def _shifted_image(shift, size=96):
+    """A smooth random image and the same image moved by ``shift`` (sub-pixel,
+    by Fourier interpolation)."""
+    rng = np.random.default_rng(7)
+    base = scipy.ndimage.gaussian_filter(rng.standard_normal((size,) * len(shift)), 2.5)
+    moved = scipy.ndimage.fourier_shift(np.fft.fftn(base), shift)
+    return base, np.fft.ifftn(moved).real
+
+
+@pytest.mark.parametrize("shift", [(0.3,), (0.25, -0.4), (-0.35, 0.15, 0.45)], ids=str)
+def test_subpixel_peak_finds_a_known_shift(shift):
+    ndim = len(shift)
+    base, moved = _shifted_image(shift, 96 if ndim < 3 else 40)
+    cut = tuple(slice(12, 12 + (16 if ndim < 3 else 10)) for _ in shift)
+    template = moved[cut]
+    score = similarity_map(base, template, centered=True)
+    positions, values = signal.find_peaks(score, num_peaks=1, subpixel=True)
+    expected = np.array([12 - s for s in shift])
+    assert positions.dtype == np.float64
+    assert np.max(np.abs(positions[0] - expected)) < 0.1
+    whole, _ = signal.find_peaks(score, num_peaks=1)
+    assert np.array_equal(np.round(positions[0]), whole[0]) or \
+        np.max(np.abs(positions[0] - whole[0])) <= 0.5
+
+
+def test_find_peaks_edges_and_empty_results():
+    positions, values = signal.find_peaks(np.zeros((5, 5)))
+    assert positions.shape == (0, 2) and values.shape == (0,)
+    score = np.zeros(9)
+    score[0] = 1
+    assert signal.find_peaks(score)[0].shape == (0, 1)       # border excluded
+    positions, _ = signal.find_peaks(score, exclude_border=False, subpixel=True)
+    np.testing.assert_array_equal(positions, [[0.0]])       # not refined at the edge
+    nan_map = np.array([0.0, np.nan, 0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(signal.find_peaks(nan_map)[0], [[3]])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: similarity_map(np.ones((9, 9)), np.ones((3, 3)), mask=np.ones((3, 4))),
+     ValueError, "mask must have the template's shape"),
+    (lambda: similarity_map(np.ones((9, 9)), np.ones((3, 3)), mask=np.zeros((3, 3))),
+     ValueError, "mask must have at least one non-zero"),
+    (lambda: similarity_map(np.ones((9, 9)), np.ones((3, 3)), mask=-np.ones((3, 3))),
+     ValueError, "mask weights must be finite and non-negative"),
+    (lambda: similarity_map(np.ones((9, 9)), [np.ones((3, 3)), np.ones((3, 4))]),
+     ValueError, "template: a stack of templates must share one shape"),
+    (lambda: similarity_map(np.ones((9, 9)), np.ones((0, 3, 3))),
+     ValueError, "template: the stack holds no template"),
+    (lambda: similarity_map(np.ones((9, 9)), np.ones((3, 3)), nan_policy="raise"),
+     ValueError, "nan_policy must be one of"),
+    (lambda: signal.squared_difference_map(np.ones(9), np.ones(3), mask=np.ones(4)),
+     ValueError, "mask must have the template's shape"),
+    (lambda: signal.find_peaks(np.ones((4, 4)), min_distance=0),
+     ValueError, "min_distance"),
+    (lambda: signal.find_peaks(np.ones((4, 4)), min_distance=1.5),
+     TypeError, "min_distance"),
+    (lambda: signal.find_peaks(np.ones((4, 4)), num_peaks=-1), ValueError, "num_peaks"),
+    (lambda: signal.find_peaks(np.ones((2, 2, 2, 2))), ValueError, "score must be"),
+])
+def test_matching_bad_input_raises_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_coin_gallery_example_finds_every_coin(tmp_path):
+    import_oracle("matplotlib")
+    import_oracle("skimage")
+    from pathlib import Path
+
+    from conftest import run_python
+    script = Path(__file__).resolve().parent.parent / "examples" / "plot_find_coins.py"
+    done = run_python([str(script)], cwd=tmp_path, env={"MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    assert "24 coins found" in done.stdout
+    assert "masked: 24 coins found" in done.stdout
+    assert (tmp_path / "output" / "find_coins_masked.png").is_file()

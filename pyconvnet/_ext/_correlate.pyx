@@ -92,13 +92,15 @@ def correlate3d(const floating[:, :, ::1] x,      # IN
 def normalize_by_window_norms(
         const floating[:, :, ::1] x,      # IN  (D, H, W) values under the windows
         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-        floating[:, :, ::1] score,        # IN/OUT correlation -> similarity
-        double template_norm, bint centered, double flat_tolerance,
+        floating[:, :, :, ::1] score,     # IN/OUT (T, ...) correlations -> similarities
+        const double[::1] template_scale, # IN  (T,) 1 / norm of each template
+        bint centered, double flat_tolerance,
         double[:, ::1] work,              # scratch, (n_threads, 2 * W of x)
         int n_threads):
     """Divide each correlation by the norm of its window and the template's.
 
-    ``score[i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``.
+    ``score[t, i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``
+    and template ``t``: the window sums are taken once for every template.
     The window's sum s1 and sum of squares s2 come from running sums, kept in
     double precision: down the rows in a buffer of column sums, then along
     each row. Both are recomputed from scratch at the start of every band of
@@ -107,16 +109,17 @@ def normalize_by_window_norms(
     spread is at most ``flat_tolerance * s2`` score 0.
     """
     cdef:
-        Py_ssize_t D = score.shape[0], H = score.shape[1], W = score.shape[2]
+        Py_ssize_t T = score.shape[0]
+        Py_ssize_t D = score.shape[1], H = score.shape[2], W = score.shape[3]
         Py_ssize_t band = 32
         Py_ssize_t n_bands = (H + band - 1) // band
         # Few bands (1-D input, short images): split the rows into column
         # ranges too, so that every thread has work.
         Py_ssize_t n_parts = 1 if D * n_bands >= 4 * n_threads else (W + CHUNK - 1) // CHUNK
         Py_ssize_t part = (W + n_parts - 1) // n_parts
-        Py_ssize_t task, i, j, j0, j1, k, k0, k1, c0, c1, blk, a, b
+        Py_ssize_t task, i, j, j0, j1, k, k0, k1, c0, c1, blk, a, b, t
         double n = <double>(kd * kh * kw)
-        double s1, s2, spread, v, value
+        double s1, s2, spread, v, value, inverse
         double *col1
         double *col2
 
@@ -164,12 +167,15 @@ def normalize_by_window_norms(
                             s2 = s2 + col2[k + kw - 1] - col2[k - 1]
                         spread = s2 - s1 * s1 / n if centered else s2
                         if spread <= flat_tolerance * s2:
-                            score[i, j, k] = 0
+                            for t in range(T):
+                                score[t, i, j, k] = 0
                         else:
-                            # clip rounding excess; NaN fails both tests and stays
-                            value = score[i, j, k] / (sqrt(spread) * template_norm)
-                            if value > 1.0:
-                                value = 1.0
-                            elif value < -1.0:
-                                value = -1.0
-                            score[i, j, k] = value
+                            inverse = 1.0 / sqrt(spread)
+                            for t in range(T):
+                                # clip rounding excess; NaN fails both tests and stays
+                                value = score[t, i, j, k] * (inverse * template_scale[t])
+                                if value > 1.0:
+                                    value = 1.0
+                                elif value < -1.0:
+                                    value = -1.0
+                                score[t, i, j, k] = value
