@@ -14,7 +14,6 @@ fit; ``--load costs.json`` refits saved measurements without timing again.
 """
 import argparse
 import json
-import math
 import statistics
 import sys
 import time

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _convolution as _conv
 from .. import _pooling as _pool
 from .. import shapes as _shapes
-from .._docstrings import docfiller, docformat
+from .._docstrings import docformat
 from ._module import Module
 from .init import as_generator, initialize
 
