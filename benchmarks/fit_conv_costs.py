@@ -119,17 +119,10 @@ def measure(args):
 
 
 def features(record, names):
-    tasks, threads = record["tasks"], record["threads"]
-    busiest = -(-tasks // threads) / tasks
-    row = []
-    for name in names:
-        if name == "call":
-            row.append(1.0)
-        elif name in record["work"]:
-            row.append(record["work"][name] * busiest)
-        else:
-            row.append(record["serial"].get(name, 0) / min(threads, max(1, tasks)))
-    return row
+    """The record's amounts (``conv._cost_features``) in the order of names."""
+    amounts = conv._cost_features(record["tasks"], record["work"], record["serial"],
+                                  record["threads"])
+    return [amounts.get(name, 0.0) for name in names]
 
 
 def fit(records):
@@ -168,7 +161,9 @@ def evaluate(records, costs):
             c = costs[r["algorithm"], r["op"]]
             names = list(c)
             return sum(c[n] * f for n, f in zip(names, features(r, names)))
-        chosen = min(rows, key=predicted)
+        # as pyconvnet chooses: the direct loops only where nothing else applies
+        choices = [r for r in rows if r["algorithm"] != "direct"] or rows
+        chosen = min(choices, key=predicted)
         best = min(rows, key=lambda r: r["time"])
         hits += chosen is best
         regrets.append(chosen["time"] / best["time"])

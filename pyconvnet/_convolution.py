@@ -532,9 +532,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
         m = _winograd_m(geom)
         a = m + 2
         (_, _, _), tiles = _winograd_plan(geom)
-        blocks_w = _winograd_blocks(_Geometry(geom.x5, geom.w5, (1, 1, geom.out[2]),
-                                              geom.stride, geom.pad, geom.dilation,
-                                              geom.groups, geom.dtype), m)
+        blocks_w = _winograd_axis_blocks(geom.out[2], geom.dilation[2], m)
         blocks = _winograd_blocks(geom, m)
         rows = blocks // blocks_w
         per_task, tasks = _split_tasks(N * rows, max(1, tiles // blocks_w), n_threads)
@@ -558,22 +556,29 @@ def _cost_terms(geom, algorithm, op, n_threads):
     return tasks, work, serial
 
 
+def _cost_features(tasks, work, serial, n_threads):
+    """The amounts the costs per unit multiply: 1 for the call, the busiest
+    thread's share of the work (ceil(tasks / threads) of the tasks), and the
+    work outside the tasks, shared by as many threads as there are tasks."""
+    busiest = -(-tasks // n_threads) / tasks
+    features = {"call": 1.0}
+    features.update((k, v * busiest) for k, v in work.items())
+    features.update((k, v / min(n_threads, max(1, tasks))) for k, v in serial.items())
+    return features
+
+
 def _predicted_time(geom, algorithm, op, n_threads):
     """Seconds ``algorithm`` is expected to take for ``op`` (see _COSTS)."""
     costs = _COSTS[algorithm, op]
     tasks, work, serial = _cost_terms(geom, algorithm, op, n_threads)
-    waves = -(-tasks // n_threads)
-    busiest = waves / tasks
-    t = costs.get("call", 0.0)
-    t += sum(costs.get(k, 0.0) * v for k, v in work.items()) * busiest
-    t += sum(costs.get(k, 0.0) * v for k, v in serial.items()) / min(n_threads, max(1, tasks))
-    return t
+    features = _cost_features(tasks, work, serial, n_threads)
+    return sum(costs.get(k, 0.0) * v for k, v in features.items())
 
 
 # Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
 # networks at batch 1, 8 and 32 on 2 threads (an AVX-512 Xeon, 2 cores):
-# the model picks the fastest kernel in 398 of 427 cases, and its picks take
-# 1.03x the time of the fastest on average. Units: seconds per call, per
+# the model picks the fastest kernel in 395 of 427 cases, and its picks take
+# 1.02x the time of the fastest on average. Units: seconds per call, per
 # task, and per unit of each amount of work.
 _COSTS = {
     ("gemm", "forward"): {"call": 4.655e-05, "macs": 1.935e-11, "packed": 4.344e-10,
@@ -806,13 +811,16 @@ _WINOGRAD = {
 }
 
 
+def _winograd_axis_blocks(n, d, m):
+    """Blocks of m outputs along an axis of n outputs with dilation d (the
+    blocks of each dilation phase)."""
+    return sum(-(-len(range(r, n, d)) // m) for r in range(min(d, n)))
+
+
 def _winograd_blocks(geom, m):
-    """Number of m x m output blocks (per image) of a Winograd layer: blocks
-    of m outputs within each dilation phase of each axis."""
-    count = 1
-    for n, d in zip(geom.out[1:], geom.dilation[1:]):
-        count *= sum(-(-len(range(r, n, d)) // m) for r in range(min(d, n)))
-    return count
+    """Number of m x m output blocks (per image) of a Winograd layer."""
+    return math.prod(_winograd_axis_blocks(n, d, m)
+                     for n, d in zip(geom.out[1:], geom.dilation[1:]))
 
 
 def _winograd_m(geom):
