@@ -945,3 +945,10 @@ def test_importing_the_calculators_measures_nothing(tmp_path):
                        "'pyconvnet.functional'))))"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name,shape", [("resnet50", (224, 224)), ("lenet5", (32, 32)),
+                                        ("vgg16", (1, 3, 224, 224))])
+def test_named_networks_refuse_inputs_of_another_rank(name, shape):
+    with pytest.raises(ValueError, match=r"takes a 2-D \(channels, height, width\) input"):
+        summary(name, shape)

@@ -143,6 +143,16 @@ def summary(model, input_shape=None, *, convention="torchvision",
                              "architectures have a default)")
         input_shape = default
     shape = parse_shape(input_shape)
+    if default is not None and len(shape) != len(default):
+        # A built-in network's layers take (channels, *spatial) of its
+        # default's rank: a shape of another rank would be read with its
+        # first axis as the channels and run as a network of other rank.
+        dims = {2: "1-D (channels, length)", 3: "2-D (channels, height, width)",
+                4: "3-D (channels, depth, height, width)"}.get(len(default), "")
+        hint = (f"; the channel axis is missing: try "
+                f"{(default[0],) + tuple(shape)}" if len(shape) == len(default) - 1 else "")
+        raise ValueError(f"{name} takes a {dims} input such as {default}, got "
+                         f"{tuple(shape)}{hint}")
     itemsize = dtype_size(dtype)
     batch = check_int(batch_size, "batch_size", 1)
     check_bool(inplace, "inplace")
