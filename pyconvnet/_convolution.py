@@ -120,6 +120,10 @@ _WINOGRAD_TILES = 2048
 # Narrowest block of output channels (forward) or rows of the weight
 # gradient (32 taps' worth of input channels) handed to one task's GEMM.
 _MIN_BLOCK = 16
+# The depthwise kernels' forward pass reads its padded planes in bands of
+# rows of at most this many bytes (a block of channels each), so that a
+# band stays in the per-core cache while its outputs are computed.
+_DEPTHWISE_BAND_BYTES = 256 << 10
 
 
 # --- holding BLAS to one thread ---------------------------------------------
@@ -408,7 +412,9 @@ def _applicable(geom, op):
     ``op`` is 'forward' (also the unit-stride input gradient, as the forward
     pass of :meth:`_Geometry.transposed`), 'input_grad' (strided layers)
     or 'weight_grad'. 'direct' always applies; 'gemm' needs sizes that fit
-    BLAS's 32-bit integers; 'padded' a modest copy of a group's padded
+    BLAS's 32-bit integers; 'depthwise' a depthwise layer (one input
+    channel per output channel) whose padded planes, a block of channels of
+    them, fit a modest buffer; 'padded' a modest copy of a group's padded
     input (split by stride phase) per thread; 'winograd' a 2-D 3x3 kernel
     with unit stride.
     """
@@ -418,6 +424,12 @@ def _applicable(geom, op):
         if (geom.groups == 1 and geom.spatial == geom.kernel and geom.out == (1, 1, 1)
                 and geom.pad == (0, 0, 0) and geom.dilation == (1, 1, 1)):
             kernels.add("dense")
+    if geom.Cg == 1 and geom.Kg == 1:
+        # a block of channels of one image padded per thread (a band of
+        # rows of it in the forward pass)
+        rows = geom.kernel[1] if op == "forward" else None
+        if _depthwise_buffer(geom, rows) <= _PADDED_BYTES:
+            kernels.add("depthwise")
     unit_stride = geom.stride == (1, 1, 1)
     if op != "input_grad":
         # the padded volume the outputs read, each stride phase rounded up
@@ -444,12 +456,15 @@ def _algorithm(geom, op="forward", n_threads=1):
     predicted time (:func:`_predicted_time`); the direct loops, the slowest
     wherever another kernel applies, only where none does. The strided
     input gradient (col2im) takes GEMM unless the layer is depthwise (one or
-    two channel pairs), where the direct loops win.
+    two channel pairs), where the direct loops win, and depthwise layers
+    take the depthwise kernels.
     """
     kernels = _applicable(geom, op)
     if "dense" in kernels:
         return "dense"
     if op == "input_grad":
+        if "depthwise" in kernels:
+            return "depthwise"
         return "gemm" if "gemm" in kernels and geom.Cg * geom.Kg > 2 else "direct"
     candidates = sorted(kernels - {"direct"})
     if not candidates:
@@ -486,6 +501,39 @@ def _ext_length(geom):
          zip(geom.out, geom.kernel, geom.stride, geom.dilation)]
     od, oh, _ = geom.out
     return ((od - 1) * q[1] + oh) * q[2], math.prod(q) * math.prod(geom.stride)
+
+
+def _padded_extent(geom):
+    """Extent of the padded input the windows read, per axis."""
+    return tuple((o - 1) * s + (k - 1) * d + 1 for o, k, s, d in
+                 zip(geom.out, geom.kernel, geom.stride, geom.dilation))
+
+
+def _depthwise_buffer(geom, rows=None):
+    """Bytes of one block of padded planes of the depthwise kernels (a
+    band of ``rows`` padded rows of them when given)."""
+    pd, ph, pw = _padded_extent(geom)
+    return _conv.depthwise_lanes(geom.dtype) * pd * (rows or ph) * pw * geom.dtype.itemsize
+
+
+def _depthwise_plan(geom, n_threads):
+    """(bands of output rows per plane in the forward pass, chunks of
+    images in the weight gradient) of the depthwise kernels.
+
+    The forward pass cuts each plane into bands small enough that a band's
+    padded rows stay in the per-core cache (_DEPTHWISE_BAND_BYTES), and
+    into more where images x blocks of channels leave threads without
+    work; the weight gradient sums its images in as many chunks as give
+    every thread two tasks."""
+    blocks = -(-geom.C // _conv.depthwise_lanes(geom.dtype))
+    oh = geom.out[1]
+    sh, dh, fh = geom.stride[1], geom.dilation[1], geom.kernel[1]
+    rows = max(1, _DEPTHWISE_BAND_BYTES // _depthwise_buffer(geom, 1))
+    band = max(1, (rows - (fh - 1) * dh - 1) // sh + 1)
+    bands = min(oh, max(-(-oh // band), -(-2 * n_threads // (geom.N * blocks))))
+    bands = -(-oh // -(-oh // bands))
+    chunks = min(geom.N, -(-2 * n_threads // blocks))
+    return bands, chunks
 
 
 def _cost_terms(geom, algorithm, op, n_threads):
@@ -549,6 +597,20 @@ def _cost_terms(geom, algorithm, op, n_threads):
             tasks = K * Cg
             copied = N * K * Cg * (volume + L)
         work = {"macs": N * K * Cg * taps * L, "copied": copied}
+    elif algorithm == "depthwise":
+        lanes = _conv.depthwise_lanes(geom.dtype)
+        blocks = -(-C // lanes)
+        pd, ph, pw = _padded_extent(geom)
+        bands, chunks = _depthwise_plan(geom, n_threads)
+        if op == "forward":
+            band = -(-geom.out[1] // bands)
+            rows = (band - 1) * geom.stride[1] + (geom.kernel[1] - 1) * geom.dilation[1] + 1
+            tasks = N * blocks * bands
+            copied = N * blocks * lanes * pd * rows * bands * pw + N * K * P
+        else:
+            tasks = blocks * chunks
+            copied = N * blocks * lanes * (pd * ph * pw + P)
+        work = {"macs": N * blocks * lanes * P * taps, "copied": copied}
     else:  # direct
         tasks = N * G if op == "forward" else K * Cg
         work = {"macs": macs}
@@ -576,26 +638,29 @@ def _predicted_time(geom, algorithm, op, n_threads):
 
 
 # Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
-# networks at batch 1, 8 and 32 on 2 threads (an AVX-512 Xeon, 2 cores):
-# the model picks the fastest kernel in 395 of 427 cases, and its picks take
-# 1.02x the time of the fastest on average. Units: seconds per call, per
+# networks at batch 1, 8 and 32 on 2 threads, MobileNet v2's also on 1
+# thread (an AVX-512 Xeon, 2 cores): the model picks the fastest kernel in
+# 493 of 540 cases, and its picks take 1.02x the time of the fastest on
+# average. Units: seconds per call, per
 # task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.655e-05, "macs": 1.935e-11, "packed": 4.344e-10,
-                          "tasks": 5.466e-07},
-    ("gemm", "weight_grad"): {"call": 5.73e-05, "copied": 1.111e-10, "macs": 1.726e-11,
-                              "packed": 2.698e-10, "reduced": 2.196e-09,
-                              "tasks": 4.691e-07},
-    ("padded", "forward"): {"call": 1.738e-05, "copied": 6.265e-10, "macs": 4.387e-11,
-                            "tasks": 2.625e-07},
-    ("padded", "weight_grad"): {"call": 3.389e-05, "copied": 5.359e-10, "macs": 8.918e-12,
-                                "tasks": 3.457e-07},
-    ("winograd", "forward"): {"call": 9.774e-05, "filters": 2.065e-09, "macs": 1.867e-11,
-                              "transformed": 1.354e-09},
-    ("winograd", "weight_grad"): {"call": 6.746e-05, "filters": 5.248e-09, "macs": 1.733e-11,
-                                  "packed": 6.337e-11, "transformed": 1.524e-09},
-    ("direct", "forward"): {"call": 1.204e-05, "macs": 1.844e-10, "tasks": 8.928e-07},
-    ("direct", "weight_grad"): {"call": 1.456e-05, "macs": 4.702e-10, "tasks": 7.437e-07},
+    ("gemm", "forward"): {"call": 4.513e-05, "macs": 1.962e-11, "packed": 4.49e-10,
+                          "tasks": 4.15e-07},
+    ("gemm", "weight_grad"): {"call": 5.636e-05, "copied": 9.704e-11, "macs": 1.734e-11,
+                              "packed": 3.061e-10, "reduced": 1.27e-09, "tasks": 4.073e-07},
+    ("winograd", "forward"): {"call": 9.857e-05, "filters": 2.059e-09, "macs": 1.948e-11,
+                              "transformed": 1.296e-09},
+    ("winograd", "weight_grad"): {"call": 7.095e-05, "filters": 5.336e-09, "macs": 1.816e-11,
+                                  "transformed": 1.482e-09},
+    ("padded", "forward"): {"call": 1.892e-05, "copied": 5.947e-10, "macs": 4.648e-11,
+                            "tasks": 3.567e-08},
+    ("padded", "weight_grad"): {"call": 3.479e-05, "copied": 6.299e-10, "macs": 1.355e-12,
+                                "tasks": 1.792e-07},
+    ("depthwise", "forward"): {"call": 1.754e-05, "copied": 4.254e-10, "macs": 3.043e-11,
+                               "tasks": 3.111e-07},
+    ("depthwise", "weight_grad"): {"call": 2.746e-05, "copied": 4.098e-10, "macs": 6.248e-11},
+    ("direct", "forward"): {"call": 1.15e-05, "macs": 2.129e-10, "tasks": 4.677e-07},
+    ("direct", "weight_grad"): {"call": 3.165e-05, "macs": 3.596e-10, "tasks": 4.284e-07},
 }
 
 
@@ -608,9 +673,12 @@ _COL2IM_RATIO = 1.5
 
 def _input_grad_algorithm(geom, n_threads=1):
     """'transposed' (the forward kernels on :meth:`_Geometry.transposed`),
-    'dense', 'gemm' (GEMM and col2im) or 'direct' for the input gradient."""
-    if _algorithm(geom, "input_grad", n_threads) == "dense":
-        return "dense"
+    'dense', 'depthwise' (the windows' gradients of a depthwise layer
+    scattered onto channel-blocked padded planes, any stride), 'gemm' (GEMM
+    and col2im) or 'direct' for the input gradient."""
+    algorithm = _algorithm(geom, "input_grad", n_threads)
+    if algorithm in ("dense", "depthwise"):
+        return algorithm
     if geom.stride == (1, 1, 1):
         if ("gemm" in _applicable(geom, "input_grad") and geom.Cg * geom.Kg > 2
                 and math.prod(geom.spatial) >= _COL2IM_RATIO * math.prod(geom.out)):
@@ -788,6 +856,9 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
             else:
                 _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                    geom.groups, tile, kblock, n_threads)
+    elif algorithm == "depthwise":
+        _conv.depthwise_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                                _depthwise_plan(geom, n_threads)[0], n_threads)
     elif algorithm == "padded":
         _conv.padded_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                              geom.groups, n_threads)
@@ -898,6 +969,9 @@ def _run_input_grad(geom, dy5, w5, dx5, n_threads):
         # dX (N, R) = dY (N, K) @ W, computed as dX^T = W^T @ dY^T
         dx5.reshape(geom.N, -1)[...] = _dense(geom, w5.reshape(geom.K, -1).T,
                                               dy5.reshape(geom.N, geom.K).T).T
+    elif algorithm == "depthwise":
+        _conv.depthwise_input_grad(dy5, w5, dx5, geom.stride, geom.pad, geom.dilation,
+                                   n_threads)
     elif algorithm == "transposed":
         _run_forward(geom.transposed(), dy5, _transposed_weight(geom, w5, n_threads), None,
                      dx5, n_threads)
@@ -934,6 +1008,9 @@ def _run_weight_grad(geom, x5, dy5, dw5, n_threads):
             else:
                 _conv.gemm_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                        geom.groups, tile, n_threads)
+    elif algorithm == "depthwise":
+        _conv.depthwise_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
+                                    _depthwise_plan(geom, n_threads)[1], n_threads)
     elif algorithm == "padded":
         _conv.padded_weight_grad(x5, dy5, dw5, geom.stride, geom.pad, geom.dilation,
                                  geom.groups, n_threads)

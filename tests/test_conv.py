@@ -28,7 +28,8 @@ from conftest import tolerance
 
 FORWARD = {1: conv1d, 2: conv2d, 3: conv3d}
 BACKWARD = {1: conv1d_backward, 2: conv2d_backward, 3: conv3d_backward}
-KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "gemm-split", "padded", "direct"]
+KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "gemm-split", "padded", "depthwise",
+           "direct"]
 
 
 @pytest.fixture(params=KERNELS)
@@ -178,6 +179,9 @@ TORCH_CASES = [
     ((4, 1, 32, 32), 6, (5, 5), 1, 0, 1, 1),          # LeNet-like
     ((2, 24, 14, 14), 24, (3, 3), 1, 1, 1, 24),       # depthwise
     ((2, 24, 14, 13), 48, (3, 3), 2, 1, 1, 24),       # depthwise, multiplier 2, strided
+    ((3, 40, 13, 11), 40, (5, 5), 2, 2, 1, 40),       # depthwise, blocks of channels + rest
+    ((1, 17, 9, 10), 17, (3, 3), 1, 3, 2, 17),        # depthwise, dilated, wide padding
+    ((2, 33, 16, 15), 33, (1, 7), (1, 2), (0, 3), 1, 33),  # depthwise 1x7
     ((2, 32, 16, 16), 32, (3, 3), 1, 1, 1, 8),        # grouped
     ((2, 16, 20, 21), 16, (2, 4), (2, 3), (1, 2), (2, 1), 2),
     ((1, 8, 30, 30), 16, (4, 4), 1, "same", 1, 1),    # even kernel, 'same'
@@ -264,8 +268,9 @@ def test_kernel_choice_for_typical_layers():
     assert algorithm((1, 64, 56, 56), 64, 3, stride=2, padding=1) == "gemm"
     assert algorithm((1, 256, 14, 14), 64, 1) == "gemm"
     assert algorithm((1, 3, 224, 224), 64, 7, stride=2, padding=3) == "gemm"
-    assert algorithm((1, 32, 28, 28), 32, 3, padding=1, groups=32) == "padded"
-    assert algorithm((1, 32, 28, 28), 32, 3, stride=2, padding=1, groups=32) == "padded"
+    assert algorithm((8, 960, 7, 7), 960, 3, padding=1, groups=960) == "depthwise"
+    assert algorithm((8, 576, 14, 14), 576, 3, stride=2, padding=1, groups=576) == "depthwise"
+    assert algorithm((1, 32, 28, 28), 64, 3, padding=1, groups=32) == "padded"  # multiplier 2
     assert algorithm((1, 1, 32, 32), 6, 5) == "padded"
 
 
@@ -678,6 +683,10 @@ def test_input_gradient_route_for_typical_layers():
     assert conv._input_grad_algorithm(_geometry((1, 64, 56, 56), 64, 3, padding=1)) \
         == "transposed"
     assert conv._input_grad_algorithm(_geometry((1, 8, 9, 9), 8, 5, groups=8)) \
+        == "depthwise"
+    assert conv._input_grad_algorithm(_geometry((1, 8, 9, 9), 8, 3, stride=2, groups=8)) \
+        == "depthwise"
+    assert conv._input_grad_algorithm(_geometry((1, 8, 9, 9), 16, 5, groups=8)) \
         == "transposed"
     assert conv._input_grad_algorithm(_geometry((1, 8, 9, 9), 8, 3, stride=2)) == "gemm"
 
@@ -903,3 +912,49 @@ def test_gemm_with_several_images_per_product(data):
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
     close(dw, ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)[1], dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_depthwise_kernels_match_reference(data):
+    """The depthwise kernels (blocks of 16 float32 or 8 float64 channels of
+    one image, padded, in bands of rows) against the reference, forward,
+    input and weight gradients: channel counts around the block width, any
+    kernel, stride, dilation and padding, 1-D to 3-D, bands and chunks of
+    images of any size."""
+    nd = data.draw(st.integers(1, 3))
+    channels = data.draw(st.sampled_from([1, 3, 8, 9, 16, 17, 31, 33]))
+    n = data.draw(st.integers(1, 3))
+    kernel = tuple(data.draw(st.integers(1, 5 if nd < 3 else 3)) for _ in range(nd))
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+    padding = tuple(data.draw(st.integers(0, k)) for k in kernel)
+    spatial = tuple(data.draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), d * (k - 1) + 6))
+                    for k, d, p in zip(kernel, dilation, padding))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    n_threads = data.draw(st.integers(1, 3))
+    band_bytes = data.draw(st.sampled_from([1, 1 << 12, conv._DEPTHWISE_BAND_BYTES]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, channels) + spatial)
+    w = rng.standard_normal((channels, 1) + kernel)
+    b = rng.standard_normal(channels) if data.draw(st.booleans()) else None
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=channels)
+    geom = conv._validate(nd, x, w, b, *kwargs.values())[3]
+    assert "depthwise" in conv._applicable(geom, "forward")
+    saved, saved_band = conv._algorithm, conv._DEPTHWISE_BAND_BYTES
+    conv._algorithm = lambda g, op="forward", n_threads=1: (
+        "depthwise" if "depthwise" in conv._applicable(g, op) else saved(g, op, n_threads))
+    conv._DEPTHWISE_BAND_BYTES = band_bytes
+    try:
+        y = FORWARD[nd](x.astype(dtype), w.astype(dtype),
+                        None if b is None else b.astype(dtype), n_threads=n_threads, **kwargs)
+        dy = rng.standard_normal(y.shape)
+        dx, dw, _ = BACKWARD[nd](dy.astype(dtype), x.astype(dtype), w.astype(dtype),
+                                 n_threads=n_threads, **kwargs)
+    finally:
+        conv._algorithm, conv._DEPTHWISE_BAND_BYTES = saved, saved_band
+    cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
+    close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
+    ex, ew, _ = ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)
+    close(dx, ex, dtype)
+    close(dw, ew, dtype)

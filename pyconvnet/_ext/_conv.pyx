@@ -48,6 +48,10 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 from ._common cimport _ceil_div, _max, _min
 from ._convloops cimport (pcn_dots_d, pcn_dots_f, pcn_lincomb_d, pcn_lincomb_f, pcn_taps_d,
                           pcn_taps_f)
+from ._depthwise cimport (PCN_DW_LANES_D, PCN_DW_LANES_F, pcn_dw_forward_d, pcn_dw_forward_f,
+                          pcn_dw_geom, pcn_dw_input_grad_d, pcn_dw_input_grad_f, pcn_dw_pack_d,
+                          pcn_dw_pack_f, pcn_dw_pack_out_d, pcn_dw_pack_out_f, pcn_dw_unpack_d,
+                          pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f)
 from ._openmp cimport omp_get_thread_num
 from ._simd cimport pcn_simd_init
 
@@ -1792,3 +1796,210 @@ def winograd_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H
                 res[i] = 0
                 for t in range(n_threads):
                     res[i] += acc[t, i]
+
+
+# --- depthwise kernels on channel-blocked planes -------------------------------
+#
+# A depthwise layer (groups = C = K: one input channel per output channel)
+# does one multiply-add per tap and value read. Its loops run over blocks of
+# `lanes` channels (64 bytes) of one image, copied into a zero-padded buffer
+# laid out (PD, PH, PW, lanes), where every tap of every output is one vector
+# multiply-add (include/pcn_depthwise.h).
+
+cdef pcn_dw_geom _dw_geometry(const Geom *g) noexcept nogil:
+    # The padded extent the windows read along each axis.
+    cdef pcn_dw_geom d
+    d.D, d.H, d.W = g.D, g.H, g.W
+    d.OD, d.OH, d.OW = g.OD, g.OH, g.OW
+    d.FD, d.FH, d.FW = g.FD, g.FH, g.FW
+    d.sd, d.sh, d.sw = g.sd, g.sh, g.sw
+    d.dd, d.dh, d.dw = g.dd, g.dh, g.dw
+    d.pd, d.ph, d.pw = g.pd, g.ph, g.pw
+    d.PD = (g.OD - 1) * g.sd + (g.FD - 1) * g.dd + 1
+    d.PH = (g.OH - 1) * g.sh + (g.FH - 1) * g.dh + 1
+    d.PW = (g.OW - 1) * g.sw + (g.FW - 1) * g.dw + 1
+    return d
+
+
+def depthwise_lanes(dtype):
+    """Channels per block of the depthwise kernels for ``dtype``."""
+    return PCN_DW_LANES_F if np.dtype(dtype) == np.float32 else PCN_DW_LANES_D
+
+
+cdef void _dw_block_weights(const floating *w, const floating *bias, floating *wb,
+                            Py_ssize_t k0, Py_ssize_t nc, Py_ssize_t taps,
+                            Py_ssize_t lanes) noexcept nogil:
+    # wb (taps + 1, lanes): the block's weights tap by tap, then its biases;
+    # lanes past the last channel are zero.
+    cdef Py_ssize_t c, t
+    memset(wb, 0, (taps + 1) * lanes * sizeof(floating))
+    for c in range(nc):
+        for t in range(taps):
+            wb[t * lanes + c] = w[(k0 + c) * taps + t]
+        if bias != NULL:
+            wb[taps * lanes + c] = bias[k0 + c]
+
+
+cdef floating[:, ::1] _dw_weights(const floating[:, :, :, :, ::1] w,
+                                  const floating[::1] bias, Py_ssize_t lanes, scratch):
+    # The weights (and biases) of every block, (blocks, (taps + 1) * lanes).
+    cdef:
+        Py_ssize_t K = w.shape[0]
+        Py_ssize_t taps = w.shape[2] * w.shape[3] * w.shape[4]
+        Py_ssize_t blocks = _ceil_div(K, lanes), b
+        const floating *bptr = &bias[0] if bias is not None else NULL
+        floating[:, ::1] wb
+    dtype = np.float32 if floating is float else np.float64
+    wb = scratch.array((blocks, (taps + 1) * lanes), dtype)
+    for b in range(blocks):
+        _dw_block_weights(&w[0, 0, 0, 0, 0], bptr, &wb[b, 0], b * lanes,
+                          _min(lanes, K - b * lanes), taps, lanes)
+    return wb
+
+
+def depthwise_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                      const floating[:, :, :, :, ::1] w,    # IN  (C, 1, FD, FH, FW)
+                      const floating[::1] bias,             # IN  (C,) or None
+                      floating[:, :, :, :, ::1] y,          # OUT (N, C, OD, OH, OW)
+                      tuple stride, tuple pad, tuple dilation, Py_ssize_t bands,
+                      int n_threads):
+    """Forward pass of a depthwise layer, one task per (image, block of
+    channels, band of output rows); each task copies only the padded rows
+    its band reads."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, x.shape[1])
+        pcn_dw_geom d = _dw_geometry(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
+        Py_ssize_t blocks = _ceil_div(g.C, lanes)
+        Py_ssize_t taps = g.FD * g.FH * g.FW
+        Py_ssize_t plane = g.D * g.H * g.W, P = g.OD * g.OH * g.OW
+        Py_ssize_t band, rows, n_tasks, task, b, blk, n, oh0, oh1, nc, tid
+        floating[:, ::1] xp, wb
+    band = _ceil_div(g.OH, _max(1, _min(bands, g.OH)))
+    bands = _ceil_div(g.OH, band)
+    rows = (band - 1) * g.sh + (g.FH - 1) * g.dh + 1
+    n_tasks = N * blocks * bands
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        wb = _dw_weights(w, bias, lanes, scratch)
+        xp = scratch.array((n_threads, d.PD * rows * d.PW * lanes), dtype)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
+                b = task % bands
+                blk = (task // bands) % blocks
+                n = task // (bands * blocks)
+                oh0 = b * band
+                oh1 = _min(g.OH, oh0 + band)
+                nc = _min(lanes, g.C - blk * lanes)
+                if floating is float:
+                    pcn_dw_pack_f(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc, &d,
+                                  oh0 * g.sh, (oh1 - oh0 - 1) * g.sh + (g.FH - 1) * g.dh + 1)
+                    pcn_dw_forward_f(&y[n, blk * lanes, 0, 0, 0], P, nc, &xp[tid, 0],
+                                     &wb[blk, 0], &wb[blk, taps * lanes], &d, oh0, oh1)
+                else:
+                    pcn_dw_pack_d(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc, &d,
+                                  oh0 * g.sh, (oh1 - oh0 - 1) * g.sh + (g.FH - 1) * g.dh + 1)
+                    pcn_dw_forward_d(&y[n, blk * lanes, 0, 0, 0], P, nc, &xp[tid, 0],
+                                     &wb[blk, 0], &wb[blk, taps * lanes], &d, oh0, oh1)
+
+
+def depthwise_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                          const floating[:, :, :, :, ::1] dy,   # IN  (N, C, OD, OH, OW)
+                          floating[:, :, :, :, ::1] dw,         # OUT (C, 1, FD, FH, FW)
+                          tuple stride, tuple pad, tuple dilation, Py_ssize_t chunks,
+                          int n_threads):
+    """Weight gradient of a depthwise layer, one task per (block of
+    channels, chunk of images); each task sums its images into a partial
+    gradient of its own, and the partials are added in a fixed order, so a
+    given thread count always sums in the same order."""
+    cdef:
+        Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad, dilation, x.shape[1])
+        pcn_dw_geom d = _dw_geometry(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
+        Py_ssize_t blocks = _ceil_div(g.C, lanes)
+        Py_ssize_t taps = g.FD * g.FH * g.FW
+        Py_ssize_t plane = g.D * g.H * g.W, P = g.OD * g.OH * g.OW
+        Py_ssize_t per, n_tasks, task, blk, n, nc, tid, c, t, ch
+        floating[:, ::1] xp, dyp, part
+        floating *out = &dw[0, 0, 0, 0, 0]
+        floating total
+    chunks = _max(1, _min(chunks, N))
+    per = _ceil_div(N, chunks)
+    chunks = _ceil_div(N, per)
+    n_tasks = blocks * chunks
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        xp = scratch.array((n_threads, d.PD * d.PH * d.PW * lanes), dtype)
+        dyp = scratch.array((n_threads, P * lanes), dtype)
+        part = scratch.array((n_tasks, taps * lanes), dtype)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
+                blk = task % blocks
+                ch = task // blocks
+                nc = _min(lanes, g.C - blk * lanes)
+                memset(&part[task, 0], 0, taps * lanes * sizeof(floating))
+                for n in range(ch * per, _min(N, (ch + 1) * per)):
+                    if floating is float:
+                        pcn_dw_pack_f(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc,
+                                      &d, 0, d.PH)
+                        pcn_dw_pack_out_f(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
+                        pcn_dw_weight_grad_f(&part[task, 0], &xp[tid, 0], &dyp[tid, 0], &d)
+                    else:
+                        pcn_dw_pack_d(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc,
+                                      &d, 0, d.PH)
+                        pcn_dw_pack_out_d(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
+                        pcn_dw_weight_grad_d(&part[task, 0], &xp[tid, 0], &dyp[tid, 0], &d)
+            for c in range(g.C):
+                blk = c // lanes
+                for t in range(taps):
+                    total = 0
+                    for ch in range(chunks):
+                        total = total + part[ch * blocks + blk, t * lanes + c - blk * lanes]
+                    out[c * taps + t] = total
+
+
+def depthwise_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, C, OD, OH, OW)
+                         const floating[:, :, :, :, ::1] w,    # IN  (C, 1, FD, FH, FW)
+                         floating[:, :, :, :, ::1] dx,         # OUT (N, C, D, H, W)
+                         tuple stride, tuple pad, tuple dilation, int n_threads):
+    """Input gradient of a depthwise layer, one task per (image, block of
+    channels): every window's gradient scattered onto the block's padded
+    planes, whose interior is then copied out."""
+    cdef:
+        Geom g = _geometry(dx.shape, w.shape, dy.shape, stride, pad, dilation, dx.shape[1])
+        pcn_dw_geom d = _dw_geometry(&g)
+        Py_ssize_t N = dx.shape[0]
+        Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
+        Py_ssize_t blocks = _ceil_div(g.C, lanes)
+        Py_ssize_t plane = g.D * g.H * g.W, P = g.OD * g.OH * g.OW
+        Py_ssize_t size = d.PD * d.PH * d.PW * lanes
+        Py_ssize_t n_tasks = N * blocks, task, blk, n, nc, tid
+        floating[:, ::1] dxp, dyp, wb
+        const floating[::1] no_bias = None
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        wb = _dw_weights(w, no_bias, lanes, scratch)
+        dxp = scratch.array((n_threads, size), dtype)
+        dyp = scratch.array((n_threads, P * lanes), dtype)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                tid = omp_get_thread_num()
+                blk = task % blocks
+                n = task // blocks
+                nc = _min(lanes, g.C - blk * lanes)
+                memset(&dxp[tid, 0], 0, size * sizeof(floating))
+                if floating is float:
+                    pcn_dw_pack_out_f(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
+                    pcn_dw_input_grad_f(&dxp[tid, 0], &dyp[tid, 0], &wb[blk, 0], &d)
+                    pcn_dw_unpack_f(&dx[n, blk * lanes, 0, 0, 0], &dxp[tid, 0], plane, nc, &d)
+                else:
+                    pcn_dw_pack_out_d(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
+                    pcn_dw_input_grad_d(&dxp[tid, 0], &dyp[tid, 0], &wb[blk, 0], &d)
+                    pcn_dw_unpack_d(&dx[n, blk * lanes, 0, 0, 0], &dxp[tid, 0], plane, nc, &d)
