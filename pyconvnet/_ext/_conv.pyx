@@ -42,7 +42,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint32_t, uint64_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._common cimport _ceil_div, _max, _min
@@ -163,6 +163,13 @@ cdef inline void _gemm(char ta, char tb, int m, int n, int k, floating alpha,
 
 # --- im2col / col2im ---------------------------------------------------------
 
+cdef inline bint _is_pointwise(const Geom *g) noexcept nogil:
+    # A 1x1 kernel with unit stride and no padding reads the input plane as
+    # it lies: it already is the column matrix.
+    return (g.FD == 1 and g.FH == 1 and g.FW == 1 and g.sd == 1 and g.sh == 1
+            and g.sw == 1 and g.pd == 0 and g.ph == 0 and g.pw == 0)
+
+
 cdef void _im2col(const floating *x, floating *cols, const Geom *g,
                   Py_ssize_t p0, Py_ssize_t nb, Py_ssize_t ld) noexcept nogil:
     """Unroll the windows of output positions [p0, p0 + nb) of one group.
@@ -182,6 +189,11 @@ cdef void _im2col(const floating *x, floating *cols, const Geom *g,
         Py_ssize_t shift_d, shift_h, shift_w, lo, hi, sw = g.sw
         const floating *row
         floating *dst = cols
+    if _is_pointwise(g):
+        # each row a stretch of one input plane
+        for c in range(g.Cg):
+            memcpy(cols + c * ld, x + c * g.D * g.H * g.W + p0, nb * sizeof(floating))
+        return
     for c in range(g.Cg):
         for a in range(g.FD):
             shift_d = a * g.dd - g.pd
@@ -280,13 +292,6 @@ cdef void _col2im(const floating *cols, floating *x, const Geom *g,
 
 
 # --- GEMM kernels ------------------------------------------------------------
-
-cdef inline bint _is_pointwise(const Geom *g) noexcept nogil:
-    # A 1x1 kernel with unit stride and no padding reads the input plane as
-    # it lies: it already is the column matrix.
-    return (g.FD == 1 and g.FH == 1 and g.FW == 1 and g.sd == 1 and g.sh == 1
-            and g.sw == 1 and g.pd == 0 and g.ph == 0 and g.pw == 0)
-
 
 cdef void _forward_task(const floating *x, const floating *w, const floating *bias,
                         floating *y, const Geom *g, Py_ssize_t task,
