@@ -56,9 +56,21 @@ every layer of the built-in networks (:func:`_predicted_time`):
 * A layer whose kernel covers its whole (unpadded, undilated) input, with
   one output position, is a fully connected layer: each pass is one matrix
   product over the batch (BLAS on one thread).
+* Register-blocked direct loops: strips of six output positions for a
+  block of 64 bytes of output channels, their sums held in registers over
+  every input channel and tap, each step one tap's weights for the block
+  times six input values (compiled for AVX2 and FMA too, picked at run
+  time). No column matrix and no BLAS call: small layers (small maps, few
+  channels, batch 1) and kernels other than 3x3, any stride and dilation.
+* Depthwise kernels (one input channel per output channel): a block of 64
+  bytes of channels of one image copied into a zero-padded buffer with the
+  channels innermost, where every tap of every output is one vector
+  multiply-add, whatever the map size, stride or dilation; forward in bands
+  of rows, the input gradient scattered back for any stride, the weight
+  gradient summed over chunks of images.
 * Direct loops over zero-padded copies of the input, split by stride
-  phase, where every kernel tap is one long multiply-add (compiled for AVX2
-  and FMA too, picked at run time): depthwise and few-channel layers.
+  phase, where every kernel tap is one long multiply-add: few-channel
+  layers.
 * Plain direct loops, where nothing else applies.
 
 Work is split over OpenMP threads by image, group and tile, and by blocks of
@@ -124,6 +136,12 @@ _MIN_BLOCK = 16
 # rows of at most this many bytes (a block of channels each), so that a
 # band stays in the per-core cache while its outputs are computed.
 _DEPTHWISE_BAND_BYTES = 256 << 10
+# The register-blocked kernel's tasks take at most this many output
+# positions (their partial sums, 64 bytes a position, stay in cache), and
+# each pass over them at most this many bytes of weights (the first-level
+# cache's share).
+_BLOCKED_BAND = 4096
+_BLOCKED_WEIGHT_BYTES = 16 << 10
 
 
 # --- holding BLAS to one thread ---------------------------------------------
@@ -414,7 +432,8 @@ def _applicable(geom, op):
     or 'weight_grad'. 'direct' always applies; 'gemm' needs sizes that fit
     BLAS's 32-bit integers; 'depthwise' a depthwise layer (one input
     channel per output channel) whose padded planes, a block of channels of
-    them, fit a modest buffer; 'padded' a modest copy of a group's padded
+    them, fit a modest buffer; 'blocked' (forward only) a modest padded copy
+    of the input; 'padded' a modest copy of a group's padded
     input (split by stride phase) per thread; 'winograd' a 2-D 3x3 kernel
     with unit stride.
     """
@@ -424,7 +443,12 @@ def _applicable(geom, op):
         if (geom.groups == 1 and geom.spatial == geom.kernel and geom.out == (1, 1, 1)
                 and geom.pad == (0, 0, 0) and geom.dilation == (1, 1, 1)):
             kernels.add("dense")
-    if geom.Cg == 1 and geom.Kg == 1:
+    # (the transposed geometry of the unit-stride input gradient may crop
+    # instead of padding: negative padding)
+    cropped = min(geom.pad) < 0
+    if op == "forward" and not cropped and _blocked_bytes(geom) <= _PADDED_BYTES:
+        kernels.add("blocked")
+    if geom.Cg == 1 and geom.Kg == 1 and not cropped:
         # a block of channels of one image padded per thread (a band of
         # rows of it in the forward pass)
         rows = geom.kernel[1] if op == "forward" else None
@@ -516,6 +540,30 @@ def _depthwise_buffer(geom, rows=None):
     return _conv.depthwise_lanes(geom.dtype) * pd * (rows or ph) * pw * geom.dtype.itemsize
 
 
+def _blocked_bytes(geom):
+    """Bytes of the register-blocked kernel's padded copy of the input
+    (none where the windows stay inside the input)."""
+    extent = _padded_extent(geom)
+    if geom.pad == (0, 0, 0) and all(e <= n for e, n in zip(extent, geom.spatial)):
+        return 0
+    return geom.N * geom.C * math.prod(_padded_extent(geom)) * geom.dtype.itemsize
+
+
+def _blocked_plan(geom, n_threads):
+    """(bands of output positions per plane, input channels per pass) of
+    the register-blocked kernel: as many bands as give every thread two
+    tasks, none longer than _BLOCKED_BAND positions (its partial sums stay
+    in cache), and as many input channels per pass as keep their weights
+    within _BLOCKED_WEIGHT_BYTES."""
+    lanes = _conv.depthwise_lanes(geom.dtype)
+    positions = math.prod(geom.out)
+    tasks = geom.N * geom.groups * -(-geom.Kg // lanes)
+    bands = min(positions, max(-(-positions // _BLOCKED_BAND), -(-2 * n_threads // tasks)))
+    taps = math.prod(geom.kernel)
+    cblock = max(4, _BLOCKED_WEIGHT_BYTES // (taps * lanes * geom.dtype.itemsize))
+    return bands, cblock
+
+
 def _depthwise_plan(geom, n_threads):
     """(bands of output rows per plane in the forward pass, chunks of
     images in the weight gradient) of the depthwise kernels.
@@ -597,6 +645,16 @@ def _cost_terms(geom, algorithm, op, n_threads):
             tasks = K * Cg
             copied = N * K * Cg * (volume + L)
         work = {"macs": N * K * Cg * taps * L, "copied": copied}
+    elif algorithm == "blocked":
+        lanes = _conv.depthwise_lanes(geom.dtype)
+        kblocks = -(-Kg // lanes)
+        bands, _ = _blocked_plan(geom, n_threads)
+        band = -(-P // bands)
+        strips = -(-band // _conv.BLOCKED_STRIP) * _conv.BLOCKED_STRIP * bands
+        tasks = N * G * kblocks * bands
+        work = {"macs": N * G * kblocks * lanes * Cg * taps * strips,
+                "copied": _blocked_bytes(geom) // geom.dtype.itemsize + N * K * P,
+                "packed": G * kblocks * lanes * Cg * taps}
     elif algorithm == "depthwise":
         lanes = _conv.depthwise_lanes(geom.dtype)
         blocks = -(-C // lanes)
@@ -638,29 +696,33 @@ def _predicted_time(geom, algorithm, op, n_threads):
 
 
 # Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
-# networks at batch 1, 8 and 32 on 2 threads, MobileNet v2's also on 1
-# thread (an AVX-512 Xeon, 2 cores): the model picks the fastest kernel in
-# 493 of 540 cases, and its picks take 1.02x the time of the fastest on
-# average. Units: seconds per call, per
-# task, and per unit of each amount of work.
+# networks at batch 1 and 8 (VGG-16's, and every layer at batch 32, from an
+# earlier run of the kernels that did not change; MobileNet v2's also on 1
+# thread) on 2 threads of an AVX-512 Xeon with 2 cores: the model picks the
+# fastest kernel in 629 of 718 cases, and its picks take 1.07x the time of
+# the fastest on average. Units: seconds per call, per task, and per unit of
+# each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.513e-05, "macs": 1.962e-11, "packed": 4.49e-10,
-                          "tasks": 4.15e-07},
-    ("gemm", "weight_grad"): {"call": 5.636e-05, "copied": 9.704e-11, "macs": 1.734e-11,
-                              "packed": 3.061e-10, "reduced": 1.27e-09, "tasks": 4.073e-07},
-    ("winograd", "forward"): {"call": 9.857e-05, "filters": 2.059e-09, "macs": 1.948e-11,
-                              "transformed": 1.296e-09},
-    ("winograd", "weight_grad"): {"call": 7.095e-05, "filters": 5.336e-09, "macs": 1.816e-11,
-                                  "transformed": 1.482e-09},
-    ("padded", "forward"): {"call": 1.892e-05, "copied": 5.947e-10, "macs": 4.648e-11,
-                            "tasks": 3.567e-08},
-    ("padded", "weight_grad"): {"call": 3.479e-05, "copied": 6.299e-10, "macs": 1.355e-12,
-                                "tasks": 1.792e-07},
-    ("depthwise", "forward"): {"call": 1.754e-05, "copied": 4.254e-10, "macs": 3.043e-11,
-                               "tasks": 3.111e-07},
-    ("depthwise", "weight_grad"): {"call": 2.746e-05, "copied": 4.098e-10, "macs": 6.248e-11},
-    ("direct", "forward"): {"call": 1.15e-05, "macs": 2.129e-10, "tasks": 4.677e-07},
-    ("direct", "weight_grad"): {"call": 3.165e-05, "macs": 3.596e-10, "tasks": 4.284e-07},
+    ("gemm", "forward"): {"call": 4.476e-05, "macs": 1.888e-11, "packed": 4.162e-10,
+                          "tasks": 4.421e-07},
+    ("gemm", "weight_grad"): {"call": 6.126e-05, "copied": 6.312e-11, "macs": 1.746e-11,
+                              "packed": 2.933e-10, "reduced": 1.2e-09, "tasks": 4.334e-07},
+    ("winograd", "forward"): {"call": 0.0001479, "filters": 1.909e-09, "macs": 2.098e-11,
+                              "transformed": 1.241e-09},
+    ("winograd", "weight_grad"): {"filters": 4.428e-09, "macs": 2.122e-11, "tasks": 0.0001294,
+                                  "transformed": 1.331e-09},
+    ("blocked", "forward"): {"call": 3.195e-05, "copied": 4.712e-10, "macs": 3.283e-11,
+                             "packed": 1.829e-09, "tasks": 6.741e-08},
+    ("padded", "forward"): {"call": 2.265e-05, "copied": 5.554e-10, "macs": 4.509e-11,
+                            "tasks": 4.678e-08},
+    ("padded", "weight_grad"): {"call": 3.358e-05, "copied": 5.543e-10, "macs": 1.042e-11,
+                                "tasks": 1.912e-07},
+    ("depthwise", "forward"): {"call": 2.049e-05, "copied": 4.206e-10, "macs": 3.127e-11,
+                               "tasks": 2.397e-07},
+    ("depthwise", "weight_grad"): {"call": 2.348e-05, "copied": 3.984e-10, "macs": 6.444e-11,
+                                   "tasks": 9.273e-08},
+    ("direct", "forward"): {"call": 1.716e-05, "macs": 1.858e-10, "tasks": 4.775e-07},
+    ("direct", "weight_grad"): {"call": 3.454e-05, "macs": 3.5e-10, "tasks": 4.035e-07},
 }
 
 
@@ -859,6 +921,10 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
             else:
                 _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                    geom.groups, tile, kblock, n_threads)
+    elif algorithm == "blocked":
+        bands, cblock = _blocked_plan(geom, n_threads)
+        _conv.blocked_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                              geom.groups, bands, cblock, n_threads)
     elif algorithm == "depthwise":
         _conv.depthwise_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                 _depthwise_plan(geom, n_threads)[0], n_threads)
@@ -1077,12 +1143,13 @@ _FORWARD_DOC = r"""%(nd)s-D convolution layer (cross-correlation), as
     -----
     Derived in :ref:`theory-conv-layer`.
 
-    The kernel depends on the layer (see the module notes): Winograd
-    F(4x4, 3x3) or F(2x2, 3x3) for 3x3 kernels with unit stride and 16 or
-    more channels per group (float32 results then differ from the direct
-    sum by rounding of up to about 1e-5 of the largest output), im2col +
-    BLAS for other layers with many channels, direct loops for depthwise
-    and few-channel layers. The inputs are never modified.
+    The kernel depends on the layer and the thread count, chosen by a
+    fitted cost model (see the module notes): Winograd F(4x4, 3x3) or
+    F(2x2, 3x3) for 3x3 kernels with unit stride (float32 results then
+    differ from the direct sum by rounding of up to about 1e-5 of the
+    largest output), im2col + BLAS for large layers, register-blocked
+    direct loops for small ones, channel-blocked loops for depthwise layers.
+    The inputs are never modified.
 
     Examples
     --------

@@ -49,9 +49,10 @@ from ._common cimport _ceil_div, _max, _min
 from ._convloops cimport (pcn_dots_d, pcn_dots_f, pcn_lincomb_d, pcn_lincomb_f, pcn_taps_d,
                           pcn_taps_f)
 from ._depthwise cimport (PCN_DW_LANES_D, PCN_DW_LANES_F, pcn_dw_forward_d, pcn_dw_forward_f,
-                          pcn_dw_geom, pcn_dw_input_grad_d, pcn_dw_input_grad_f, pcn_dw_pack_d,
+                          pcn_window_geom, pcn_dw_input_grad_d, pcn_dw_input_grad_f, pcn_dw_pack_d,
                           pcn_dw_pack_f, pcn_dw_pack_out_d, pcn_dw_pack_out_f, pcn_dw_unpack_d,
-                          pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f)
+                          pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f,
+                          pcn_blk_forward_d, pcn_blk_forward_f, PCN_BLK_STRIP)
 from ._openmp cimport omp_get_thread_num
 from ._simd cimport pcn_simd_init
 
@@ -1811,9 +1812,9 @@ def winograd_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, 1, H
 # laid out (PD, PH, PW, lanes), where every tap of every output is one vector
 # multiply-add (include/pcn_depthwise.h).
 
-cdef pcn_dw_geom _dw_geometry(const Geom *g) noexcept nogil:
+cdef pcn_window_geom _dw_geometry(const Geom *g) noexcept nogil:
     # The padded extent the windows read along each axis.
-    cdef pcn_dw_geom d
+    cdef pcn_window_geom d
     d.D, d.H, d.W = g.D, g.H, g.W
     d.OD, d.OH, d.OW = g.OD, g.OH, g.OW
     d.FD, d.FH, d.FW = g.FD, g.FH, g.FW
@@ -1826,8 +1827,12 @@ cdef pcn_dw_geom _dw_geometry(const Geom *g) noexcept nogil:
     return d
 
 
+BLOCKED_STRIP = PCN_BLK_STRIP
+
+
 def depthwise_lanes(dtype):
-    """Channels per block of the depthwise kernels for ``dtype``."""
+    """Channels per block of the depthwise and register-blocked kernels for
+    ``dtype`` (64 bytes of them)."""
     return PCN_DW_LANES_F if np.dtype(dtype) == np.float32 else PCN_DW_LANES_D
 
 
@@ -1873,7 +1878,7 @@ def depthwise_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W
     its band reads."""
     cdef:
         Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, x.shape[1])
-        pcn_dw_geom d = _dw_geometry(&g)
+        pcn_window_geom d = _dw_geometry(&g)
         Py_ssize_t N = x.shape[0]
         Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
         Py_ssize_t blocks = _ceil_div(g.C, lanes)
@@ -1922,7 +1927,7 @@ def depthwise_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, 
     given thread count always sums in the same order."""
     cdef:
         Geom g = _geometry(x.shape, dw.shape, dy.shape, stride, pad, dilation, x.shape[1])
-        pcn_dw_geom d = _dw_geometry(&g)
+        pcn_window_geom d = _dw_geometry(&g)
         Py_ssize_t N = x.shape[0]
         Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
         Py_ssize_t blocks = _ceil_div(g.C, lanes)
@@ -1978,7 +1983,7 @@ def depthwise_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, C, OD, 
     planes, whose interior is then copied out."""
     cdef:
         Geom g = _geometry(dx.shape, w.shape, dy.shape, stride, pad, dilation, dx.shape[1])
-        pcn_dw_geom d = _dw_geometry(&g)
+        pcn_window_geom d = _dw_geometry(&g)
         Py_ssize_t N = dx.shape[0]
         Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
         Py_ssize_t blocks = _ceil_div(g.C, lanes)
@@ -2008,3 +2013,127 @@ def depthwise_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, C, OD, 
                     pcn_dw_pack_out_d(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
                     pcn_dw_input_grad_d(&dxp[tid, 0], &dyp[tid, 0], &wb[blk, 0], &d)
                     pcn_dw_unpack_d(&dx[n, blk * lanes, 0, 0, 0], &dxp[tid, 0], plane, nc, &d)
+
+
+# --- direct kernels, register-blocked -----------------------------------------
+#
+# Output rows in strips of positions for a block of `lanes` output channels
+# (include/pcn_blocked.h): every multiply-add of a strip's accumulators runs
+# in registers, over every input channel of the group and every tap. No
+# column matrix, no BLAS call: the kernel of small layers, where those cost
+# more than the multiply-adds.
+
+cdef void _pad_plane(const floating *x, floating *xp, const Geom *g,
+                     const pcn_window_geom *d) noexcept nogil:
+    # One channel's padded extent (PD, PH, PW): the input where the windows
+    # read it, zero in the padding.
+    cdef Py_ssize_t z, r, zi, ri, w1 = _min(g.W, d.PW - g.pw)
+    memset(xp, 0, d.PD * d.PH * d.PW * sizeof(floating))
+    for z in range(_min(g.D, d.PD - g.pd)):
+        for r in range(_min(g.H, d.PH - g.ph)):
+            if w1 > 0:
+                memcpy(xp + ((z + g.pd) * d.PH + r + g.ph) * d.PW + g.pw,
+                       x + (z * g.H + r) * g.W, w1 * sizeof(floating))
+
+
+def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                    const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                    const floating[::1] bias,             # IN  (K,) or None
+                    floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                    tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                    Py_ssize_t bands, Py_ssize_t cblock, int n_threads):
+    """Forward pass by the register-blocked direct loops, one task per
+    (image, group, block of output channels, band of output positions); a
+    padded layer's input is first copied with its padding (one task per
+    plane). Each pass over a band takes ``cblock`` input channels."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, groups)
+        pcn_window_geom d = _dw_geometry(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
+        Py_ssize_t kblocks = _ceil_div(g.Kg, lanes)
+        Py_ssize_t taps = g.FD * g.FH * g.FW
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t width = (g.Cg * taps + 1) * lanes
+        Py_ssize_t band, n_tasks, task, b, kb, gi, n, k0, nk, c, t, k, u, c0, c1
+        Py_ssize_t cchunks = _ceil_div(g.Cg, 16)
+        Py_ssize_t cs, ss, rs
+        # a copy where the windows reach outside the input (padding before,
+        # or after: 'same' with an even kernel)
+        bint padded = (g.pd > 0 or g.ph > 0 or g.pw > 0 or d.PD > g.D or d.PH > g.H
+                       or d.PW > g.W)
+        floating[:, ::1] wb, acc
+        floating[::1] xpad
+        const floating *src
+        const floating *wsrc = &w[0, 0, 0, 0, 0]
+        floating *dst
+    band = _ceil_div(P, _max(1, _min(bands, P)))
+    bands = _ceil_div(P, band)
+    n_tasks = N * g.G * kblocks * bands
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
+    cblock = _max(1, cblock)
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        # weights per (group, block): (Cg, taps, lanes), then the biases
+        wb = scratch.array((g.G * kblocks, width), dtype)
+        acc = scratch.array((n_threads, (band + PCN_BLK_STRIP) * lanes), dtype)
+        with nogil:
+            # one task per (group, block, 16 input channels) of the weights:
+            # rows of the weights read in order, written within a few KiB
+            for task in prange(g.G * kblocks * cchunks, num_threads=n_threads,
+                               schedule="static"):
+                u = task // cchunks
+                c0 = (task % cchunks) * 16
+                c1 = _min(g.Cg, c0 + 16)
+                gi = u // kblocks
+                k0 = (u % kblocks) * lanes
+                nk = _min(lanes, g.Kg - k0)
+                dst = &wb[u, 0]
+                memset(dst + c0 * taps * lanes, 0, (c1 - c0) * taps * lanes * sizeof(floating))
+                for k in range(nk):
+                    for c in range(c0, c1):
+                        for t in range(taps):
+                            dst[(c * taps + t) * lanes + k] = \
+                                wsrc[((gi * g.Kg + k0 + k) * g.Cg + c) * taps + t]
+            for u in range(g.G * kblocks):
+                gi = u // kblocks
+                k0 = (u % kblocks) * lanes
+                dst = &wb[u, g.Cg * taps * lanes]
+                memset(dst, 0, lanes * sizeof(floating))
+                if bias is not None:
+                    for k in range(_min(lanes, g.Kg - k0)):
+                        dst[k] = bias[gi * g.Kg + k0 + k]
+        if padded:
+            xpad = scratch.array((N * g.C * d.PD * d.PH * d.PW,), dtype)
+            cs, ss, rs = d.PD * d.PH * d.PW, d.PH * d.PW, d.PW
+            with nogil:
+                for task in prange(N * g.C, num_threads=n_threads, schedule="static"):
+                    _pad_plane(&x[0, 0, 0, 0, 0] + task * g.D * g.H * g.W, &xpad[task * cs],
+                               &g, &d)
+            src = &xpad[0]
+        else:
+            cs, ss, rs = g.D * g.H * g.W, g.H * g.W, g.W
+            src = &x[0, 0, 0, 0, 0]
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                b = task % bands
+                kb = (task // bands) % kblocks
+                gi = (task // (bands * kblocks)) % g.G
+                n = task // (bands * kblocks * g.G)
+                k0 = kb * lanes
+                if floating is float:
+                    pcn_blk_forward_f(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
+                                      _min(lanes, g.Kg - k0),
+                                      src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs, g.Cg,
+                                      &wb[gi * kblocks + kb, 0],
+                                      &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
+                                      b * band, _min(P, b * band + band),
+                                      &acc[omp_get_thread_num(), 0], cblock)
+                else:
+                    pcn_blk_forward_d(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
+                                      _min(lanes, g.Kg - k0),
+                                      src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs, g.Cg,
+                                      &wb[gi * kblocks + kb, 0],
+                                      &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
+                                      b * band, _min(P, b * band + band),
+                                      &acc[omp_get_thread_num(), 0], cblock)

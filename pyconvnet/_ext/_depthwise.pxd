@@ -4,7 +4,7 @@ cdef extern from "pcn_depthwise.h":
     enum:
         PCN_DW_LANES_F
         PCN_DW_LANES_D
-    ctypedef struct pcn_dw_geom:
+    ctypedef struct pcn_window_geom:
         Py_ssize_t D, H, W
         Py_ssize_t OD, OH, OW
         Py_ssize_t FD, FH, FW
@@ -14,9 +14,9 @@ cdef extern from "pcn_depthwise.h":
         Py_ssize_t PD, PH, PW
     # xp (PD, rows, PW, lanes) = channels [0, nc) of x, padded rows [r0, r0 + rows)
     void pcn_dw_pack_f(float *xp, const float *x, Py_ssize_t plane, Py_ssize_t nc,
-                       const pcn_dw_geom *g, Py_ssize_t r0, Py_ssize_t rows) noexcept nogil
+                       const pcn_window_geom *g, Py_ssize_t r0, Py_ssize_t rows) noexcept nogil
     void pcn_dw_pack_d(double *xp, const double *x, Py_ssize_t plane, Py_ssize_t nc,
-                       const pcn_dw_geom *g, Py_ssize_t r0, Py_ssize_t rows) noexcept nogil
+                       const pcn_window_geom *g, Py_ssize_t r0, Py_ssize_t rows) noexcept nogil
     # dyp (P, lanes) = channels [0, nc) of dy
     void pcn_dw_pack_out_f(float *dyp, const float *dy, Py_ssize_t plane, Py_ssize_t nc,
                            Py_ssize_t P) noexcept nogil
@@ -24,23 +24,41 @@ cdef extern from "pcn_depthwise.h":
                            Py_ssize_t P) noexcept nogil
     # dx (channels [0, nc)) = the interior of the padded buffer dxp
     void pcn_dw_unpack_f(float *dx, const float *dxp, Py_ssize_t plane, Py_ssize_t nc,
-                         const pcn_dw_geom *g) noexcept nogil
+                         const pcn_window_geom *g) noexcept nogil
     void pcn_dw_unpack_d(double *dx, const double *dxp, Py_ssize_t plane, Py_ssize_t nc,
-                         const pcn_dw_geom *g) noexcept nogil
+                         const pcn_window_geom *g) noexcept nogil
     # output rows [oh0, oh1) of one channel block
     void pcn_dw_forward_f(float *y, Py_ssize_t plane, Py_ssize_t nc, const float *xp,
-                          const float *wb, const float *bias, const pcn_dw_geom *g,
+                          const float *wb, const float *bias, const pcn_window_geom *g,
                           Py_ssize_t oh0, Py_ssize_t oh1) noexcept nogil
     void pcn_dw_forward_d(double *y, Py_ssize_t plane, Py_ssize_t nc, const double *xp,
-                          const double *wb, const double *bias, const pcn_dw_geom *g,
+                          const double *wb, const double *bias, const pcn_window_geom *g,
                           Py_ssize_t oh0, Py_ssize_t oh1) noexcept nogil
     # acc (taps, lanes) += the weight gradient of one image's block
     void pcn_dw_weight_grad_f(float *acc, const float *xp, const float *dyp,
-                              const pcn_dw_geom *g) noexcept nogil
+                              const pcn_window_geom *g) noexcept nogil
     void pcn_dw_weight_grad_d(double *acc, const double *xp, const double *dyp,
-                              const pcn_dw_geom *g) noexcept nogil
+                              const pcn_window_geom *g) noexcept nogil
     # dxp (PD, PH, PW, lanes) += the windows' gradients, scattered
     void pcn_dw_input_grad_f(float *dxp, const float *dyp, const float *wb,
-                             const pcn_dw_geom *g) noexcept nogil
+                             const pcn_window_geom *g) noexcept nogil
     void pcn_dw_input_grad_d(double *dxp, const double *dyp, const double *wb,
-                             const pcn_dw_geom *g) noexcept nogil
+                             const pcn_window_geom *g) noexcept nogil
+
+
+# Direct convolution, register-blocked over output channels and positions
+# (include/pcn_blocked.h).
+cdef extern from "pcn_blocked.h":
+    enum:
+        PCN_BLK_STRIP
+    # output positions [p0, p1) of nk <= lanes output channels of one image-group
+    void pcn_blk_forward_f(float *y, Py_ssize_t plane, Py_ssize_t nk, const float *xp,
+                           Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,
+                           const float *wb, const float *bias, const pcn_window_geom *g,
+                           Py_ssize_t p0, Py_ssize_t p1, float *acc,
+                           Py_ssize_t cb) noexcept nogil
+    void pcn_blk_forward_d(double *y, Py_ssize_t plane, Py_ssize_t nk, const double *xp,
+                           Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,
+                           const double *wb, const double *bias, const pcn_window_geom *g,
+                           Py_ssize_t p0, Py_ssize_t p1, double *acc,
+                           Py_ssize_t cb) noexcept nogil

@@ -34,14 +34,14 @@ typedef struct {
     Py_ssize_t dd, dh, dw;
     Py_ssize_t pd, ph, pw;
     Py_ssize_t PD, PH, PW;       /* padded extent the windows read */
-} pcn_dw_geom;
+} pcn_window_geom;
 
 /* Copy channels [0, nc) of the planes at x (``plane`` values apart) into
    the lane-blocked buffer xp, padded rows [r0, r0 + rows) only; everything
    else of the buffer (padding, lanes >= nc) is zero. */
 #define PCN_DW_PACK(NAME, T, LANES)                                          \
 static void NAME(T *PCN_R xp, const T *PCN_R x, Py_ssize_t plane, Py_ssize_t nc, \
-                 const pcn_dw_geom *g, Py_ssize_t r0, Py_ssize_t rows) {     \
+                 const pcn_window_geom *g, Py_ssize_t r0, Py_ssize_t rows) {     \
     Py_ssize_t c, z, r, q;                                                   \
     Py_ssize_t z1 = g->PD - g->pd < g->D ? g->PD - g->pd : g->D;             \
     Py_ssize_t h0 = r0 - g->ph > 0 ? r0 - g->ph : 0;                         \
@@ -80,7 +80,7 @@ typedef double pcn_dw_vd __attribute__((vector_size(32), aligned(8)));
 #define PCN_DW_FORWARD(NAME, T, V, LANES, ATTR)                              \
 ATTR static void NAME(T *PCN_R y, Py_ssize_t plane, Py_ssize_t nc,           \
                       const T *PCN_R xp, const T *PCN_R wb, const T *bias,   \
-                      const pcn_dw_geom *g, Py_ssize_t oh0, Py_ssize_t oh1) { \
+                      const pcn_window_geom *g, Py_ssize_t oh0, Py_ssize_t oh1) { \
     enum { H = LANES / 2 };                                                  \
     Py_ssize_t rows = (oh1 - oh0 - 1) * g->sh + (g->FH - 1) * g->dh + 1;     \
     Py_ssize_t od, oh, ow, a, b, e, c;                                       \
@@ -167,7 +167,7 @@ static void NAME(T *PCN_R dyp, const T *PCN_R dy, Py_ssize_t plane, Py_ssize_t n
    row of outputs, so that the rows read stay in cache. */
 #define PCN_DW_WEIGHT_GRAD(NAME, T, V, LANES, ATTR)                          \
 ATTR static void NAME(T *PCN_R acc, const T *PCN_R xp, const T *PCN_R dyp,   \
-                      const pcn_dw_geom *g) {                                \
+                      const pcn_window_geom *g) {                                \
     enum { H = LANES / 2 };                                                  \
     Py_ssize_t od, oh, ow, a, b, e;                                          \
     Py_ssize_t step = g->sw * LANES;                                         \
@@ -208,7 +208,7 @@ ATTR static void NAME(T *PCN_R acc, const T *PCN_R xp, const T *PCN_R dyp,   \
    windows scattered back onto the padded plane, zeroed by the caller). */
 #define PCN_DW_INPUT_GRAD(NAME, T, V, LANES, ATTR)                           \
 ATTR static void NAME(T *PCN_R dxp, const T *PCN_R dyp, const T *PCN_R wb,   \
-                      const pcn_dw_geom *g) {                                \
+                      const pcn_window_geom *g) {                                \
     enum { H = LANES / 2 };                                                  \
     Py_ssize_t od, oh, ow, a, b, e;                                          \
     Py_ssize_t step = g->sw * LANES;                                         \
@@ -237,7 +237,7 @@ ATTR static void NAME(T *PCN_R dxp, const T *PCN_R dyp, const T *PCN_R wb,   \
    (z + pd, r + ph, q + pw); input pixels outside the padded extent get 0. */
 #define PCN_DW_UNPACK(NAME, T, LANES)                                        \
 static void NAME(T *PCN_R dx, const T *PCN_R dxp, Py_ssize_t plane, Py_ssize_t nc, \
-                 const pcn_dw_geom *g) {                                     \
+                 const pcn_window_geom *g) {                                     \
     Py_ssize_t c, z, r, q;                                                   \
     Py_ssize_t w1 = g->PW - g->pw < g->W ? g->PW - g->pw : g->W;             \
     for (z = 0; z < g->D; z++)                                               \
@@ -282,29 +282,29 @@ PCN_DW_INPUT_GRAD(pcn_dw_input_grad_d1, double, pcn_dw_vd, PCN_DW_LANES_D, PCN_A
 #endif
 
 static void pcn_dw_forward_f(float *y, Py_ssize_t plane, Py_ssize_t nc, const float *xp,
-                             const float *wb, const float *bias, const pcn_dw_geom *g,
+                             const float *wb, const float *bias, const pcn_window_geom *g,
                              Py_ssize_t oh0, Py_ssize_t oh1) {
     PCN_PICK(pcn_dw_forward_f0, pcn_dw_forward_f1)(y, plane, nc, xp, wb, bias, g, oh0, oh1);
 }
 static void pcn_dw_forward_d(double *y, Py_ssize_t plane, Py_ssize_t nc, const double *xp,
-                             const double *wb, const double *bias, const pcn_dw_geom *g,
+                             const double *wb, const double *bias, const pcn_window_geom *g,
                              Py_ssize_t oh0, Py_ssize_t oh1) {
     PCN_PICK(pcn_dw_forward_d0, pcn_dw_forward_d1)(y, plane, nc, xp, wb, bias, g, oh0, oh1);
 }
 static void pcn_dw_weight_grad_f(float *acc, const float *xp, const float *dyp,
-                                 const pcn_dw_geom *g) {
+                                 const pcn_window_geom *g) {
     PCN_PICK(pcn_dw_weight_grad_f0, pcn_dw_weight_grad_f1)(acc, xp, dyp, g);
 }
 static void pcn_dw_weight_grad_d(double *acc, const double *xp, const double *dyp,
-                                 const pcn_dw_geom *g) {
+                                 const pcn_window_geom *g) {
     PCN_PICK(pcn_dw_weight_grad_d0, pcn_dw_weight_grad_d1)(acc, xp, dyp, g);
 }
 static void pcn_dw_input_grad_f(float *dxp, const float *dyp, const float *wb,
-                                const pcn_dw_geom *g) {
+                                const pcn_window_geom *g) {
     PCN_PICK(pcn_dw_input_grad_f0, pcn_dw_input_grad_f1)(dxp, dyp, wb, g);
 }
 static void pcn_dw_input_grad_d(double *dxp, const double *dyp, const double *wb,
-                                const pcn_dw_geom *g) {
+                                const pcn_window_geom *g) {
     PCN_PICK(pcn_dw_input_grad_d0, pcn_dw_input_grad_d1)(dxp, dyp, wb, g);
 }
 
