@@ -699,30 +699,29 @@ def _predicted_time(geom, algorithm, op, n_threads):
 # networks at batch 1 and 8 (VGG-16's, and every layer at batch 32, from an
 # earlier run of the kernels that did not change; MobileNet v2's also on 1
 # thread) on 2 threads of an AVX-512 Xeon with 2 cores: the model picks the
-# fastest kernel in 629 of 718 cases, and its picks take 1.07x the time of
+# fastest kernel in 624 of 718 cases, and its picks take 1.04x the time of
 # the fastest on average. Units: seconds per call, per task, and per unit of
 # each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.476e-05, "macs": 1.888e-11, "packed": 4.162e-10,
-                          "tasks": 4.421e-07},
-    ("gemm", "weight_grad"): {"call": 6.126e-05, "copied": 6.312e-11, "macs": 1.746e-11,
-                              "packed": 2.933e-10, "reduced": 1.2e-09, "tasks": 4.334e-07},
-    ("winograd", "forward"): {"call": 0.0001479, "filters": 1.909e-09, "macs": 2.098e-11,
-                              "transformed": 1.241e-09},
-    ("winograd", "weight_grad"): {"filters": 4.428e-09, "macs": 2.122e-11, "tasks": 0.0001294,
-                                  "transformed": 1.331e-09},
-    ("blocked", "forward"): {"call": 3.195e-05, "copied": 4.712e-10, "macs": 3.283e-11,
-                             "packed": 1.829e-09, "tasks": 6.741e-08},
-    ("padded", "forward"): {"call": 2.265e-05, "copied": 5.554e-10, "macs": 4.509e-11,
-                            "tasks": 4.678e-08},
-    ("padded", "weight_grad"): {"call": 3.358e-05, "copied": 5.543e-10, "macs": 1.042e-11,
-                                "tasks": 1.912e-07},
-    ("depthwise", "forward"): {"call": 2.049e-05, "copied": 4.206e-10, "macs": 3.127e-11,
-                               "tasks": 2.397e-07},
-    ("depthwise", "weight_grad"): {"call": 2.348e-05, "copied": 3.984e-10, "macs": 6.444e-11,
-                                   "tasks": 9.273e-08},
-    ("direct", "forward"): {"call": 1.716e-05, "macs": 1.858e-10, "tasks": 4.775e-07},
-    ("direct", "weight_grad"): {"call": 3.454e-05, "macs": 3.5e-10, "tasks": 4.035e-07},
+    ("gemm", "forward"): {"call": 4.816e-05, "macs": 1.845e-11, "packed": 4.194e-10,
+                          "tasks": 4.317e-07},
+    ("gemm", "weight_grad"): {"call": 6.667e-05, "copied": 7.769e-11, "macs": 1.756e-11,
+                              "packed": 2.863e-10, "reduced": 1.103e-09, "tasks": 4.089e-07},
+    ("winograd", "forward"): {"call": 0.0001156, "filters": 2.107e-09, "macs": 2.034e-11,
+                              "transformed": 1.287e-09},
+    ("winograd", "weight_grad"): {"filters": 4.53e-09, "macs": 2.033e-11, "tasks": 0.0001032,
+                                  "transformed": 1.384e-09},
+    ("blocked", "forward"): {"call": 3.887e-05, "copied": 5.597e-10, "macs": 2.487e-11,
+                             "packed": 1.359e-09, "tasks": 2.58e-07},
+    ("padded", "forward"): {"call": 2.424e-05, "copied": 5.494e-10, "macs": 4.641e-11,
+                            "tasks": 4.699e-08},
+    ("padded", "weight_grad"): {"call": 4.387e-05, "copied": 5.839e-10, "macs": 6.219e-12,
+                                "tasks": 1.843e-07},
+    ("depthwise", "forward"): {"call": 2.161e-05, "copied": 4.4e-10, "macs": 2.374e-11,
+                               "tasks": 2.773e-07},
+    ("depthwise", "weight_grad"): {"call": 2.782e-05, "copied": 4.188e-10, "macs": 5.825e-11},
+    ("direct", "forward"): {"call": 1.569e-05, "macs": 1.901e-10, "tasks": 4.755e-07},
+    ("direct", "weight_grad"): {"call": 3.755e-05, "macs": 3.489e-10, "tasks": 3.982e-07},
 }
 
 

@@ -2074,7 +2074,7 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
     cblock = _max(1, cblock)
     dtype = np.float32 if floating is float else np.float64
     with _Scratch() as scratch:
-        # weights per (group, block): (Cg, taps, lanes), then the biases
+        # weights per (group, block): (taps, Cg, lanes), then the biases
         wb = scratch.array((g.G * kblocks, width), dtype)
         acc = scratch.array((n_threads, (band + PCN_BLK_STRIP) * lanes), dtype)
         with nogil:
@@ -2089,11 +2089,12 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                 k0 = (u % kblocks) * lanes
                 nk = _min(lanes, g.Kg - k0)
                 dst = &wb[u, 0]
-                memset(dst + c0 * taps * lanes, 0, (c1 - c0) * taps * lanes * sizeof(floating))
+                for t in range(taps):
+                    memset(dst + (t * g.Cg + c0) * lanes, 0, (c1 - c0) * lanes * sizeof(floating))
                 for k in range(nk):
                     for c in range(c0, c1):
                         for t in range(taps):
-                            dst[(c * taps + t) * lanes + k] = \
+                            dst[(t * g.Cg + c) * lanes + k] = \
                                 wsrc[((gi * g.Kg + k0 + k) * g.Cg + c) * taps + t]
             for u in range(g.G * kblocks):
                 gi = u // kblocks

@@ -7,8 +7,9 @@
  * accumulators (2 x PCN_BLK_STRIP vectors of 32 bytes) held in registers
  * over every input channel and tap: each step loads one tap's weights for
  * the block (two vectors) and multiplies them by PCN_BLK_STRIP input values,
- * each broadcast to every lane. The weights are repacked per block as
- * (Cg, taps, lanes); the input is read in place or from a zero-padded copy,
+ * each broadcast to every lane, tap by tap over the input channels (fixed
+ * strides, whatever the kernel). The weights are repacked per block as
+ * (taps, Cg, lanes); the input is read in place or from a zero-padded copy,
  * with any stride and dilation (the geometry of pcn_depthwise.h, with the
  * strides of the planes given apart).
  */
@@ -22,7 +23,7 @@
 /* Output positions [p0, p1) (flattened over OD, OH, OW) of the block's
    nk <= lanes output channels, y[k][p] with ``plane`` values per channel,
    from Cg input channels at xp (``cs`` values apart; slices ``ss`` and rows
-   ``rs`` apart within a channel), weights wb (Cg, taps, lanes) and biases
+   ``rs`` apart within a channel), weights wb (taps, Cg, lanes) and biases
    bias (lanes). The input channels are taken ``cb`` at a time, so that
    their weights stay in the first-level cache while every strip passes
    over them; the sums in between wait in acc ((p1 - p0 + PCN_BLK_STRIP) x
@@ -39,10 +40,12 @@ ATTR static void NAME(T *PCN_R y, Py_ssize_t plane, Py_ssize_t nk,           \
     enum { H = LANES / 2, S = PCN_BLK_STRIP };                               \
     Py_ssize_t taps = g->FD * g->FH * g->FW;                                 \
     Py_ssize_t OHW = g->OH * g->OW;                                          \
-    Py_ssize_t p, c, c0, c1, a, b, e, j, k;                                  \
-    Py_ssize_t off[S];                                                       \
-    const Py_ssize_t FD = g->FD, FH = g->FH, FW = g->FW, dw = g->dw;         \
-    const Py_ssize_t sa = g->dd * ss, sb = g->dh * rs;                       \
+    Py_ssize_t p, c, c0, c1, a, b, e, j, k, t;                               \
+    Py_ssize_t off[S], toff[taps];                                           \
+    for (a = 0, t = 0; a < g->FD; a++)       /* each tap's input offset */   \
+        for (b = 0; b < g->FH; b++)                                          \
+            for (e = 0; e < g->FW; e++, t++)                                 \
+                toff[t] = a * g->dd * ss + b * g->dh * rs + e * g->dw;       \
     const V b0 = PCN_DW_LD(V, bias), b1 = PCN_DW_LD(V, bias + H);            \
     for (c0 = 0; c0 < Cg; c0 = c1) {                                         \
       /* the position of the strip's first output, stepped along */          \
@@ -76,26 +79,24 @@ ATTR static void NAME(T *PCN_R y, Py_ssize_t plane, Py_ssize_t nk,           \
                 }                                                            \
             }                                                                \
         }                                                                    \
-        for (c = c0; c < c1; c++) {                                          \
-            const T *xc = xp + c * cs;                                       \
-            const T *x0 = xc + off[0], *x1 = xc + off[1], *x2 = xc + off[2]; \
-            const T *x3 = xc + off[3], *x4 = xc + off[4], *x5 = xc + off[5]; \
-            const T *wt = wb + c * taps * LANES;                             \
-            for (a = 0; a < FD; a++)                                         \
-                for (b = 0; b < FH; b++) {                                   \
-                    Py_ssize_t r = a * sa + b * sb;                          \
-                    for (e = 0; e < FW; e++, r += dw, wt += LANES) {         \
-                        const V w0 = PCN_DW_LD(V, wt), w1 = PCN_DW_LD(V, wt + H); \
-                        T v0 = x0[r], v1 = x1[r], v2 = x2[r];                \
-                        T v3 = x3[r], v4 = x4[r], v5 = x5[r];                \
-                        a0 += v0 * w0; d0 += v0 * w1;                        \
-                        a1 += v1 * w0; d1 += v1 * w1;                        \
-                        a2 += v2 * w0; d2 += v2 * w1;                        \
-                        a3 += v3 * w0; d3 += v3 * w1;                        \
-                        a4 += v4 * w0; d4 += v4 * w1;                        \
-                        a5 += v5 * w0; d5 += v5 * w1;                        \
-                    }                                                        \
-                }                                                            \
+        for (t = 0; t < taps; t++) {                                         \
+            /* every input channel of the pass at one tap: fixed strides */  \
+            const T *x0 = xp + toff[t] + c0 * cs;                            \
+            const T *x1 = x0 + off[1], *x2 = x0 + off[2], *x3 = x0 + off[3]; \
+            const T *x4 = x0 + off[4], *x5 = x0 + off[5];                    \
+            const T *wt = wb + (t * Cg + c0) * LANES;                        \
+            x0 += off[0];                                                    \
+            for (c = c0; c < c1; c++, x0 += cs, x1 += cs, x2 += cs, x3 += cs, \
+                 x4 += cs, x5 += cs, wt += LANES) {                          \
+                const V w0 = PCN_DW_LD(V, wt), w1 = PCN_DW_LD(V, wt + H);    \
+                T v0 = *x0, v1 = *x1, v2 = *x2, v3 = *x3, v4 = *x4, v5 = *x5; \
+                a0 += v0 * w0; d0 += v0 * w1;                                \
+                a1 += v1 * w0; d1 += v1 * w1;                                \
+                a2 += v2 * w0; d2 += v2 * w1;                                \
+                a3 += v3 * w0; d3 += v3 * w1;                                \
+                a4 += v4 * w0; d4 += v4 * w1;                                \
+                a5 += v5 * w0; d5 += v5 * w1;                                \
+            }                                                                \
         }                                                                    \
         if (c1 < Cg) {                                                       \
             /* partial sums, the strip's padding positions included */       \
