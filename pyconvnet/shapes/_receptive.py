@@ -5,6 +5,7 @@ from typing import Any
 
 from ._costs import parse_shape
 from ._formats import _cell
+from ._ranks import check_input_rank
 from ._summary import _resolve
 from ._walker import _final_field, _final_row, _Walker
 
@@ -195,6 +196,8 @@ def receptive_field(layers, input_shape=None):
     shape = None
     if input_shape is not None or default is not None:
         shape = parse_shape(input_shape if input_shape is not None else default)
+    if shape is not None:
+        check_input_rank(layer, shape, "the network", default)
     walker = _Walker(shapes=shape is not None)
     rf0 = tuple((Fraction(1), Fraction(1), Fraction(0))
                 for _ in (shape[1:] if shape else (0,))) or None

@@ -608,7 +608,8 @@ class _Walker:
             nd = len(spatial)
             if cfg.get("in_channels", c) != c:
                 raise ValueError(f"in_channels={cfg['in_channels']} does not match"
-                                 f" the {c} channels of the input")
+                                 f" the {c} channels of the input (the first axis"
+                                 f" of a shape is the channels)")
             k = ntuple(cfg["kernel_size"], nd, "kernel_size", 1)
             s = ntuple(cfg["stride"], nd, "stride", 1)
             d = ntuple(cfg["dilation"], nd, "dilation", 1)
@@ -638,7 +639,8 @@ class _Walker:
             nd = len(spatial)
             if cfg.get("in_channels", c) != c:
                 raise ValueError(f"in_channels={cfg['in_channels']} does not match"
-                                 f" the {c} channels of the input")
+                                 f" the {c} channels of the input (the first axis"
+                                 f" of a shape is the channels)")
             g, cout = cfg["groups"], cfg["out_channels"]
             check_groups(c, cout, g)
             out_sp = conv_transpose_output_size(
