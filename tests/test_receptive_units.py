@@ -232,3 +232,36 @@ def test_seen_needs_an_input_shape():
         rf.seen(6)
     with pytest.raises(ValueError, match="1 indices"):
         rf.seen((0, 0))
+
+
+def test_graphs_page_states_computed_numbers():
+    from pathlib import Path
+    page = Path(__file__).resolve().parent.parent / "docs" / "theory" / "graphs.rst"
+    if not page.is_file():
+        pytest.skip("no docs/ folder in this tree")
+    text = page.read_text(encoding="utf-8")
+    rf = receptive_field(unet_2015(), (1, 572, 572))
+    lo, hi, _, _ = rf.unit_fields[0]
+    size = hi - lo + 1
+    # the fields repeat every 16 units: four of 188, twelve of 204
+    assert list(size[:16]) == [188] * 4 + [204] * 12
+    assert all(size[u] == size[u % 16] for u in range(len(size)))
+    assert "repeat every 16 output units: the first four units" in text
+    assert "see 188 pixels, the other twelve 204" in text
+    # without an input shape the recurrence says 200
+    assert receptive_field(unet_2015()).size == 200
+    s = summary(squeeze_excitation_page(), (96, 14, 14))
+    assert (s.total_params, s.total_macs) == (4728, 4608)
+    assert "4,728 parameters and 4,608\nmultiply-adds" in text
+
+
+def squeeze_excitation_page():
+    from pyconvnet.shapes import squeeze_excitation
+    return squeeze_excitation(96, 24)
+
+
+def test_unet_2015_counts_match_torch(torch):
+    from _torch_graphs import torch_counts
+    params, flops, out = torch_counts(unet_2015(), (1, 572, 572), torch)
+    s = summary(unet_2015(), (1, 572, 572))
+    assert (s.total_params, s.total_flops, s.output_shape) == (params, flops, out)
