@@ -1133,6 +1133,9 @@ def graph(*nodes, inputs="input", outputs=None, name=None):
     if target not in order:
         raise ValueError(f"the output {target!r} is not a node"
                          + _hint(target, order))
+    if items[order[target]].children[0].kind == "split":
+        raise ValueError(f"the output {target!r} is a split node with several "
+                         f"pieces: end the graph with a node that reads them")
     deps = {}
     for nd in items:
         layer = nd.children[0]

@@ -2,7 +2,7 @@
 PyTorch, graphs against the same networks written as sequences, and the
 errors of bad graphs."""
 import pytest
-from _torch_graphs import torch_counts
+from _torch_graphs import torch_backward_flops, torch_counts, torch_saved_bytes
 from conftest import import_oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -307,6 +307,8 @@ BAD_GRAPHS = [
     (lambda: graph(node("a", relu(), "x"), node("b", relu(), "a:one"), inputs="x"),
      ValueError, "bad input reference"),
     (lambda: graph(relu()), TypeError, "not a node"),
+    (lambda: graph(node("s", split(2), "x"), inputs="x"), ValueError,
+     "is a split node with several pieces"),
     (lambda: graph(), ValueError, "at least one node"),
     (lambda: graph(node("a", relu(), "x"), inputs=["x", "y"]), ValueError,
      "exactly one input"),
@@ -396,6 +398,33 @@ BAD_ARGS = [
 def test_bad_arguments_are_refused(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+TRAINING = [
+    ([conv(8, 3, padding=1), group_norm(4)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), instance_norm(affine=True)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), instance_norm(), conv(2, 1)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), layer_norm()], (3, 8, 8)),
+    ([conv(8, 3, padding=1), upsample(2, mode="bilinear"), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), upsample(2), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), pad(1), crop(6), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), pixel_shuffle(2), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), squeeze_excitation(8, 2)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), slice_channels(0, 4), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1),
+      graph(node("s", split(4), "x"), node("a", conv(4, 3, padding=1), "s:0"),
+            node("m", mul(), ["a", "s:1"]), node("c", concat(), ["m", "s:1"]), inputs="x")],
+     (3, 8, 8)),
+]
+
+
+@pytest.mark.parametrize("spec, shape", TRAINING, ids=lambda v: None)
+def test_training_costs_match_autograd(spec, shape, torch):
+    s = summary(spec, shape, batch_size=8)
+    # what autograd keeps: views (crops, slices, split pieces) keep the
+    # storage they view
+    assert s.saved_memory == torch_saved_bytes(spec, shape, torch)
+    assert 2 * s.total_backward_macs == torch_backward_flops(spec, shape, torch)
 
 
 def test_training_costs_of_a_graph():

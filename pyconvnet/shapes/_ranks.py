@@ -4,8 +4,6 @@ number of spatial dimensions (a kernel of two sizes, a bilinear resize, a
 pixel shuffle, ...). A shape of another rank would be read with its first
 axis as the channels and run as a network of another rank, so it is refused
 with a message that says so."""
-from ._formats import _shape_str
-
 __all__ = ["check_input_rank", "spec_rank"]
 
 _DIMS = {1: "1-D (channels, length)", 2: "2-D (channels, height, width)",

@@ -328,6 +328,7 @@ class _Walker:
         self.rows = []
         self.tensors = 0        # activation tensors made so far
         self.kept = set()       # keys of the tensors kept for the backward pass
+        self.storage = {}       # tensor -> elements of the storage it views
 
     def new_tensor(self):
         self.tensors += 1
@@ -535,6 +536,12 @@ class _Walker:
         if out is not None and len(out) < 2:
             rf = None
         out_tensor = tensor if output_is_input(layer, self.inplace) else self.new_tensor()
+        if shape is not None and self.shapes:
+            # a view (flatten, a crop, a slice) keeps its input's storage alive:
+            # a layer that saves the view saves that storage
+            self.storage.setdefault(tensor, math.prod(shape))
+            if out is not None:
+                self.storage.setdefault(out_tensor, math.prod(out))
         gi = gw = saved = moved = 0
         if self.shapes and shape is not None:
             gi, gw = backward_macs(layer, shape, out, params, bool(trainable), macs,
@@ -565,6 +572,8 @@ class _Walker:
             if key in self.kept:
                 continue
             self.kept.add(key)
+            if key[0] == "t":
+                numel = max(numel, self.storage.get(key[1], numel))
             batch = 1 if what == "stats" else self.batch
             total += numel * (self.itemsize if size is None else size) * batch
         return total
