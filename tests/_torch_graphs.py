@@ -167,6 +167,10 @@ def torch_module(layer, nd, torch, device="cpu"):
             return nn.PixelShuffle(cfg["factor"])
         if kind == "pixel_unshuffle":
             return nn.PixelUnshuffle(cfg["factor"])
+        if kind == "channel_shuffle":
+            return nn.ChannelShuffle(cfg["groups"])
+        if kind == "reshape":
+            return Fn(lambda x: x.reshape(x.shape[0], *cfg["shape"]))
         if kind == "pad":
             return Fn(lambda x: F.pad(x, pad_list(cfg["padding"]), mode=cfg["mode"],
                                       value=cfg["value"] if cfg["mode"] == "constant"

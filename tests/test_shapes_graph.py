@@ -7,11 +7,12 @@ from conftest import import_oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyconvnet.shapes import (activation, add, as_layer, avg_pool, batch_norm, concat, conv,
-                              conv_transpose, crop, dense_block, global_avg_pool, graph,
-                              group_norm, instance_norm, layer_norm, max_pool, mul, node, pad,
-                              pixel_shuffle, pixel_unshuffle, relu, residual, sequential,
-                              slice_channels, split, squeeze_excitation, summary, upsample)
+from pyconvnet.shapes import (activation, add, as_layer, avg_pool, batch_norm, channel_shuffle,
+                              concat, conv, conv_transpose, crop, dense_block, global_avg_pool,
+                              graph, group_norm, instance_norm, layer_norm, linear, max_pool, mul,
+                              node, pad, pixel_shuffle, pixel_unshuffle, relu, reshape, residual,
+                              sequential, slice_channels, split, squeeze_excitation, summary,
+                              upsample)
 
 
 def check_against_torch(spec, shape, torch):
@@ -61,6 +62,10 @@ KINDS = [
     ([slice_channels(-4, None, 2)], (9, 4, 4)),
     ([slice_channels(1, 5, axis=-1)], (9, 4, 6)),
     ([conv(4, 3), concat([conv(4, 1)], [], axis=1)], (3, 8, 8)),
+    ([conv(6, 3), channel_shuffle(3)], (3, 8, 8)),
+    ([conv(6, 3), reshape((3, -1, 12))], (3, 8, 8)),
+    ([conv(6, 3), global_avg_pool(), reshape((-1,)), linear(4), reshape((4, 1, 1))],
+     (3, 8, 8)),
     (squeeze_excitation(16, 4), (16, 7, 7)),
     (squeeze_excitation(24, 8, "silu", "hardsigmoid"), (24, 5, 5)),
 ]
@@ -348,6 +353,9 @@ BAD_SHAPES = [
     ([pixel_unshuffle(3)], (3, 4, 4), "divisible by 3"),
     ([pixel_shuffle(2)], (4, 4), r"\(channels, height, width\)"),
     ([group_norm(4)], (6, 4, 4), "divisible by 4"),
+    ([channel_shuffle(4)], (6, 4, 4), "divisible by 4"),
+    ([reshape((5, -1))], (6, 4, 4), r"cannot reshape 6x4x4 \(96 elements\) to \(5, -1\)"),
+    ([reshape((5, 4))], (6, 4, 4), r"to 5x4 \(20 elements\)"),
     ([layer_norm(5)], (6, 4, 4), "does not match"),
     ([upsample(2, mode="bilinear")], (3, 4), "takes a 2-D"),
     ([upsample(size=(2, 3))], (3, 4), "takes a 2-D"),
@@ -390,6 +398,10 @@ BAD_ARGS = [
     (lambda: layer_norm(bias="yes"), TypeError, "bias"),
     (lambda: concat(axis=0.5), TypeError, "axis must be an int"),
     (lambda: squeeze_excitation(0, 4), ValueError, "input_channels must be >= 1"),
+    (lambda: channel_shuffle(0), ValueError, "groups must be >= 1"),
+    (lambda: reshape(4), TypeError, "shape must be a non-empty tuple"),
+    (lambda: reshape((-1, -1)), ValueError, "at most one -1"),
+    (lambda: reshape((0, 4)), ValueError, "positive sizes"),
     (lambda: squeeze_excitation(8, 4, "nope"), ValueError, "unknown layer kind"),
 ]
 

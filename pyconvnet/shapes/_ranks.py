@@ -24,7 +24,7 @@ def _leaf_rank(layer):
     """(rank, why) a leaf fixes, None if it fixes none, or 'stop' when the
     spatial layout ends there."""
     kind, cfg = layer.kind, layer.config
-    if kind in ("flatten", "linear", "rbf"):
+    if kind in ("flatten", "linear", "rbf", "reshape"):
         return "stop"
     if kind in _WINDOWS:
         return _tuple_rank(cfg, ("kernel_size", "stride", "padding", "dilation",

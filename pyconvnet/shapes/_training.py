@@ -28,7 +28,7 @@ _INPLACE = ("relu", "relu6", "leaky_relu", "elu", "silu", "hardswish",
 # (ReLU6), silu_, hardswish_ and hardsigmoid_ do
 _INPLACE_KEEP_OUTPUT = ("relu", "leaky_relu", "elu")
 # layers whose output is a view of their input
-VIEWS = ("flatten", "identity", "slice", "crop")
+VIEWS = ("flatten", "identity", "slice", "crop", "reshape")
 _MATMUL = ("conv", "conv_transpose", "linear", "rbf")
 INDEX_BYTES = 8    # int64 argmax indices, as PyTorch stores them
 MASK_BYTES = 1     # a bool dropout mask, as PyTorch stores it

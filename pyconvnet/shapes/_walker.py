@@ -153,6 +153,8 @@ def _reshape_windows(layer, spatial):
         start = range(n)[cfg["start"]:cfg["stop"]:cfg["step"]].start
         return tuple(_Win(1, cfg["step"], -start) if i == axis - 1 else _Win(1, 1, 0)
                      for i in range(nd))
+    if kind == "reshape":
+        return None
     if kind == "pixel_unshuffle":
         r = cfg["factor"]
         return (_Win(r, r, 0),) * nd
@@ -533,7 +535,8 @@ class _Walker:
                             f"{_shape_str(shape)}: {exc}") from None
         trainable = params if layer.config.get("trainable", True) else 0
         rf = _rf_apply(rf, wins)
-        if out is not None and len(out) < 2:
+        if out is not None and (len(out) < 2 or (layer.kind == "reshape"
+                                                 and out[1:] != shape[1:])):
             rf = None
         out_tensor = tensor if output_is_input(layer, self.inplace) else self.new_tensor()
         if shape is not None and self.shapes:
