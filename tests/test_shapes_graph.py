@@ -466,6 +466,9 @@ def test_training_costs_of_a_graph():
     ([pixel_shuffle(2)], (4, 8, 8, 8), "a pixel_shuffle"),
     (graph(node("a", conv(4, (3, 3)), "x"), node("b", conv(4, 1), "a"), inputs="x"),
      (224, 224), r"its first 2-D layer is 'a'"),
+    (graph(node("g", [global_avg_pool(), reshape((-1,)), linear(4), reshape((4, 1, 1))],
+                "x"), node("c", conv(4, (3, 3)), "x"), node("m", mul(), ["c", "g"]),
+           inputs="x"), (4, 9), r"its first 2-D layer is 'c'"),
     (sequential(residual([conv(4, (1, 5))]), name="net"), (4, 9),
      r"net takes a 2-D .* layer is '0.0'"),
 ], ids=lambda v: None)

@@ -60,8 +60,8 @@ def spec_rank(layer, path=""):
             sub = spec_rank(child, f"{path}.{name}".strip(".") if name else path)
             if sub == "stop":
                 # in a sequence nothing after this reads the input's layout;
-                # branches run side by side, so look at the others
-                if kind in ("sequential", "dense_block", "graph"):
+                # branches and graph nodes run side by side: look at the others
+                if kind in ("sequential", "dense_block"):
                     return found or "stop"
                 continue
             if sub is not None:
