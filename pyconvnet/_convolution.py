@@ -555,7 +555,7 @@ def _blocked_plan(geom, n_threads):
     tasks, none longer than _BLOCKED_BAND positions (its partial sums stay
     in cache), and as many input channels per pass as keep their weights
     within _BLOCKED_WEIGHT_BYTES."""
-    lanes = _conv.depthwise_lanes(geom.dtype)
+    lanes = _conv.blocked_lanes(geom.dtype)
     positions = math.prod(geom.out)
     tasks = geom.N * geom.groups * -(-geom.Kg // lanes)
     bands = min(positions, max(-(-positions // _BLOCKED_BAND), -(-2 * n_threads // tasks)))
@@ -646,7 +646,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
             copied = N * K * Cg * (volume + L)
         work = {"macs": N * K * Cg * taps * L, "copied": copied}
     elif algorithm == "blocked":
-        lanes = _conv.depthwise_lanes(geom.dtype)
+        lanes = _conv.blocked_lanes(geom.dtype)
         kblocks = -(-Kg // lanes)
         bands, _ = _blocked_plan(geom, n_threads)
         band = -(-P // bands)
@@ -699,29 +699,30 @@ def _predicted_time(geom, algorithm, op, n_threads):
 # networks at batch 1 and 8 (VGG-16's, and every layer at batch 32, from an
 # earlier run of the kernels that did not change; MobileNet v2's also on 1
 # thread) on 2 threads of an AVX-512 Xeon with 2 cores: the model picks the
-# fastest kernel in 624 of 718 cases, and its picks take 1.04x the time of
-# the fastest on average. Units: seconds per call, per task, and per unit of
+# fastest kernel in 550 of 715 cases, and its picks take 1.05x the time of
+# the fastest on average (the register-blocked kernel in its AVX-512
+# version: the costs belong to the machine they were fitted on). Units: seconds per call, per task, and per unit of
 # each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.816e-05, "macs": 1.845e-11, "packed": 4.194e-10,
-                          "tasks": 4.317e-07},
-    ("gemm", "weight_grad"): {"call": 6.667e-05, "copied": 7.769e-11, "macs": 1.756e-11,
-                              "packed": 2.863e-10, "reduced": 1.103e-09, "tasks": 4.089e-07},
-    ("winograd", "forward"): {"call": 0.0001156, "filters": 2.107e-09, "macs": 2.034e-11,
-                              "transformed": 1.287e-09},
-    ("winograd", "weight_grad"): {"filters": 4.53e-09, "macs": 2.033e-11, "tasks": 0.0001032,
-                                  "transformed": 1.384e-09},
-    ("blocked", "forward"): {"call": 3.887e-05, "copied": 5.597e-10, "macs": 2.487e-11,
-                             "packed": 1.359e-09, "tasks": 2.58e-07},
-    ("padded", "forward"): {"call": 2.424e-05, "copied": 5.494e-10, "macs": 4.641e-11,
-                            "tasks": 4.699e-08},
-    ("padded", "weight_grad"): {"call": 4.387e-05, "copied": 5.839e-10, "macs": 6.219e-12,
-                                "tasks": 1.843e-07},
-    ("depthwise", "forward"): {"call": 2.161e-05, "copied": 4.4e-10, "macs": 2.374e-11,
-                               "tasks": 2.773e-07},
-    ("depthwise", "weight_grad"): {"call": 2.782e-05, "copied": 4.188e-10, "macs": 5.825e-11},
-    ("direct", "forward"): {"call": 1.569e-05, "macs": 1.901e-10, "tasks": 4.755e-07},
-    ("direct", "weight_grad"): {"call": 3.755e-05, "macs": 3.489e-10, "tasks": 3.982e-07},
+    ("gemm", "forward"): {"call": 5.066e-05, "macs": 1.879e-11, "packed": 4.313e-10,
+                          "tasks": 4.387e-07},
+    ("gemm", "weight_grad"): {"call": 6.539e-05, "copied": 5.03e-11, "macs": 1.756e-11,
+                              "packed": 3.234e-10, "reduced": 1.207e-09, "tasks": 4.212e-07},
+    ("winograd", "forward"): {"call": 0.0001217, "filters": 2.154e-09, "macs": 2.017e-11,
+                              "transformed": 1.305e-09},
+    ("winograd", "weight_grad"): {"call": 8.848e-05, "filters": 5.384e-09, "macs": 1.922e-11,
+                                  "tasks": 4.484e-06, "transformed": 1.438e-09},
+    ("blocked", "forward"): {"call": 4.363e-05, "copied": 5.715e-10, "macs": 1.828e-11,
+                             "packed": 1.62e-09, "tasks": 1.474e-07},
+    ("padded", "forward"): {"call": 2.878e-05, "copied": 5.589e-10, "macs": 4.681e-11,
+                            "tasks": 4.048e-08},
+    ("padded", "weight_grad"): {"call": 4.261e-05, "copied": 5.927e-10, "macs": 9.072e-12,
+                                "tasks": 1.665e-07},
+    ("depthwise", "forward"): {"call": 2.305e-05, "copied": 4.152e-10, "macs": 3.152e-11,
+                               "tasks": 2.74e-07},
+    ("depthwise", "weight_grad"): {"call": 2.678e-05, "copied": 4.067e-10, "macs": 6.215e-11},
+    ("direct", "forward"): {"call": 1.89e-05, "macs": 1.936e-10, "tasks": 4.78e-07},
+    ("direct", "weight_grad"): {"call": 3.432e-05, "macs": 3.522e-10, "tasks": 3.991e-07},
 }
 
 

@@ -52,7 +52,8 @@ from ._depthwise cimport (PCN_DW_LANES_D, PCN_DW_LANES_F, pcn_dw_forward_d, pcn_
                           pcn_window_geom, pcn_dw_input_grad_d, pcn_dw_input_grad_f, pcn_dw_pack_d,
                           pcn_dw_pack_f, pcn_dw_pack_out_d, pcn_dw_pack_out_f, pcn_dw_unpack_d,
                           pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f,
-                          pcn_blk_forward_d, pcn_blk_forward_f, PCN_BLK_STRIP)
+                          pcn_blk_forward_d, pcn_blk_forward_f, pcn_blk_lanes_d,
+                          pcn_blk_lanes_f, PCN_BLK_STRIP)
 from ._openmp cimport omp_get_thread_num
 from ._simd cimport pcn_simd_init
 
@@ -88,7 +89,10 @@ _AVX2 = bool(pcn_simd_init())
 
 
 def simd():
-    """The instruction set of the vector loops: 'avx2' or 'baseline'."""
+    """The instruction set of the vector loops: 'avx512' (AVX2 loops, and
+    AVX-512 ones where there are), 'avx2' or 'baseline'."""
+    if _AVX2 and pcn_blk_lanes_f() > PCN_DW_LANES_F:
+        return "avx512"
     return "avx2" if _AVX2 else "baseline"
 
 
@@ -1830,6 +1834,12 @@ cdef pcn_window_geom _dw_geometry(const Geom *g) noexcept nogil:
 BLOCKED_STRIP = PCN_BLK_STRIP
 
 
+def blocked_lanes(dtype):
+    """Output channels per block of the register-blocked kernel for
+    ``dtype`` on this CPU (64 bytes of them, 128 with AVX-512)."""
+    return pcn_blk_lanes_f() if np.dtype(dtype) == np.float32 else pcn_blk_lanes_d()
+
+
 def depthwise_lanes(dtype):
     """Channels per block of the depthwise and register-blocked kernels for
     ``dtype`` (64 bytes of them)."""
@@ -2050,7 +2060,7 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, groups)
         pcn_window_geom d = _dw_geometry(&g)
         Py_ssize_t N = x.shape[0]
-        Py_ssize_t lanes = PCN_DW_LANES_F if floating is float else PCN_DW_LANES_D
+        Py_ssize_t lanes = pcn_blk_lanes_f() if floating is float else pcn_blk_lanes_d()
         Py_ssize_t kblocks = _ceil_div(g.Kg, lanes)
         Py_ssize_t taps = g.FD * g.FH * g.FW
         Py_ssize_t P = g.OD * g.OH * g.OW

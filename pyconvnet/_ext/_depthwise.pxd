@@ -51,6 +51,9 @@ cdef extern from "pcn_depthwise.h":
 cdef extern from "pcn_blocked.h":
     enum:
         PCN_BLK_STRIP
+    # output channels per block on this CPU (64 bytes of them, 128 with AVX-512)
+    Py_ssize_t pcn_blk_lanes_f() noexcept nogil
+    Py_ssize_t pcn_blk_lanes_d() noexcept nogil
     # output positions [p0, p1) of nk <= lanes output channels of one image-group
     void pcn_blk_forward_f(float *y, Py_ssize_t plane, Py_ssize_t nk, const float *xp,
                            Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,

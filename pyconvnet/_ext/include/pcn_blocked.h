@@ -3,8 +3,9 @@
  * For layers too small for im2col + GEMM to pay for its copies and its
  * calls (small maps, few channels, batch 1), and for kernels other than
  * 3x3: the outputs are computed in strips of PCN_BLK_STRIP positions for
- * a block of PCN_DW_LANES_* output channels (64 bytes), the strip's
- * accumulators (2 x PCN_BLK_STRIP vectors of 32 bytes) held in registers
+ * a block of output channels (64 bytes of them; 128 with AVX-512), the
+ * strip's accumulators (2 x PCN_BLK_STRIP vectors of 32 bytes, or 64 with
+ * AVX-512) held in registers
  * over every input channel and tap: each step loads one tap's weights for
  * the block (two vectors) and multiplies them by PCN_BLK_STRIP input values,
  * each broadcast to every lane, tap by tap over the input channels (fixed
@@ -131,25 +132,51 @@ ATTR static void NAME(T *PCN_R y, Py_ssize_t plane, Py_ssize_t nk,           \
     }                                                                        \
 }
 
+/* With AVX-512 each half is one 64-byte register: blocks of 128 bytes of
+   output channels (32 float32, 16 float64), twice the work per step. */
+typedef float pcn_blk_vf512 __attribute__((vector_size(64), aligned(4)));
+typedef double pcn_blk_vd512 __attribute__((vector_size(64), aligned(8)));
+
 PCN_BLK_FORWARD(pcn_blk_forward_f0, float, pcn_dw_vf, PCN_DW_LANES_F, )
 PCN_BLK_FORWARD(pcn_blk_forward_d0, double, pcn_dw_vd, PCN_DW_LANES_D, )
 #if PCN_DISPATCH
 PCN_BLK_FORWARD(pcn_blk_forward_f1, float, pcn_dw_vf, PCN_DW_LANES_F, PCN_AVX2)
 PCN_BLK_FORWARD(pcn_blk_forward_d1, double, pcn_dw_vd, PCN_DW_LANES_D, PCN_AVX2)
+PCN_BLK_FORWARD(pcn_blk_forward_f2, float, pcn_blk_vf512, 2 * PCN_DW_LANES_F, PCN_AVX512)
+PCN_BLK_FORWARD(pcn_blk_forward_d2, double, pcn_blk_vd512, 2 * PCN_DW_LANES_D, PCN_AVX512)
+#define PCN_BLK_PICK(f0, f1, f2) (pcn_avx512 ? f2 : pcn_avx2 ? f1 : f0)
+#else
+#define PCN_BLK_PICK(f0, f1, f2) f0
 #endif
+
+/* Output channels per block of pcn_blk_forward_f/_d on this CPU. */
+static Py_ssize_t pcn_blk_lanes_f(void) {
+#if PCN_DISPATCH
+    if (pcn_avx512)
+        return 2 * PCN_DW_LANES_F;
+#endif
+    return PCN_DW_LANES_F;
+}
+static Py_ssize_t pcn_blk_lanes_d(void) {
+#if PCN_DISPATCH
+    if (pcn_avx512)
+        return 2 * PCN_DW_LANES_D;
+#endif
+    return PCN_DW_LANES_D;
+}
 
 static void pcn_blk_forward_f(float *y, Py_ssize_t plane, Py_ssize_t nk, const float *xp,
                               Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,
                               const float *wb, const float *bias, const pcn_window_geom *g,
                               Py_ssize_t p0, Py_ssize_t p1, float *acc, Py_ssize_t cb) {
-    PCN_PICK(pcn_blk_forward_f0, pcn_blk_forward_f1)(y, plane, nk, xp, cs, ss, rs, Cg, wb,
+    PCN_BLK_PICK(pcn_blk_forward_f0, pcn_blk_forward_f1, pcn_blk_forward_f2)(y, plane, nk, xp, cs, ss, rs, Cg, wb,
                                                      bias, g, p0, p1, acc, cb);
 }
 static void pcn_blk_forward_d(double *y, Py_ssize_t plane, Py_ssize_t nk, const double *xp,
                               Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,
                               const double *wb, const double *bias, const pcn_window_geom *g,
                               Py_ssize_t p0, Py_ssize_t p1, double *acc, Py_ssize_t cb) {
-    PCN_PICK(pcn_blk_forward_d0, pcn_blk_forward_d1)(y, plane, nk, xp, cs, ss, rs, Cg, wb,
+    PCN_BLK_PICK(pcn_blk_forward_d0, pcn_blk_forward_d1, pcn_blk_forward_d2)(y, plane, nk, xp, cs, ss, rs, Cg, wb,
                                                      bias, g, p0, p1, acc, cb);
 }
 

@@ -18,12 +18,16 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define PCN_DISPATCH 1
 #define PCN_AVX2 __attribute__((target("avx2,fma")))
+#define PCN_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define PCN_DISPATCH 0
 #endif
 #define PCN_R __restrict
 
 static int pcn_avx2 = 0;
+/* AVX-512F as well: only the loops that need 64-byte registers to reach
+   the arithmetic peak (the register-blocked convolution) have a version. */
+static int pcn_avx512 = 0;
 
 /* Pick the loops for this CPU (call once, at import); returns whether the
    AVX2/FMA versions were picked. */
@@ -31,6 +35,7 @@ static int pcn_simd_init(void) {
 #if PCN_DISPATCH
     __builtin_cpu_init();
     pcn_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    pcn_avx512 = pcn_avx2 && __builtin_cpu_supports("avx512f");
 #endif
     return pcn_avx2;
 }
