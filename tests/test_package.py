@@ -45,7 +45,7 @@ def test_config_reports_the_vector_loops_and_the_blas_threads():
         assert held and all(entry.endswith(f"): {n}") for entry in held), held
 
 
-def test_the_vector_loops_use_avx2_where_the_cpu_has_it():
+def test_the_vector_loops_use_avx2_and_avx512_where_the_cpu_has_them():
     from pyconvnet._ext import _conv
     try:
         with open("/proc/cpuinfo") as f:
@@ -53,6 +53,8 @@ def test_the_vector_loops_use_avx2_where_the_cpu_has_it():
     except (OSError, StopIteration):
         pytest.skip("the CPU's instruction sets are read from /proc/cpuinfo (Linux)")
     expected = "avx2" if {"avx2", "fma"} <= set(flags) else "baseline"
+    if expected == "avx2" and "avx512f" in flags:
+        expected = "avx512"
     assert _conv.simd() == expected
 
 
