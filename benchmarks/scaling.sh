@@ -10,13 +10,15 @@
 # networks against PyTorch and ONNX Runtime at every core (forward at batch
 # 8 and 32, forward and backward at batch 8), ResNet-50 at 1 and 4 threads
 # for its scaling, and template matching against OpenCV at 2 threads and
-# every core. Markdown tables (and the first run's JSON) land in OUTDIR. PYTHON picks the
-# interpreter (default python3); THREADS the core count (default nproc).
+# every core. Markdown tables (and the first run's JSON) land in OUTDIR.
+# PYTHON picks the interpreter (default python3), THREADS the core count
+# (default nproc); QUICK=1 makes every benchmark a smoke run.
 set -u
 part=${1:?usage: scaling.sh tests|bench OUTDIR}
 out=${2:-scaling}
 py=${PYTHON:-python3}
 T=${THREADS:-$(nproc)}
+quick=${QUICK:+--quick}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
@@ -37,16 +39,16 @@ tests)
     ;;
 bench)
     nets=$out/networks
-    run "networks-$T" 300 $py benchmarks/bench_networks.py --threads "$T" --batch 8,32 \
+    run "networks-$T" 300 $py benchmarks/bench_networks.py $quick --threads "$T" --batch 8,32 \
         --no-backward --json "$nets-$T.json"
     for t in 1 4; do
-        run "networks-$t" 120 $py benchmarks/bench_networks.py --threads "$t" --batch 8 \
-            --nets resnet50 --no-backward
+        run "networks-$t" 120 $py benchmarks/bench_networks.py $quick --threads "$t" \
+            --batch 8 --nets resnet50 --no-backward
     done
-    run "networks-$T-backward" 150 $py benchmarks/bench_networks.py --threads "$T" --batch 8 \
-        --nets resnet50,mobilenet_v2,googlenet
+    run "networks-$T-backward" 150 $py benchmarks/bench_networks.py $quick --threads "$T" \
+        --batch 8 --nets resnet50,mobilenet_v2,googlenet
     for t in 2 "$T"; do
-        run "signal-$t" 120 $py benchmarks/bench_signal.py --threads "$t" --only match
+        run "signal-$t" 120 $py benchmarks/bench_signal.py $quick --threads "$t" --only match
     done
     grep -h -A 12 "^## batch" "$out"/networks-*.txt | grep "^| [a-z]" | head -40
     ;;
