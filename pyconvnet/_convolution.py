@@ -141,6 +141,8 @@ _DEPTHWISE_BAND_BYTES = 256 << 10
 # each pass over them at most this many bytes of weights (the first-level
 # cache's share).
 _BLOCKED_BAND = 4096
+# Its per-tap offsets live on the stack: kernels of at most this many taps.
+_BLOCKED_TAPS = 4096
 _BLOCKED_WEIGHT_BYTES = 16 << 10
 
 
@@ -433,7 +435,7 @@ def _applicable(geom, op):
     BLAS's 32-bit integers; 'depthwise' a depthwise layer (one input
     channel per output channel) whose padded planes, a block of channels of
     them, fit a modest buffer; 'blocked' (forward only) a modest padded copy
-    of the input; 'padded' a modest copy of a group's padded
+    of the input and at most _BLOCKED_TAPS kernel taps; 'padded' a modest copy of a group's padded
     input (split by stride phase) per thread; 'winograd' a 2-D 3x3 kernel
     with unit stride.
     """
@@ -446,7 +448,8 @@ def _applicable(geom, op):
     # (the transposed geometry of the unit-stride input gradient may crop
     # instead of padding: negative padding)
     cropped = min(geom.pad) < 0
-    if op == "forward" and not cropped and _blocked_bytes(geom) <= _PADDED_BYTES:
+    if (op == "forward" and not cropped and _blocked_bytes(geom) <= _PADDED_BYTES
+            and math.prod(geom.kernel) <= _BLOCKED_TAPS):
         kernels.add("blocked")
     if geom.Cg == 1 and geom.Kg == 1 and not cropped:
         # a block of channels of one image padded per thread (a band of
