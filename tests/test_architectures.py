@@ -590,3 +590,77 @@ def test_random_specs_saved_memory_agrees_with_autograd(spec, channels, size, ba
     pool_inputs = sum(batch * math.prod(r.input_shape) * 4 for r in s.rows
                       if r.kind in ("max_pool", "avg_pool", "adaptive_avg_pool"))
     assert s.saved_memory <= kept <= s.saved_memory + pool_inputs
+
+
+# ---------------------------------------------------------------------------
+# networks of 2016-2022: torchvision's definitions as the oracle
+# ---------------------------------------------------------------------------
+
+# torchvision's published num_params, and the MACs that fvcore 0.1.5's
+# FlopCountAnalysis counts on the modules of torchvision_models.py at the
+# default input (3x224x224; 1x572x572 for U-Net)
+MODERN = {
+    "squeezenet1_0": (1_248_424, 819_093_576),
+    "squeezenet1_1": (1_235_496, 349_320_936),
+    "regnet_x_400mf": (5_495_976, 420_179_472),
+}
+
+
+def torchvision_counts(name, torch):
+    """(parameters per module, parameters, FLOPs, output shape) of the
+    torchvision module of a built-in network, on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision_models import torchvision_models
+    with torch.device("meta"):
+        model = torchvision_models(torch)[name]().eval()
+        x = torch.zeros(1, *default_input_shape(name))
+        with FlopCounterMode(display=False) as counter:
+            y = model(x)
+    own = sorted(n for n in (sum(p.numel() for p in m.parameters(recurse=False))
+                             for m in model.modules()) if n)
+    return own, sum(own), counter.get_total_flops(), tuple(y.shape[1:])
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_have_torchvision_params_and_fvcore_macs(name):
+    params, fvcore = MODERN[name]
+    s = summary(name)
+    assert s.total_params == s.trainable_params == params
+    assert sum(r.params for r in s.rows) == params
+    assert summary(name, preset="fvcore").total_macs == pytest.approx(fvcore, rel=0.01)
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_agree_with_torchvision_modules(name):
+    torch = import_oracle("torch")
+    own, params, flops, out = torchvision_counts(name, torch)
+    assert params == MODERN[name][0]
+    s = summary(name)
+    # layer for layer: the parameters of each row are those of one module
+    assert sorted(r.params for r in s.rows if r.params) == own
+    assert s.total_flops == flops
+    assert s.output_shape == out
+
+
+def test_regnet_stages_follow_torchvision():
+    torch = import_oracle("torch")
+    from torchvision_models import regnet_stages as reference
+    from pyconvnet.architectures import regnet_stages
+    for args in [(22, 24, 24.48, 2.54, 16), (16, 48, 27.89, 2.09, 8),
+                 (16, 56, 35.73, 2.28, 16), (14, 56, 38.84, 2.4, 16),
+                 (21, 80, 42.63, 2.66, 24), (20, 232, 115.89, 2.53, 232)]:
+        assert regnet_stages(*args) == reference(torch, *args)
+    with pytest.raises(ValueError, match="w_m > 1"):
+        regnet_stages(16, 48, 27.89, 1.0, 8)
+
+
+def test_squeezenet_versions_and_names():
+    from pyconvnet.architectures import squeezenet
+    assert canonical_name("SqueezeNet 1.1") == "squeezenet1_1"
+    assert canonical_name("RegNetX-400MF") == "regnet_x_400mf"
+    with pytest.raises(ValueError, match="version must be one of 1_0, 1_1"):
+        squeezenet("1_2")
+    s = summary("squeezenet1_1")
+    names = [r.name for r in s.rows]
+    assert "features.3.squeeze" in names and "features.3.expand.3x3.conv" in names
+    assert {r.name: r.output_shape for r in s.rows}["features.3.expand.cat"] == (128, 55, 55)
