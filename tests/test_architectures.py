@@ -664,3 +664,41 @@ def test_squeezenet_versions_and_names():
     names = [r.name for r in s.rows]
     assert "features.3.squeeze" in names and "features.3.expand.3x3.conv" in names
     assert {r.name: r.output_shape for r in s.rows}["features.3.expand.cat"] == (128, 55, 55)
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_backward_macs_agree_with_flop_counter(name):
+    torch = import_oracle("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision_models import torchvision_models
+    mapping = {torch.ops.aten.convolution_backward: corrected_conv_backward_flop(torch)}
+    with torch.device("meta"):
+        model = torchvision_models(torch)[name]().eval()
+        y = model(torch.zeros(1, *default_input_shape(name)))
+        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+            y.sum().backward()
+    assert 2 * summary(name).total_backward_macs == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_saved_memory_agrees_with_autograd(name):
+    torch = import_oracle("torch")
+    from torchvision_models import torchvision_models
+    shape = default_input_shape(name)
+    with torch.device("meta"):
+        model = torchvision_models(torch)[name]().train()
+        state = {t.untyped_storage()._cdata
+                 for t in list(model.parameters()) + list(model.buffers())}
+        kept = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage._cdata not in state:
+                kept[storage._cdata] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(torch.zeros(8, *shape))
+    s = summary(name, batch_size=8)
+    assert s.saved_memory == pytest.approx(sum(kept.values()), rel=SAVED_TOLERANCE)
+    assert s.saved_memory <= sum(kept.values())
