@@ -49,7 +49,8 @@ from ._lenet5 import LENET5_C3_TABLE, lenet5_options
 from ._specs import activation as activation_layer
 from ._specs import (adaptive_avg_pool, avg_pool, batch_norm,
                      concat, conv, dense_block, dropout, flatten, linear,
-                     max_pool, rbf, relu, residual, sequential, subsampling)
+                     max_pool, rbf, relu, residual, sequential,
+                     squeeze_excitation, subsampling)
 from ._validation import check_int
 
 __all__ = [
@@ -59,11 +60,13 @@ __all__ = [
     "canonical_name",
     "default_input_shape",
     "densenet",
+    "efficientnet_b0",
     "get_architecture",
     "googlenet",
     "lenet5",
     "list_architectures",
     "mobilenet_v2",
+    "mobilenet_v3",
     "regnet",
     "regnet_stages",
     "resnet",
@@ -522,6 +525,7 @@ def squeezenet(version="1_0", num_classes=1000, *, dropout_p=0.5):
 # depth, w_0, w_a, w_m, group width, squeeze-and-excitation ratio
 _REGNETS = {
     "x_400mf": (22, 24, 24.48, 2.54, 16, None),
+    "y_400mf": (16, 48, 27.89, 2.09, 8, 0.25),
 }
 
 
@@ -593,7 +597,7 @@ def regnet(variant="x_400mf", num_classes=1000):
 
     Parameters
     ----------
-    variant : {'x_400mf'}
+    variant : {'x_400mf', 'y_400mf'}
     num_classes : int
 
     Returns
@@ -609,11 +613,13 @@ def regnet(variant="x_400mf", num_classes=1000):
     >>> from pyconvnet.shapes import summary
     >>> summary(regnet("x_400mf"), (3, 224, 224)).total_params
     5495976
+    >>> summary(regnet("y_400mf"), (3, 224, 224)).total_params
+    4344144
     """
     if variant not in _REGNETS:
         raise ValueError(f"variant must be one of {', '.join(_REGNETS)}, "
                          f"got {variant!r}")
-    depth, w_0, w_a, w_m, group_width, _ = _REGNETS[variant]
+    depth, w_0, w_a, w_m, group_width, se_ratio = _REGNETS[variant]
     width = 32
     stages = []
     for s, (out, n, g) in enumerate(regnet_stages(depth, w_0, w_a, w_m,
@@ -623,6 +629,10 @@ def regnet(variant="x_400mf", num_classes=1000):
             stride = 2 if i == 0 else 1
             body = [_conv_norm(out, 1, name="a"),
                     _conv_norm(out, 3, stride, groups=out // g, name="b")]
+            if se_ratio:
+                # the squeeze width is relative to the block's input
+                body.append(squeeze_excitation(out, int(round(se_ratio * width)),
+                                               name="se"))
             body.append(_conv_norm(out, 1, act=None, name="c"))
             shortcut = (_conv_norm(out, 1, stride, act=None, name="proj")
                         if stride != 1 or width != out else None)
@@ -636,6 +646,162 @@ def regnet(variant="x_400mf", num_classes=1000):
         sequential(*stages, name="trunk_output"),
         adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
         linear(num_classes, name="fc"), name=f"regnet_{variant}")
+
+
+# MobileNet v3 and EfficientNet -------------------------------------------------------
+
+# input, kernel, expanded, output channels, squeeze-and-excitation,
+# activation, stride of each inverted residual block (Howard et al. 2019,
+# tables 1 and 2)
+_MOBILENET_V3 = {
+    "large": (((16, 3, 16, 16, False, "relu", 1), (16, 3, 64, 24, False, "relu", 2),
+               (24, 3, 72, 24, False, "relu", 1), (24, 5, 72, 40, True, "relu", 2),
+               (40, 5, 120, 40, True, "relu", 1), (40, 5, 120, 40, True, "relu", 1),
+               (40, 3, 240, 80, False, "hardswish", 2),
+               (80, 3, 200, 80, False, "hardswish", 1),
+               (80, 3, 184, 80, False, "hardswish", 1),
+               (80, 3, 184, 80, False, "hardswish", 1),
+               (80, 3, 480, 112, True, "hardswish", 1),
+               (112, 3, 672, 112, True, "hardswish", 1),
+               (112, 5, 672, 160, True, "hardswish", 2),
+               (160, 5, 960, 160, True, "hardswish", 1),
+               (160, 5, 960, 160, True, "hardswish", 1)), 1280),
+    "small": (((16, 3, 16, 16, True, "relu", 2), (16, 3, 72, 24, False, "relu", 2),
+               (24, 3, 88, 24, False, "relu", 1),
+               (24, 5, 96, 40, True, "hardswish", 2),
+               (40, 5, 240, 40, True, "hardswish", 1),
+               (40, 5, 240, 40, True, "hardswish", 1),
+               (40, 5, 120, 48, True, "hardswish", 1),
+               (48, 5, 144, 48, True, "hardswish", 1),
+               (48, 5, 288, 96, True, "hardswish", 2),
+               (96, 5, 576, 96, True, "hardswish", 1),
+               (96, 5, 576, 96, True, "hardswish", 1)), 1024),
+}
+
+
+def _inverted_residual(in_channels, kernel_size, expanded, out_channels, stride,
+                       act, se, name):
+    """MobileNet v3's and EfficientNet's block: 1x1 expansion (unless the
+    width stays), depthwise convolution, squeeze-and-excitation ``se`` (a
+    spec or None), linear 1x1 projection; a residual when the shape stays."""
+    layers = []
+    if expanded != in_channels:
+        layers.append(_conv_norm(expanded, 1, act=act))
+    layers.append(_conv_norm(expanded, kernel_size, stride, groups=expanded,
+                             act=act))
+    if se is not None:
+        layers.append(se)
+    layers.append(_conv_norm(out_channels, 1, act=None))
+    body = sequential(*layers, name="block")
+    if stride == 1 and in_channels == out_channels:
+        return residual(body, name=name)
+    return sequential(body, name=name)
+
+
+def mobilenet_v3(size="large", num_classes=1000, *, dropout_p=0.2):
+    """MobileNet v3 large and small (Howard et al. 2019), as in torchvision.
+
+    MobileNet v2's inverted residuals with squeeze-and-excitation in some
+    blocks (the gate is a hard sigmoid; the squeeze width a quarter of the
+    expanded width, rounded to a multiple of 8), hard-swish activations in
+    the later blocks, 5x5 depthwise kernels in some, and a head of a 1x1
+    convolution, global pooling and two linear layers.
+
+    Parameters
+    ----------
+    size : {'large', 'small'}
+    num_classes : int
+    dropout_p : float
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(mobilenet_v3("large"), (3, 224, 224)).total_params
+    5483032
+    >>> summary(mobilenet_v3("small"), (3, 224, 224)).total_params
+    2542856
+    """
+    if size not in _MOBILENET_V3:
+        raise ValueError(f"size must be one of {', '.join(_MOBILENET_V3)}, "
+                         f"got {size!r}")
+    blocks, last = _MOBILENET_V3[size]
+    features = [_conv_norm(16, 3, 2, act="hardswish")]
+    for cin, k, expanded, cout, se, act, stride in blocks:
+        gate = (squeeze_excitation(expanded, _make_divisible(expanded // 4),
+                                   scale_activation="hardsigmoid")
+                if se else None)
+        features.append(_inverted_residual(cin, k, expanded, cout, stride, act,
+                                           gate, str(len(features))))
+    features.append(_conv_norm(6 * blocks[-1][3], 1, act="hardswish"))
+    return sequential(
+        sequential(*features, name="features"),
+        adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+        sequential(linear(last), activation_layer("hardswish"),
+                   dropout(dropout_p), linear(num_classes), name="classifier"),
+        name=f"mobilenet_v3_{size}")
+
+
+# expansion, kernel, stride, input and output channels, blocks of each
+# stage of EfficientNet-B0 (Tan & Le 2019, table 1)
+_EFFICIENTNET_B0 = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2),
+                    (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                    (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
+                    (6, 3, 1, 192, 320, 1))
+
+
+def efficientnet_b0(num_classes=1000, *, dropout_p=0.2):
+    """EfficientNet-B0 (Tan & Le 2019), as in torchvision.
+
+    The baseline that compound scaling enlarges into B1-B7: MBConv blocks
+    (inverted residuals with squeeze-and-excitation in every block, the
+    squeeze width a quarter of the block's input width) and SiLU
+    activations throughout.
+
+    Parameters
+    ----------
+    num_classes : int
+    dropout_p : float
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(efficientnet_b0(), (3, 224, 224)).total_params
+    5288548
+    """
+    features = [_conv_norm(32, 3, 2, act="silu")]
+    for t, k, stride, cin, cout, n in _EFFICIENTNET_B0:
+        blocks = []
+        for i in range(n):
+            width = cin if i == 0 else cout
+            expanded = _make_divisible(width * t)
+            gate = squeeze_excitation(expanded, max(1, width // 4),
+                                      activation="silu")
+            blocks.append(_inverted_residual(width, k, expanded, cout,
+                                             stride if i == 0 else 1, "silu",
+                                             gate, str(i)))
+        features.append(sequential(*blocks, name=str(len(features))))
+    features.append(_conv_norm(1280, 1, act="silu"))
+    return sequential(
+        sequential(*features, name="features"),
+        adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+        sequential(dropout(dropout_p), linear(num_classes), name="classifier"),
+        name="efficientnet_b0")
 
 
 # registry -------------------------------------------------------------------------
@@ -696,6 +862,13 @@ _register("squeezenet1_1", "SqueezeNet 1.1 (2.4x fewer MACs than 1.0)",
           lambda **kw: squeezenet("1_1", **kw))
 _register("regnet_x_400mf", "RegNetX-400MF (Radosavovic et al. 2020)",
           lambda **kw: regnet("x_400mf", **kw))
+_register("regnet_y_400mf", "RegNetY-400MF: RegNetX with squeeze-and-excitation",
+          lambda **kw: regnet("y_400mf", **kw))
+_register("mobilenet_v3_large", "MobileNet v3 large (Howard et al. 2019)",
+          lambda **kw: mobilenet_v3("large", **kw))
+_register("mobilenet_v3_small", "MobileNet v3 small",
+          lambda **kw: mobilenet_v3("small", **kw))
+_register("efficientnet_b0", "EfficientNet-B0 (Tan & Le 2019)", efficientnet_b0)
 del _d
 
 _ALIASES = {"lenet": "lenet5", "inceptionv1": "googlenet",
