@@ -39,6 +39,7 @@ Examples
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -48,9 +49,9 @@ from typing import Callable
 from ._lenet5 import LENET5_C3_TABLE, lenet5_options
 from ._specs import activation as activation_layer
 from ._specs import (adaptive_avg_pool, avg_pool, batch_norm,
-                     concat, conv, dense_block, dropout, flatten, linear,
-                     max_pool, rbf, relu, residual, sequential,
-                     squeeze_excitation, subsampling)
+                     concat, conv, conv_transpose, crop, dense_block, dropout,
+                     flatten, graph, linear, max_pool, node, rbf, relu,
+                     residual, sequential, squeeze_excitation, subsampling)
 from ._validation import check_int
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "regnet_stages",
     "resnet",
     "squeezenet",
+    "unet",
     "vgg",
 ]
 
@@ -804,6 +806,76 @@ def efficientnet_b0(num_classes=1000, *, dropout_p=0.2):
         name="efficientnet_b0")
 
 
+# U-Net ------------------------------------------------------------------------------
+
+
+def unet(in_channels=1, num_classes=2, *, widths=(64, 128, 256, 512, 1024)):
+    """U-Net as published (Ronneberger et al. 2015), for a 1x572x572 input.
+
+    A contracting path of two unpadded 3x3 convolutions (with ReLU) per
+    level and 2x2 max pooling, an expanding path of 2x2 transposed
+    convolutions ("up-convolutions") that halve the channels, each followed
+    by the concatenation with the contracting path's map of that level,
+    cropped to the same size (the unpadded convolutions make it larger), and
+    two 3x3 convolutions; a final 1x1 convolution to ``num_classes`` maps.
+    The long skips make it a :func:`~pyconvnet.shapes.graph`: nodes
+    ``down1`` ... ``down5``, ``pool1`` ... ``pool4``, and per level ``k`` of
+    the expanding path ``up{k}``, ``crop{k}``, ``cat{k}``, ``dec{k}``; then
+    ``head``. The output of a 572x572 input is 388x388.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input, which the first convolution checks.
+    num_classes : int
+    widths : sequence of int
+        Channels of each level, from the top; the paper's by default.
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> s = summary(unet(), (1, 572, 572))
+    >>> s.total_params, s.output_shape
+    (31030658, (2, 388, 388))
+    """
+    widths = tuple(check_int(w, "widths entry", 1) for w in widths)
+    if len(widths) < 2:
+        raise ValueError(f"a U-Net needs at least two levels, got widths={widths}")
+
+    def double_conv(width, first_in=None):
+        return sequential(conv(width, 3, in_channels=first_in, name="conv1"),
+                          relu(name="relu1"), conv(width, 3, name="conv2"),
+                          relu(name="relu2"))
+
+    levels = len(widths)
+    nodes, previous = [], "input"
+    for k, width in enumerate(widths, start=1):
+        nodes.append(node(f"down{k}", double_conv(
+            width, check_int(in_channels, "in_channels", 1) if k == 1 else None),
+            previous))
+        previous = f"down{k}"
+        if k < levels:
+            nodes.append(node(f"pool{k}", max_pool(2), previous))
+            previous = f"pool{k}"
+    for k in range(levels - 1, 0, -1):
+        width = widths[k - 1]
+        nodes += [node(f"up{k}", conv_transpose(width, 2, 2), previous),
+                  node(f"crop{k}", crop(), [f"down{k}", f"up{k}"]),
+                  node(f"cat{k}", concat(), [f"crop{k}", f"up{k}"]),
+                  node(f"dec{k}", double_conv(width), f"cat{k}")]
+        previous = f"dec{k}"
+    nodes.append(node("head", conv(num_classes, 1), previous))
+    return graph(*nodes, name="unet")
+
+
 # registry -------------------------------------------------------------------------
 
 
@@ -869,6 +941,8 @@ _register("mobilenet_v3_large", "MobileNet v3 large (Howard et al. 2019)",
 _register("mobilenet_v3_small", "MobileNet v3 small",
           lambda **kw: mobilenet_v3("small", **kw))
 _register("efficientnet_b0", "EfficientNet-B0 (Tan & Le 2019)", efficientnet_b0)
+_register("unet", "U-Net (Ronneberger et al. 2015): valid convolutions, "
+          "2 classes", unet, (1, 572, 572))
 del _d
 
 _ALIASES = {"lenet": "lenet5", "inceptionv1": "googlenet",
@@ -960,5 +1034,5 @@ def get_architecture(name, **options):
     info = architecture_info(name)
     layer = info.build(**options)
     if layer.name != info.name:
-        layer = sequential(*layer.children, name=info.name)
+        layer = dataclasses.replace(layer, name=info.name)
     return layer

@@ -607,6 +607,7 @@ MODERN = {
     "mobilenet_v3_large": (5_483_032, 226_033_824),
     "mobilenet_v3_small": (2_542_856, 59_649_536),
     "efficientnet_b0": (5_288_548, 401_659_392),
+    "unet": (31_030_658, 150_428_424_448),       # the paper's count, not torchvision's
 }
 
 
@@ -706,3 +707,24 @@ def test_modern_networks_saved_memory_agrees_with_autograd(name):
     s = summary(name, batch_size=8)
     assert s.saved_memory == pytest.approx(sum(kept.values()), rel=SAVED_TOLERANCE)
     assert s.saved_memory <= sum(kept.values())
+
+
+def test_unet_is_the_paper_network():
+    from pyconvnet.architectures import unet
+    s = summary("unet")
+    assert s.input_shape == (1, 572, 572) and s.output_shape == (2, 388, 388)
+    shapes = {r.name: r.output_shape for r in s.rows}
+    # figure 1 of the paper: each encoder map is cropped to its decoder's size
+    assert [shapes[f"down{k}.relu2"][1:] for k in (1, 2, 3, 4, 5)] == \
+        [(568, 568), (280, 280), (136, 136), (64, 64), (28, 28)]
+    assert [shapes[f"crop{k}"] for k in (1, 2, 3, 4)] == \
+        [(64, 392, 392), (128, 200, 200), (256, 104, 104), (512, 56, 56)]
+    assert shapes["cat1"] == (128, 392, 392)
+    assert sum(r.params for r in s.rows if r.kind == "conv_transpose") == \
+        sum(4 * c * c // 2 + c // 2 for c in (1024, 512, 256, 128))
+    small = summary(unet(3, 10, widths=(8, 16, 32)), (3, 188, 188))
+    assert small.output_shape == (10, 148, 148)
+    with pytest.raises(ValueError, match="in_channels=1 does not match the 3"):
+        summary("unet", (3, 572, 572))
+    with pytest.raises(ValueError, match="at least two levels"):
+        unet(widths=(64,))
