@@ -50,7 +50,7 @@ from ._lenet5 import LENET5_C3_TABLE, lenet5_options
 from ._specs import activation as activation_layer
 from ._specs import (adaptive_avg_pool, avg_pool, batch_norm,
                      concat, conv, conv_transpose, crop, dense_block, dropout,
-                     flatten, graph, linear, max_pool, node, rbf, relu,
+                     flatten, graph, layer_norm, linear, max_pool, node, rbf, relu,
                      residual, sequential, squeeze_excitation, subsampling)
 from ._validation import check_int
 
@@ -59,6 +59,7 @@ __all__ = [
     "alexnet",
     "architecture_info",
     "canonical_name",
+    "convnext",
     "default_input_shape",
     "densenet",
     "efficientnet_b0",
@@ -806,6 +807,81 @@ def efficientnet_b0(num_classes=1000, *, dropout_p=0.2):
         name="efficientnet_b0")
 
 
+# ConvNeXt ---------------------------------------------------------------------------
+
+# channels and blocks of each stage of ConvNeXt-T (Liu et al. 2022)
+_CONVNEXTS = {"tiny": ((96, 3), (192, 3), (384, 9), (768, 3))}
+
+
+def _convnext_block(dim, name):
+    """7x7 depthwise convolution, layer norm over the channels, 1x1 expansion
+    to ``4 dim`` with GELU, 1x1 projection, layer scale; plus the input.
+
+    torchvision applies the two 1x1 steps as linear layers on a
+    channels-last view, and the layer scale as a product with a ``(dim, 1,
+    1)`` parameter: the same operations, written here as 1x1 convolutions
+    and a depthwise 1x1 convolution without bias.
+    """
+    return residual(sequential(
+        conv(dim, 7, padding=3, groups=dim, name="dwconv"),
+        layer_norm(name="norm"),
+        conv(4 * dim, 1, name="pwconv1"), activation_layer("gelu", name="act"),
+        conv(dim, 1, name="pwconv2"),
+        conv(dim, 1, groups=dim, bias=False, name="layer_scale")), name=name)
+
+
+def convnext(size="tiny", num_classes=1000):
+    """ConvNeXt (Liu et al. 2022), as in torchvision: ConvNeXt-T.
+
+    A ResNet modernised step by step towards a vision transformer: a 4x4
+    stride-4 "patchify" stem, stages of blocks (a 7x7 depthwise convolution,
+    layer normalisation over the channels, an inverted bottleneck of two 1x1
+    convolutions with GELU, a learned per-channel layer scale, an identity
+    shortcut), downsampling by layer norm and a 2x2 stride-2 convolution
+    between stages, and a layer-normalised linear head.
+
+    Parameters
+    ----------
+    size : {'tiny'}
+    num_classes : int
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    The layer scale is written as a depthwise 1x1 convolution without bias
+    (one parameter per channel, the same product), so its multiplications,
+    0.05% of ConvNeXt-T's, count as MACs, where PyTorch's ``FlopCounterMode``
+    and fvcore do not count an element-wise product.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(convnext("tiny"), (3, 224, 224)).total_params
+    28589128
+    """
+    if size not in _CONVNEXTS:
+        raise ValueError(f"size must be one of {', '.join(_CONVNEXTS)}, "
+                         f"got {size!r}")
+    stages = _CONVNEXTS[size]
+    features = [sequential(conv(stages[0][0], 4, 4), layer_norm())]
+    for s, (dim, n) in enumerate(stages):
+        if s:
+            features.append(sequential(layer_norm(), conv(dim, 2, 2),
+                                       name=str(len(features))))
+        features.append(sequential(*[_convnext_block(dim, str(i)) for i in range(n)],
+                                   name=str(len(features))))
+    return sequential(
+        sequential(*features, name="features"),
+        adaptive_avg_pool(1, name="avgpool"),
+        sequential(layer_norm(), flatten(), linear(num_classes), name="classifier"),
+        name=f"convnext_{size}")
+
+
 # U-Net ------------------------------------------------------------------------------
 
 
@@ -941,6 +1017,8 @@ _register("mobilenet_v3_large", "MobileNet v3 large (Howard et al. 2019)",
 _register("mobilenet_v3_small", "MobileNet v3 small",
           lambda **kw: mobilenet_v3("small", **kw))
 _register("efficientnet_b0", "EfficientNet-B0 (Tan & Le 2019)", efficientnet_b0)
+_register("convnext_tiny", "ConvNeXt-T (Liu et al. 2022)",
+          lambda **kw: convnext("tiny", **kw))
 _register("unet", "U-Net (Ronneberger et al. 2015): valid convolutions, "
           "2 classes", unet, (1, 572, 572))
 del _d
