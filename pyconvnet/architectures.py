@@ -16,6 +16,14 @@ deeper put the stride in the 3x3 convolution of the bottleneck (ResNet v1.5).
 GoogLeNet is built without its auxiliary classifiers, as its published count
 is.
 
+The later networks (SqueezeNet, MobileNet v3, EfficientNet-B0, RegNet,
+ConvNeXt-T) are built the same way; ConvNeXt's layer scale, a product with
+a per-channel parameter in torchvision, is a depthwise 1x1 convolution
+here, whose multiplications (0.05% of the total) count as MACs. U-Net is
+the segmentation network of Ronneberger et al. (2015) as published: valid
+convolutions, encoder maps cropped before the skip concatenations (a
+:func:`~pyconvnet.shapes.graph`), a 1x572x572 input.
+
 LeNet-5 comes in two versions. ``"lenet5"`` is the one most courses and
 frameworks build: C3 connected to all six S2 maps, plain 2x2 average pooling
 for S2/S4, a linear output layer; 61,706 parameters on a 1x32x32 input.
@@ -35,7 +43,7 @@ Examples
 >>> s.trainable_params, s.total_params
 (60000, 60840)
 >>> list_architectures()[:3]
-['alexnet', 'densenet121', 'densenet161']
+['alexnet', 'convnext_tiny', 'densenet121']
 """
 from __future__ import annotations
 
