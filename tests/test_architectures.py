@@ -738,3 +738,17 @@ def test_unet_is_the_paper_network():
         summary("unet", (3, 572, 572))
     with pytest.raises(ValueError, match="at least two levels"):
         unet(widths=(64,))
+
+
+def test_command_line_lists_and_summarises_the_new_networks(capsys):
+    from pyconvnet.__main__ import main
+    assert main(["list"]) in (0, None)
+    out = capsys.readouterr().out
+    for name in MODERN:
+        assert name in out
+    assert "1x572x572" in out
+    assert main(["summary", "unet"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "crop1" in out and "2x388x388" in out and "31,030,658" in out
+    assert main(["summary", "convnext_tiny", "--preset", "fvcore"]) in (0, None)
+    assert "28,589,128" in capsys.readouterr().out
