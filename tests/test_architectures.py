@@ -596,19 +596,20 @@ def test_random_specs_saved_memory_agrees_with_autograd(spec, channels, size, ba
 # networks of 2016-2022: torchvision's definitions as the oracle
 # ---------------------------------------------------------------------------
 
-# torchvision's published num_params, and the MACs that fvcore 0.1.5's
-# FlopCountAnalysis counts on the modules of torchvision_models.py at the
-# default input (3x224x224; 1x572x572 for U-Net)
+# torchvision's published num_params and GFLOPS (multiply-adds, "_ops"),
+# and the MACs that fvcore 0.1.5's FlopCountAnalysis counts on the modules
+# of torchvision_models.py at the default input (3x224x224; 1x572x572 for
+# U-Net, whose count is the paper's: torchvision has no U-Net)
 MODERN = {
-    "squeezenet1_0": (1_248_424, 819_093_576),
-    "squeezenet1_1": (1_235_496, 349_320_936),
-    "regnet_x_400mf": (5_495_976, 420_179_472),
-    "regnet_y_400mf": (4_344_144, 410_406_088),
-    "mobilenet_v3_large": (5_483_032, 226_033_824),
-    "mobilenet_v3_small": (2_542_856, 59_649_536),
-    "efficientnet_b0": (5_288_548, 401_659_392),
-    "convnext_tiny": (28_589_128, 4_470_437_376),
-    "unet": (31_030_658, 150_428_424_448),       # the paper's count, not torchvision's
+    "squeezenet1_0": (1_248_424, 0.819, 819_093_576),
+    "squeezenet1_1": (1_235_496, 0.349, 349_320_936),
+    "regnet_x_400mf": (5_495_976, 0.414, 420_179_472),
+    "regnet_y_400mf": (4_344_144, 0.402, 410_406_088),
+    "mobilenet_v3_large": (5_483_032, 0.217, 226_033_824),
+    "mobilenet_v3_small": (2_542_856, 0.057, 59_649_536),
+    "efficientnet_b0": (5_288_548, 0.386, 401_659_392),
+    "convnext_tiny": (28_589_128, 4.456, 4_470_437_376),
+    "unet": (31_030_658, None, 150_428_424_448),
 }
 
 
@@ -636,10 +637,12 @@ def torchvision_counts(name, torch):
 
 @pytest.mark.parametrize("name", sorted(MODERN))
 def test_modern_networks_have_torchvision_params_and_fvcore_macs(name):
-    params, fvcore = MODERN[name]
+    params, gmacs, fvcore = MODERN[name]
     s = summary(name)
     assert s.total_params == s.trainable_params == params
     assert sum(r.params for r in s.rows) == params
+    if gmacs is not None:
+        assert s.total_macs == pytest.approx(gmacs * 1e9, rel=0.01)
     assert summary(name, preset="fvcore").total_macs == pytest.approx(fvcore, rel=0.01)
 
 
