@@ -16,8 +16,8 @@ deeper put the stride in the 3x3 convolution of the bottleneck (ResNet v1.5).
 GoogLeNet is built without its auxiliary classifiers, as its published count
 is.
 
-The later networks (SqueezeNet, MobileNet v3, EfficientNet-B0, RegNet,
-ConvNeXt-T) are built the same way; ConvNeXt's layer scale, a product with
+The later networks (SqueezeNet, MobileNet v3, EfficientNet-B0, ShuffleNet
+v2, RegNet, ConvNeXt-T) are built the same way; ConvNeXt's layer scale, a product with
 a per-channel parameter in torchvision, is a depthwise 1x1 convolution
 here, whose multiplications (0.05% of the total) count as MACs. U-Net is
 the segmentation network of Ronneberger et al. (2015) as published: valid
@@ -56,10 +56,10 @@ from typing import Callable
 
 from ._lenet5 import LENET5_C3_TABLE, lenet5_options
 from ._specs import activation as activation_layer
-from ._specs import (adaptive_avg_pool, avg_pool, batch_norm,
+from ._specs import (adaptive_avg_pool, avg_pool, batch_norm, channel_shuffle,
                      concat, conv, conv_transpose, crop, dense_block, dropout,
                      flatten, graph, layer_norm, linear, max_pool, node, rbf, relu,
-                     residual, sequential, squeeze_excitation, subsampling)
+                     residual, sequential, split, squeeze_excitation, subsampling)
 from ._validation import check_int
 
 __all__ = [
@@ -80,6 +80,7 @@ __all__ = [
     "regnet",
     "regnet_stages",
     "resnet",
+    "shufflenet_v2",
     "squeezenet",
     "unet",
     "vgg",
@@ -815,6 +816,84 @@ def efficientnet_b0(num_classes=1000, *, dropout_p=0.2):
         name="efficientnet_b0")
 
 
+# ShuffleNet v2 ----------------------------------------------------------------------
+
+# blocks per stage and output channels (stem, three stages, last convolution)
+_SHUFFLENETS = {"x1_0": ((4, 8, 4), (24, 116, 232, 464, 1024))}
+
+
+def _shuffle_block(in_channels, out_channels, stride, name):
+    """ShuffleNet v2's unit: half the channels pass (stride 1) or go through
+    a depthwise branch of their own (stride 2), the other half through 1x1,
+    depthwise 3x3, 1x1; the halves are concatenated and shuffled."""
+    half = out_channels // 2
+    branch2 = sequential(
+        conv(half, 1, bias=False), batch_norm(), relu(),
+        conv(half, 3, stride, 1, groups=half, bias=False), batch_norm(),
+        conv(half, 1, bias=False), batch_norm(), relu())
+    if stride == 1:
+        nodes = [node("split", split(half), "input"),
+                 node("branch2", branch2, "split:1"),
+                 node("cat", concat(), ["split:0", "branch2"])]
+    else:
+        branch1 = sequential(
+            conv(in_channels, 3, stride, 1, groups=in_channels, bias=False),
+            batch_norm(), conv(half, 1, bias=False), batch_norm(), relu())
+        nodes = [node("branch1", branch1, "input"),
+                 node("branch2", branch2, "input"),
+                 node("cat", concat(), ["branch1", "branch2"])]
+    return graph(*nodes, node("shuffle", channel_shuffle(2), "cat"), name=name)
+
+
+def shufflenet_v2(width="x1_0", num_classes=1000):
+    """ShuffleNet v2 (Ma et al. 2018), as in torchvision: ShuffleNet v2 x1.0.
+
+    Units that split the channels in two halves, transform one (1x1,
+    depthwise 3x3, 1x1 convolutions) and pass the other, concatenate them
+    and shuffle the channels so that the halves mix in the next unit; a
+    downsampling unit transforms both halves of a full copy instead. Each
+    unit is a :func:`~pyconvnet.shapes.graph` of the nodes ``split`` (or
+    ``branch1``), ``branch2``, ``cat`` and ``shuffle``.
+
+    Parameters
+    ----------
+    width : {'x1_0'}
+    num_classes : int
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(shufflenet_v2("x1_0"), (3, 224, 224)).total_params
+    2278604
+    """
+    if width not in _SHUFFLENETS:
+        raise ValueError(f"width must be one of {', '.join(_SHUFFLENETS)}, "
+                         f"got {width!r}")
+    repeats, channels = _SHUFFLENETS[width]
+    layers = [sequential(conv(channels[0], 3, 2, 1, bias=False), batch_norm(),
+                         relu(), name="conv1"),
+              max_pool(3, 2, 1, name="maxpool")]
+    cin = channels[0]
+    for s, (n, cout) in enumerate(zip(repeats, channels[1:4]), start=2):
+        layers.append(sequential(*[
+            _shuffle_block(cin if i == 0 else cout, cout, 2 if i == 0 else 1, str(i))
+            for i in range(n)], name=f"stage{s}"))
+        cin = cout
+    layers += [sequential(conv(channels[4], 1, bias=False), batch_norm(), relu(),
+                          name="conv5"),
+               adaptive_avg_pool(1, name="globalpool"), flatten(name="flatten"),
+               linear(num_classes, name="fc")]
+    return sequential(*layers, name=f"shufflenet_v2_{width}")
+
+
 # ConvNeXt ---------------------------------------------------------------------------
 
 # channels and blocks of each stage of ConvNeXt-T (Liu et al. 2022)
@@ -1025,6 +1104,8 @@ _register("mobilenet_v3_large", "MobileNet v3 large (Howard et al. 2019)",
 _register("mobilenet_v3_small", "MobileNet v3 small",
           lambda **kw: mobilenet_v3("small", **kw))
 _register("efficientnet_b0", "EfficientNet-B0 (Tan & Le 2019)", efficientnet_b0)
+_register("shufflenet_v2_x1_0", "ShuffleNet v2 x1.0 (Ma et al. 2018)",
+          lambda **kw: shufflenet_v2("x1_0", **kw))
 _register("convnext_tiny", "ConvNeXt-T (Liu et al. 2022)",
           lambda **kw: convnext("tiny", **kw))
 _register("unet", "U-Net (Ronneberger et al. 2015): valid convolutions, "
