@@ -17,12 +17,12 @@ GoogLeNet is built without its auxiliary classifiers, as its published count
 is.
 
 The later networks (SqueezeNet, MobileNet v3, EfficientNet-B0, ShuffleNet
-v2, RegNet, ConvNeXt-T) are built the same way; ConvNeXt's layer scale, a product with
-a per-channel parameter in torchvision, is a depthwise 1x1 convolution
-here, whose multiplications (0.05% of the total) count as MACs. U-Net is
-the segmentation network of Ronneberger et al. (2015) as published: valid
-convolutions, encoder maps cropped before the skip concatenations (a
-:func:`~pyconvnet.shapes.graph`), a 1x572x572 input.
+v2, RegNet, ConvNeXt-T) are built the same way. ConvNeXt's layer scale, a
+product with a per-channel parameter in torchvision, is a depthwise 1x1
+convolution here, whose multiplications (0.05% of the total) count as MACs.
+U-Net is the segmentation network of Ronneberger et al. (2015) as
+published: valid convolutions, encoder maps cropped before the skip
+concatenations (a :func:`~pyconvnet.shapes.graph`), a 1x572x572 input.
 
 LeNet-5 comes in two versions. ``"lenet5"`` is the one most courses and
 frameworks build: C3 connected to all six S2 maps, plain 2x2 average pooling
@@ -448,10 +448,10 @@ def mobilenet_v2(width_mult=1.0, num_classes=1000):
 
 
 def _conv_norm(out_channels, kernel_size, stride=1, groups=1, act="relu",
-               bias=False, name=None):
+               name=None):
     """torchvision's Conv2dNormActivation with batch norm (``act=None``: none)."""
     layers = [conv(out_channels, kernel_size, stride, (kernel_size - 1) // 2,
-                   groups=groups, bias=bias), batch_norm()]
+                   groups=groups, bias=False), batch_norm()]
     if act is not None:
         layers.append(activation_layer(act))
     return sequential(*layers, name=name)

@@ -680,7 +680,8 @@ def test_squeezenet_versions_and_names():
     s = summary("squeezenet1_1")
     names = [r.name for r in s.rows]
     assert "features.3.squeeze" in names and "features.3.expand.3x3.conv" in names
-    assert {r.name: r.output_shape for r in s.rows}["features.3.expand.cat"] == (128, 55, 55)
+    shapes = {r.name: r.output_shape for r in s.rows}
+    assert shapes["features.3.expand.cat"] == (128, 55, 55)
 
 
 @pytest.mark.parametrize("name", sorted(MODERN))
