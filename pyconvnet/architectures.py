@@ -16,6 +16,14 @@ deeper put the stride in the 3x3 convolution of the bottleneck (ResNet v1.5).
 GoogLeNet is built without its auxiliary classifiers, as its published count
 is.
 
+The later networks (SqueezeNet, MobileNet v3, EfficientNet-B0, ShuffleNet
+v2, RegNet, ConvNeXt-T) are built the same way. ConvNeXt's layer scale, a
+product with a per-channel parameter in torchvision, is a depthwise 1x1
+convolution here, whose multiplications (0.05% of the total) count as MACs.
+U-Net is the segmentation network of Ronneberger et al. (2015) as
+published: valid convolutions, encoder maps cropped before the skip
+concatenations (a :func:`~pyconvnet.shapes.graph`), a 1x572x572 input.
+
 LeNet-5 comes in two versions. ``"lenet5"`` is the one most courses and
 frameworks build: C3 connected to all six S2 maps, plain 2x2 average pooling
 for S2/S4, a linear output layer; 61,706 parameters on a 1x32x32 input.
@@ -35,34 +43,46 @@ Examples
 >>> s.trainable_params, s.total_params
 (60000, 60840)
 >>> list_architectures()[:3]
-['alexnet', 'densenet121', 'densenet161']
+['alexnet', 'convnext_tiny', 'densenet121']
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
 
 from ._lenet5 import LENET5_C3_TABLE, lenet5_options
 from ._specs import activation as activation_layer
-from ._specs import (adaptive_avg_pool, avg_pool, batch_norm,
-                     concat, conv, dense_block, dropout, flatten, linear,
-                     max_pool, rbf, relu, residual, sequential, subsampling)
+from ._specs import (adaptive_avg_pool, avg_pool, batch_norm, channel_shuffle,
+                     concat, conv, conv_transpose, crop, dense_block, dropout,
+                     flatten, graph, layer_norm, linear, max_pool, node, rbf, relu,
+                     residual, sequential, split, squeeze_excitation, subsampling)
+from ._validation import check_int
 
 __all__ = [
     "ArchitectureInfo",
     "alexnet",
     "architecture_info",
     "canonical_name",
+    "convnext",
     "default_input_shape",
     "densenet",
+    "efficientnet_b0",
     "get_architecture",
     "googlenet",
     "lenet5",
     "list_architectures",
     "mobilenet_v2",
+    "mobilenet_v3",
+    "regnet",
+    "regnet_stages",
     "resnet",
+    "shufflenet_v2",
+    "squeezenet",
+    "unet",
     "vgg",
 ]
 
@@ -420,6 +440,605 @@ def mobilenet_v2(width_mult=1.0, num_classes=1000):
                       name="mobilenet_v2")
 
 
+# Networks of the 2016-2022 papers ----------------------------------------------
+#
+# torchvision builds each "conv - norm - activation" triple as one
+# ``Conv2dNormActivation`` (an ``nn.Sequential`` whose children are ``0``,
+# ``1``, ``2``), padded by (k - 1) / 2; ``_conv_norm`` keeps those names.
+
+
+def _conv_norm(out_channels, kernel_size, stride=1, groups=1, act="relu",
+               name=None):
+    """torchvision's Conv2dNormActivation with batch norm (``act=None``: none)."""
+    layers = [conv(out_channels, kernel_size, stride, (kernel_size - 1) // 2,
+                   groups=groups, bias=False), batch_norm()]
+    if act is not None:
+        layers.append(activation_layer(act))
+    return sequential(*layers, name=name)
+
+
+# SqueezeNet ------------------------------------------------------------------------
+
+# (squeeze, expand 1x1, expand 3x3) of each Fire module; "M" is a 3x3 max pool
+_SQUEEZENETS = {
+    "1_0": (96, 7, ((16, 64, 64), (16, 64, 64), (32, 128, 128), "M",
+                    (32, 128, 128), (48, 192, 192), (48, 192, 192),
+                    (64, 256, 256), "M", (64, 256, 256))),
+    "1_1": (64, 3, ((16, 64, 64), (16, 64, 64), "M", (32, 128, 128),
+                    (32, 128, 128), "M", (48, 192, 192), (48, 192, 192),
+                    (64, 256, 256), (64, 256, 256))),
+}
+
+
+def _fire(squeeze, expand1x1, expand3x3, name):
+    """A Fire module: a 1x1 squeeze, then 1x1 and 3x3 expansions side by side."""
+    return sequential(
+        conv(squeeze, 1, name="squeeze"), relu(name="squeeze_activation"),
+        concat(sequential(conv(expand1x1, 1, name="conv"), relu(name="relu"),
+                          name="1x1"),
+               sequential(conv(expand3x3, 3, padding=1, name="conv"),
+                          relu(name="relu"), name="3x3"),
+               name="expand"),
+        name=name)
+
+
+def squeezenet(version="1_0", num_classes=1000, *, dropout_p=0.5):
+    """SqueezeNet 1.0 (Iandola et al. 2016) and 1.1, as in torchvision.
+
+    Fire modules (a 1x1 "squeeze" convolution feeding 1x1 and 3x3
+    "expand" convolutions that are concatenated), no linear layer: the
+    classifier is a 1x1 convolution to ``num_classes`` maps, a ReLU and
+    global average pooling. Version 1.1 starts with a 3x3 convolution of 64
+    maps and pools earlier: 2.4 times fewer MACs, about the same accuracy.
+
+    Parameters
+    ----------
+    version : {'1_0', '1_1'}
+    num_classes : int
+    dropout_p : float
+        Dropout before the final convolution.
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(squeezenet("1_0"), (3, 224, 224)).total_params
+    1248424
+    >>> summary(squeezenet("1_1"), (3, 224, 224)).total_params
+    1235496
+    """
+    version = str(version).replace(".", "_")
+    if version not in _SQUEEZENETS:
+        raise ValueError(f"version must be one of {', '.join(_SQUEEZENETS)}, "
+                         f"got {version!r}")
+    width, kernel, plan = _SQUEEZENETS[version]
+    features = [conv(width, kernel, 2), relu(), max_pool(3, 2, ceil_mode=True)]
+    for item in plan:
+        name = str(len(features))
+        features.append(max_pool(3, 2, ceil_mode=True, name=name) if item == "M"
+                        else _fire(*item, name=name))
+    return sequential(
+        sequential(*features, name="features"),
+        sequential(dropout(dropout_p), conv(num_classes, 1), relu(),
+                   adaptive_avg_pool(1), name="classifier"),
+        flatten(name="flatten"), name=f"squeezenet{version}")
+
+
+# RegNet ------------------------------------------------------------------------------
+
+# torchvision's design-space parameters (Radosavovic et al. 2020):
+# depth, w_0, w_a, w_m, group width, squeeze-and-excitation ratio
+_REGNETS = {
+    "x_400mf": (22, 24, 24.48, 2.54, 16, None),
+    "y_400mf": (16, 48, 27.89, 2.09, 8, 0.25),
+}
+
+
+def regnet_stages(depth, w_0, w_a, w_m, group_width, bottleneck_multiplier=1.0):
+    """The stages of a RegNet from its design-space parameters.
+
+    Block ``j`` gets the width :math:`u_j = w_0 + w_a j`, quantised in log
+    space to :math:`w_0 w_m^{\\lfloor \\log(u_j/w_0)/\\log w_m \\rceil}` and
+    then to a multiple of 8; consecutive blocks of one width form a stage.
+    Widths are finally made compatible with the group width, as torchvision
+    does (``BlockParams.from_init_params``).
+
+    Parameters
+    ----------
+    depth : int
+        Number of blocks.
+    w_0 : int
+        Initial width, a multiple of 8.
+    w_a : float
+        Slope of the widths.
+    w_m : float
+        Width multiplier between stages, above 1.
+    group_width : int
+        Channels per group of the 3x3 convolutions.
+    bottleneck_multiplier : float
+
+    Returns
+    -------
+    list of tuple
+        ``(width, depth, group_width)`` per stage.
+
+    Examples
+    --------
+    >>> regnet_stages(22, 24, 24.48, 2.54, 16)       # RegNetX-400MF
+    [(32, 1, 16), (64, 2, 16), (160, 7, 16), (400, 12, 16)]
+    """
+    depth = check_int(depth, "depth", 1)
+    w_0 = check_int(w_0, "w_0", 8)
+    if w_a < 0 or w_m <= 1 or w_0 % 8:
+        raise ValueError(f"a RegNet needs w_a >= 0, w_m > 1 and w_0 a multiple "
+                         f"of 8, got w_a={w_a!r}, w_m={w_m!r}, w_0={w_0!r}")
+    widths = []
+    for j in range(depth):
+        exponent = round(math.log((j * w_a + w_0) / w_0) / math.log(w_m))
+        widths.append(int(round(w_0 * w_m ** exponent / 8) * 8))
+    stages = []
+    for w in widths:
+        if stages and stages[-1][0] == w:
+            stages[-1][1] += 1
+        else:
+            stages.append([w, 1])
+    out = []
+    for w, n in stages:
+        bottleneck = int(w * bottleneck_multiplier)
+        g = min(group_width, bottleneck)
+        bottleneck = _make_divisible(bottleneck, g)
+        out.append((int(bottleneck / bottleneck_multiplier), n, g))
+    return out
+
+
+def regnet(variant="x_400mf", num_classes=1000):
+    """RegNetX and RegNetY (Radosavovic et al. 2020), as in torchvision.
+
+    A stem (3x3 convolution, stride 2, 32 maps) and four stages of residual
+    bottleneck blocks whose 3x3 convolution is grouped (a fixed width per
+    group); the widths and depths follow from four numbers
+    (:func:`regnet_stages`). RegNetY adds squeeze-and-excitation to every
+    block.
+
+    Parameters
+    ----------
+    variant : {'x_400mf', 'y_400mf'}
+    num_classes : int
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(regnet("x_400mf"), (3, 224, 224)).total_params
+    5495976
+    >>> summary(regnet("y_400mf"), (3, 224, 224)).total_params
+    4344144
+    """
+    if variant not in _REGNETS:
+        raise ValueError(f"variant must be one of {', '.join(_REGNETS)}, "
+                         f"got {variant!r}")
+    depth, w_0, w_a, w_m, group_width, se_ratio = _REGNETS[variant]
+    width = 32
+    stages = []
+    for s, (out, n, g) in enumerate(regnet_stages(depth, w_0, w_a, w_m,
+                                                  group_width), start=1):
+        blocks = []
+        for i in range(n):
+            stride = 2 if i == 0 else 1
+            body = [_conv_norm(out, 1, name="a"),
+                    _conv_norm(out, 3, stride, groups=out // g, name="b")]
+            if se_ratio:
+                # the squeeze width is relative to the block's input
+                body.append(squeeze_excitation(out, int(round(se_ratio * width)),
+                                               name="se"))
+            body.append(_conv_norm(out, 1, act=None, name="c"))
+            shortcut = (_conv_norm(out, 1, stride, act=None, name="proj")
+                        if stride != 1 or width != out else None)
+            blocks.append(residual(sequential(*body, name="f"), shortcut,
+                                   activation=relu(name="activation"),
+                                   name=f"block{s}-{i}"))
+            width = out
+        stages.append(sequential(*blocks, name=f"block{s}"))
+    return sequential(
+        _conv_norm(32, 3, 2, name="stem"),
+        sequential(*stages, name="trunk_output"),
+        adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+        linear(num_classes, name="fc"), name=f"regnet_{variant}")
+
+
+# MobileNet v3 and EfficientNet -------------------------------------------------------
+
+# input, kernel, expanded, output channels, squeeze-and-excitation,
+# activation, stride of each inverted residual block (Howard et al. 2019,
+# tables 1 and 2)
+_MOBILENET_V3 = {
+    "large": (((16, 3, 16, 16, False, "relu", 1), (16, 3, 64, 24, False, "relu", 2),
+               (24, 3, 72, 24, False, "relu", 1), (24, 5, 72, 40, True, "relu", 2),
+               (40, 5, 120, 40, True, "relu", 1), (40, 5, 120, 40, True, "relu", 1),
+               (40, 3, 240, 80, False, "hardswish", 2),
+               (80, 3, 200, 80, False, "hardswish", 1),
+               (80, 3, 184, 80, False, "hardswish", 1),
+               (80, 3, 184, 80, False, "hardswish", 1),
+               (80, 3, 480, 112, True, "hardswish", 1),
+               (112, 3, 672, 112, True, "hardswish", 1),
+               (112, 5, 672, 160, True, "hardswish", 2),
+               (160, 5, 960, 160, True, "hardswish", 1),
+               (160, 5, 960, 160, True, "hardswish", 1)), 1280),
+    "small": (((16, 3, 16, 16, True, "relu", 2), (16, 3, 72, 24, False, "relu", 2),
+               (24, 3, 88, 24, False, "relu", 1),
+               (24, 5, 96, 40, True, "hardswish", 2),
+               (40, 5, 240, 40, True, "hardswish", 1),
+               (40, 5, 240, 40, True, "hardswish", 1),
+               (40, 5, 120, 48, True, "hardswish", 1),
+               (48, 5, 144, 48, True, "hardswish", 1),
+               (48, 5, 288, 96, True, "hardswish", 2),
+               (96, 5, 576, 96, True, "hardswish", 1),
+               (96, 5, 576, 96, True, "hardswish", 1)), 1024),
+}
+
+
+def _inverted_residual(in_channels, kernel_size, expanded, out_channels, stride,
+                       act, se, name):
+    """MobileNet v3's and EfficientNet's block: 1x1 expansion (unless the
+    width stays), depthwise convolution, squeeze-and-excitation ``se`` (a
+    spec or None), linear 1x1 projection; a residual when the shape stays."""
+    layers = []
+    if expanded != in_channels:
+        layers.append(_conv_norm(expanded, 1, act=act))
+    layers.append(_conv_norm(expanded, kernel_size, stride, groups=expanded,
+                             act=act))
+    if se is not None:
+        layers.append(se)
+    layers.append(_conv_norm(out_channels, 1, act=None))
+    body = sequential(*layers, name="block")
+    if stride == 1 and in_channels == out_channels:
+        return residual(body, name=name)
+    return sequential(body, name=name)
+
+
+def mobilenet_v3(size="large", num_classes=1000, *, dropout_p=0.2):
+    """MobileNet v3 large and small (Howard et al. 2019), as in torchvision.
+
+    MobileNet v2's inverted residuals with squeeze-and-excitation in some
+    blocks (the gate is a hard sigmoid; the squeeze width a quarter of the
+    expanded width, rounded to a multiple of 8), hard-swish activations in
+    the later blocks, 5x5 depthwise kernels in some, and a head of a 1x1
+    convolution, global pooling and two linear layers.
+
+    Parameters
+    ----------
+    size : {'large', 'small'}
+    num_classes : int
+    dropout_p : float
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(mobilenet_v3("large"), (3, 224, 224)).total_params
+    5483032
+    >>> summary(mobilenet_v3("small"), (3, 224, 224)).total_params
+    2542856
+    """
+    if size not in _MOBILENET_V3:
+        raise ValueError(f"size must be one of {', '.join(_MOBILENET_V3)}, "
+                         f"got {size!r}")
+    blocks, last = _MOBILENET_V3[size]
+    features = [_conv_norm(16, 3, 2, act="hardswish")]
+    for cin, k, expanded, cout, se, act, stride in blocks:
+        gate = (squeeze_excitation(expanded, _make_divisible(expanded // 4),
+                                   scale_activation="hardsigmoid")
+                if se else None)
+        features.append(_inverted_residual(cin, k, expanded, cout, stride, act,
+                                           gate, str(len(features))))
+    features.append(_conv_norm(6 * blocks[-1][3], 1, act="hardswish"))
+    return sequential(
+        sequential(*features, name="features"),
+        adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+        sequential(linear(last), activation_layer("hardswish"),
+                   dropout(dropout_p), linear(num_classes), name="classifier"),
+        name=f"mobilenet_v3_{size}")
+
+
+# expansion, kernel, stride, input and output channels, blocks of each
+# stage of EfficientNet-B0 (Tan & Le 2019, table 1)
+_EFFICIENTNET_B0 = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2),
+                    (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                    (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
+                    (6, 3, 1, 192, 320, 1))
+
+
+def efficientnet_b0(num_classes=1000, *, dropout_p=0.2):
+    """EfficientNet-B0 (Tan & Le 2019), as in torchvision.
+
+    The baseline that compound scaling enlarges into B1-B7: MBConv blocks
+    (inverted residuals with squeeze-and-excitation in every block, the
+    squeeze width a quarter of the block's input width) and SiLU
+    activations throughout.
+
+    Parameters
+    ----------
+    num_classes : int
+    dropout_p : float
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(efficientnet_b0(), (3, 224, 224)).total_params
+    5288548
+    """
+    features = [_conv_norm(32, 3, 2, act="silu")]
+    for t, k, stride, cin, cout, n in _EFFICIENTNET_B0:
+        blocks = []
+        for i in range(n):
+            width = cin if i == 0 else cout
+            expanded = _make_divisible(width * t)
+            gate = squeeze_excitation(expanded, max(1, width // 4),
+                                      activation="silu")
+            blocks.append(_inverted_residual(width, k, expanded, cout,
+                                             stride if i == 0 else 1, "silu",
+                                             gate, str(i)))
+        features.append(sequential(*blocks, name=str(len(features))))
+    features.append(_conv_norm(1280, 1, act="silu"))
+    return sequential(
+        sequential(*features, name="features"),
+        adaptive_avg_pool(1, name="avgpool"), flatten(name="flatten"),
+        sequential(dropout(dropout_p), linear(num_classes), name="classifier"),
+        name="efficientnet_b0")
+
+
+# ShuffleNet v2 ----------------------------------------------------------------------
+
+# blocks per stage and output channels (stem, three stages, last convolution)
+_SHUFFLENETS = {"x1_0": ((4, 8, 4), (24, 116, 232, 464, 1024))}
+
+
+def _shuffle_block(in_channels, out_channels, stride, name):
+    """ShuffleNet v2's unit: half the channels pass (stride 1) or go through
+    a depthwise branch of their own (stride 2), the other half through 1x1,
+    depthwise 3x3, 1x1; the halves are concatenated and shuffled."""
+    half = out_channels // 2
+    branch2 = sequential(
+        conv(half, 1, bias=False), batch_norm(), relu(),
+        conv(half, 3, stride, 1, groups=half, bias=False), batch_norm(),
+        conv(half, 1, bias=False), batch_norm(), relu())
+    if stride == 1:
+        nodes = [node("split", split(half), "input"),
+                 node("branch2", branch2, "split:1"),
+                 node("cat", concat(), ["split:0", "branch2"])]
+    else:
+        branch1 = sequential(
+            conv(in_channels, 3, stride, 1, groups=in_channels, bias=False),
+            batch_norm(), conv(half, 1, bias=False), batch_norm(), relu())
+        nodes = [node("branch1", branch1, "input"),
+                 node("branch2", branch2, "input"),
+                 node("cat", concat(), ["branch1", "branch2"])]
+    return graph(*nodes, node("shuffle", channel_shuffle(2), "cat"), name=name)
+
+
+def shufflenet_v2(width="x1_0", num_classes=1000):
+    """ShuffleNet v2 (Ma et al. 2018), as in torchvision: ShuffleNet v2 x1.0.
+
+    Units that split the channels in two halves, transform one (1x1,
+    depthwise 3x3, 1x1 convolutions) and pass the other, concatenate them
+    and shuffle the channels so that the halves mix in the next unit; a
+    downsampling unit transforms both halves of a full copy instead. Each
+    unit is a :func:`~pyconvnet.shapes.graph` of the nodes ``split`` (or
+    ``branch1``), ``branch2``, ``cat`` and ``shuffle``.
+
+    Parameters
+    ----------
+    width : {'x1_0'}
+    num_classes : int
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(shufflenet_v2("x1_0"), (3, 224, 224)).total_params
+    2278604
+    """
+    if width not in _SHUFFLENETS:
+        raise ValueError(f"width must be one of {', '.join(_SHUFFLENETS)}, "
+                         f"got {width!r}")
+    repeats, channels = _SHUFFLENETS[width]
+    layers = [sequential(conv(channels[0], 3, 2, 1, bias=False), batch_norm(),
+                         relu(), name="conv1"),
+              max_pool(3, 2, 1, name="maxpool")]
+    cin = channels[0]
+    for s, (n, cout) in enumerate(zip(repeats, channels[1:4]), start=2):
+        layers.append(sequential(*[
+            _shuffle_block(cin if i == 0 else cout, cout, 2 if i == 0 else 1, str(i))
+            for i in range(n)], name=f"stage{s}"))
+        cin = cout
+    layers += [sequential(conv(channels[4], 1, bias=False), batch_norm(), relu(),
+                          name="conv5"),
+               adaptive_avg_pool(1, name="globalpool"), flatten(name="flatten"),
+               linear(num_classes, name="fc")]
+    return sequential(*layers, name=f"shufflenet_v2_{width}")
+
+
+# ConvNeXt ---------------------------------------------------------------------------
+
+# channels and blocks of each stage of ConvNeXt-T (Liu et al. 2022)
+_CONVNEXTS = {"tiny": ((96, 3), (192, 3), (384, 9), (768, 3))}
+
+
+def _convnext_block(dim, name):
+    """7x7 depthwise convolution, layer norm over the channels, 1x1 expansion
+    to ``4 dim`` with GELU, 1x1 projection, layer scale; plus the input.
+
+    torchvision applies the two 1x1 steps as linear layers on a
+    channels-last view, and the layer scale as a product with a ``(dim, 1,
+    1)`` parameter: the same operations, written here as 1x1 convolutions
+    and a depthwise 1x1 convolution without bias.
+    """
+    return residual(sequential(
+        conv(dim, 7, padding=3, groups=dim, name="dwconv"),
+        layer_norm(name="norm"),
+        conv(4 * dim, 1, name="pwconv1"), activation_layer("gelu", name="act"),
+        conv(dim, 1, name="pwconv2"),
+        conv(dim, 1, groups=dim, bias=False, name="layer_scale")), name=name)
+
+
+def convnext(size="tiny", num_classes=1000):
+    """ConvNeXt (Liu et al. 2022), as in torchvision: ConvNeXt-T.
+
+    A ResNet modernised step by step towards a vision transformer: a 4x4
+    stride-4 "patchify" stem, stages of blocks (a 7x7 depthwise convolution,
+    layer normalisation over the channels, an inverted bottleneck of two 1x1
+    convolutions with GELU, a learned per-channel layer scale, an identity
+    shortcut), downsampling by layer norm and a 2x2 stride-2 convolution
+    between stages, and a layer-normalised linear head.
+
+    Parameters
+    ----------
+    size : {'tiny'}
+    num_classes : int
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    The layer scale is written as a depthwise 1x1 convolution without bias
+    (one parameter per channel, the same product), so its multiplications,
+    0.05% of ConvNeXt-T's, count as MACs, where PyTorch's ``FlopCounterMode``
+    and fvcore do not count an element-wise product.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> summary(convnext("tiny"), (3, 224, 224)).total_params
+    28589128
+    """
+    if size not in _CONVNEXTS:
+        raise ValueError(f"size must be one of {', '.join(_CONVNEXTS)}, "
+                         f"got {size!r}")
+    stages = _CONVNEXTS[size]
+    features = [sequential(conv(stages[0][0], 4, 4), layer_norm())]
+    for s, (dim, n) in enumerate(stages):
+        if s:
+            features.append(sequential(layer_norm(), conv(dim, 2, 2),
+                                       name=str(len(features))))
+        features.append(sequential(*[_convnext_block(dim, str(i)) for i in range(n)],
+                                   name=str(len(features))))
+    return sequential(
+        sequential(*features, name="features"),
+        adaptive_avg_pool(1, name="avgpool"),
+        sequential(layer_norm(), flatten(), linear(num_classes), name="classifier"),
+        name=f"convnext_{size}")
+
+
+# U-Net ------------------------------------------------------------------------------
+
+
+def unet(in_channels=1, num_classes=2, *, widths=(64, 128, 256, 512, 1024)):
+    """U-Net as published (Ronneberger et al. 2015), for a 1x572x572 input.
+
+    A contracting path of two unpadded 3x3 convolutions (with ReLU) per
+    level and 2x2 max pooling, an expanding path of 2x2 transposed
+    convolutions ("up-convolutions") that halve the channels, each followed
+    by the concatenation with the contracting path's map of that level,
+    cropped to the same size (the unpadded convolutions make it larger), and
+    two 3x3 convolutions; a final 1x1 convolution to ``num_classes`` maps.
+    The long skips make it a :func:`~pyconvnet.shapes.graph`: nodes
+    ``down1`` ... ``down5``, ``pool1`` ... ``pool4``, and per level ``k`` of
+    the expanding path ``up{k}``, ``crop{k}``, ``cat{k}``, ``dec{k}``; then
+    ``head``. The output of a 572x572 input is 388x388.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input, which the first convolution checks.
+    num_classes : int
+    widths : sequence of int
+        Channels of each level, from the top; the paper's by default.
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    See :ref:`theory-modern-architectures`.
+
+    Examples
+    --------
+    >>> from pyconvnet.shapes import summary
+    >>> s = summary(unet(), (1, 572, 572))
+    >>> s.total_params, s.output_shape
+    (31030658, (2, 388, 388))
+    """
+    widths = tuple(check_int(w, "widths entry", 1) for w in widths)
+    if len(widths) < 2:
+        raise ValueError(f"a U-Net needs at least two levels, got widths={widths}")
+
+    def double_conv(width, first_in=None):
+        return sequential(conv(width, 3, in_channels=first_in, name="conv1"),
+                          relu(name="relu1"), conv(width, 3, name="conv2"),
+                          relu(name="relu2"))
+
+    levels = len(widths)
+    nodes, previous = [], "input"
+    for k, width in enumerate(widths, start=1):
+        nodes.append(node(f"down{k}", double_conv(
+            width, check_int(in_channels, "in_channels", 1) if k == 1 else None),
+            previous))
+        previous = f"down{k}"
+        if k < levels:
+            nodes.append(node(f"pool{k}", max_pool(2), previous))
+            previous = f"pool{k}"
+    for k in range(levels - 1, 0, -1):
+        width = widths[k - 1]
+        nodes += [node(f"up{k}", conv_transpose(width, 2, 2), previous),
+                  node(f"crop{k}", crop(), [f"down{k}", f"up{k}"]),
+                  node(f"cat{k}", concat(), [f"crop{k}", f"up{k}"]),
+                  node(f"dec{k}", double_conv(width), f"cat{k}")]
+        previous = f"dec{k}"
+    nodes.append(node("head", conv(num_classes, 1), previous))
+    return graph(*nodes, name="unet")
+
+
 # registry -------------------------------------------------------------------------
 
 
@@ -472,6 +1091,25 @@ for _d in (121, 161, 169, 201):
     _register(f"densenet{_d}", f"DenseNet-{_d} (Huang et al. 2016)",
               lambda _d=_d, **kw: densenet(_d, **kw))
 _register("mobilenet_v2", "MobileNet v2 (Sandler et al. 2018)", mobilenet_v2)
+_register("squeezenet1_0", "SqueezeNet 1.0 (Iandola et al. 2016)",
+          lambda **kw: squeezenet("1_0", **kw))
+_register("squeezenet1_1", "SqueezeNet 1.1 (2.4x fewer MACs than 1.0)",
+          lambda **kw: squeezenet("1_1", **kw))
+_register("regnet_x_400mf", "RegNetX-400MF (Radosavovic et al. 2020)",
+          lambda **kw: regnet("x_400mf", **kw))
+_register("regnet_y_400mf", "RegNetY-400MF: RegNetX with squeeze-and-excitation",
+          lambda **kw: regnet("y_400mf", **kw))
+_register("mobilenet_v3_large", "MobileNet v3 large (Howard et al. 2019)",
+          lambda **kw: mobilenet_v3("large", **kw))
+_register("mobilenet_v3_small", "MobileNet v3 small",
+          lambda **kw: mobilenet_v3("small", **kw))
+_register("efficientnet_b0", "EfficientNet-B0 (Tan & Le 2019)", efficientnet_b0)
+_register("shufflenet_v2_x1_0", "ShuffleNet v2 x1.0 (Ma et al. 2018)",
+          lambda **kw: shufflenet_v2("x1_0", **kw))
+_register("convnext_tiny", "ConvNeXt-T (Liu et al. 2022)",
+          lambda **kw: convnext("tiny", **kw))
+_register("unet", "U-Net (Ronneberger et al. 2015): valid convolutions, "
+          "2 classes", unet, (1, 572, 572))
 del _d
 
 _ALIASES = {"lenet": "lenet5", "inceptionv1": "googlenet",
@@ -563,5 +1201,5 @@ def get_architecture(name, **options):
     info = architecture_info(name)
     layer = info.build(**options)
     if layer.name != info.name:
-        layer = sequential(*layer.children, name=info.name)
+        layer = dataclasses.replace(layer, name=info.name)
     return layer

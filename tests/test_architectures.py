@@ -590,3 +590,170 @@ def test_random_specs_saved_memory_agrees_with_autograd(spec, channels, size, ba
     pool_inputs = sum(batch * math.prod(r.input_shape) * 4 for r in s.rows
                       if r.kind in ("max_pool", "avg_pool", "adaptive_avg_pool"))
     assert s.saved_memory <= kept <= s.saved_memory + pool_inputs
+
+
+# ---------------------------------------------------------------------------
+# networks of 2016-2022: torchvision's definitions as the oracle
+# ---------------------------------------------------------------------------
+
+# torchvision's published num_params and GFLOPS (multiply-adds, "_ops"),
+# and the MACs that fvcore 0.1.5's FlopCountAnalysis counts on the modules
+# of torchvision_models.py at the default input (3x224x224; 1x572x572 for
+# U-Net, whose count is the paper's: torchvision has no U-Net)
+MODERN = {
+    "squeezenet1_0": (1_248_424, 0.819, 819_093_576),
+    "squeezenet1_1": (1_235_496, 0.349, 349_320_936),
+    "regnet_x_400mf": (5_495_976, 0.414, 420_179_472),
+    "regnet_y_400mf": (4_344_144, 0.402, 410_406_088),
+    "mobilenet_v3_large": (5_483_032, 0.217, 226_033_824),
+    "mobilenet_v3_small": (2_542_856, 0.057, 59_649_536),
+    "efficientnet_b0": (5_288_548, 0.386, 401_659_392),
+    "shufflenet_v2_x1_0": (2_278_604, 0.145, 148_808_392),
+    "convnext_tiny": (28_589_128, 4.456, 4_470_437_376),
+    "unet": (31_030_658, None, 150_428_424_448),
+}
+
+
+def layer_scale_rows(s):
+    """ConvNeXt's layer scales: depthwise 1x1 convolutions in the specs, a
+    product with a parameter in torchvision, which PyTorch's FlopCounterMode
+    (and fvcore) do not count."""
+    return [r for r in s.rows if r.name.endswith(".layer_scale")]
+
+
+def torchvision_counts(name, torch):
+    """(parameters per module, parameters, FLOPs, output shape) of the
+    torchvision module of a built-in network, on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision_models import torchvision_models
+    with torch.device("meta"):
+        model = torchvision_models(torch)[name]().eval()
+        x = torch.zeros(1, *default_input_shape(name))
+        with FlopCounterMode(display=False) as counter:
+            y = model(x)
+    own = sorted(n for n in (sum(p.numel() for p in m.parameters(recurse=False))
+                             for m in model.modules()) if n)
+    return own, sum(own), counter.get_total_flops(), tuple(y.shape[1:])
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_have_torchvision_params_and_fvcore_macs(name):
+    params, gmacs, fvcore = MODERN[name]
+    s = summary(name)
+    assert s.total_params == s.trainable_params == params
+    assert sum(r.params for r in s.rows) == params
+    if gmacs is not None:
+        assert s.total_macs == pytest.approx(gmacs * 1e9, rel=0.01)
+    assert summary(name, preset="fvcore").total_macs == pytest.approx(fvcore, rel=0.01)
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_agree_with_torchvision_modules(name):
+    torch = import_oracle("torch")
+    own, params, flops, out = torchvision_counts(name, torch)
+    assert params == MODERN[name][0]
+    s = summary(name)
+    # layer for layer: the parameters of each row are those of one module
+    assert sorted(r.params for r in s.rows if r.params) == own
+    assert s.total_flops == flops + 2 * sum(r.macs for r in layer_scale_rows(s))
+    assert s.output_shape == out
+
+
+def test_regnet_stages_follow_torchvision():
+    torch = import_oracle("torch")
+    from torchvision_models import regnet_stages as reference
+    from pyconvnet.architectures import regnet_stages
+    for args in [(22, 24, 24.48, 2.54, 16), (16, 48, 27.89, 2.09, 8),
+                 (16, 56, 35.73, 2.28, 16), (14, 56, 38.84, 2.4, 16),
+                 (21, 80, 42.63, 2.66, 24), (20, 232, 115.89, 2.53, 232)]:
+        assert regnet_stages(*args) == reference(torch, *args)
+    with pytest.raises(ValueError, match="w_m > 1"):
+        regnet_stages(16, 48, 27.89, 1.0, 8)
+
+
+def test_squeezenet_versions_and_names():
+    from pyconvnet.architectures import squeezenet
+    assert canonical_name("SqueezeNet 1.1") == "squeezenet1_1"
+    assert canonical_name("RegNetX-400MF") == "regnet_x_400mf"
+    with pytest.raises(ValueError, match="version must be one of 1_0, 1_1"):
+        squeezenet("1_2")
+    s = summary("squeezenet1_1")
+    names = [r.name for r in s.rows]
+    assert "features.3.squeeze" in names and "features.3.expand.3x3.conv" in names
+    shapes = {r.name: r.output_shape for r in s.rows}
+    assert shapes["features.3.expand.cat"] == (128, 55, 55)
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_backward_macs_agree_with_flop_counter(name):
+    torch = import_oracle("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision_models import torchvision_models
+    mapping = {torch.ops.aten.convolution_backward: corrected_conv_backward_flop(torch)}
+    with torch.device("meta"):
+        model = torchvision_models(torch)[name]().eval()
+        y = model(torch.zeros(1, *default_input_shape(name)))
+        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+            y.sum().backward()
+    s = summary(name)
+    scale = sum(r.input_grad_macs + r.weight_grad_macs for r in layer_scale_rows(s))
+    assert 2 * (s.total_backward_macs - scale) == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("name", sorted(MODERN))
+def test_modern_networks_saved_memory_agrees_with_autograd(name):
+    torch = import_oracle("torch")
+    from torchvision_models import torchvision_models
+    shape = default_input_shape(name)
+    with torch.device("meta"):
+        model = torchvision_models(torch)[name]().train()
+        state = {t.untyped_storage()._cdata
+                 for t in list(model.parameters()) + list(model.buffers())}
+        kept = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage._cdata not in state:
+                kept[storage._cdata] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(torch.zeros(8, *shape))
+    s = summary(name, batch_size=8)
+    assert s.saved_memory == pytest.approx(sum(kept.values()), rel=SAVED_TOLERANCE)
+    assert s.saved_memory <= sum(kept.values())
+
+
+def test_unet_is_the_paper_network():
+    from pyconvnet.architectures import unet
+    s = summary("unet")
+    assert s.input_shape == (1, 572, 572) and s.output_shape == (2, 388, 388)
+    shapes = {r.name: r.output_shape for r in s.rows}
+    # figure 1 of the paper: each encoder map is cropped to its decoder's size
+    assert [shapes[f"down{k}.relu2"][1:] for k in (1, 2, 3, 4, 5)] == \
+        [(568, 568), (280, 280), (136, 136), (64, 64), (28, 28)]
+    assert [shapes[f"crop{k}"] for k in (1, 2, 3, 4)] == \
+        [(64, 392, 392), (128, 200, 200), (256, 104, 104), (512, 56, 56)]
+    assert shapes["cat1"] == (128, 392, 392)
+    assert sum(r.params for r in s.rows if r.kind == "conv_transpose") == \
+        sum(4 * c * c // 2 + c // 2 for c in (1024, 512, 256, 128))
+    small = summary(unet(3, 10, widths=(8, 16, 32)), (3, 188, 188))
+    assert small.output_shape == (10, 148, 148)
+    with pytest.raises(ValueError, match="in_channels=1 does not match the 3"):
+        summary("unet", (3, 572, 572))
+    with pytest.raises(ValueError, match="at least two levels"):
+        unet(widths=(64,))
+
+
+def test_command_line_lists_and_summarises_the_new_networks(capsys):
+    from pyconvnet.__main__ import main
+    assert main(["list"]) in (0, None)
+    out = capsys.readouterr().out
+    for name in MODERN:
+        assert name in out
+    assert "1x572x572" in out
+    assert main(["summary", "unet"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "crop1" in out and "2x388x388" in out and "31,030,658" in out
+    assert main(["summary", "convnext_tiny", "--preset", "fvcore"]) in (0, None)
+    assert "28,589,128" in capsys.readouterr().out
