@@ -59,8 +59,12 @@ from pyconvnet import _convolution as conv  # noqa: E402
 from pyconvnet import architectures, shapes  # noqa: E402
 from pyconvnet.functional import conv2d, conv2d_backward  # noqa: E402
 
+# One network of each family (the others repeat its layers at other
+# depths); U-Net is left to --nets: 150 GMACs an image at 572x572.
 DEFAULT_NETS = ("lenet5", "alexnet", "vgg16", "googlenet", "resnet50",
-                "resnext50_32x4d", "densenet121", "mobilenet_v2")
+                "resnext50_32x4d", "densenet121", "mobilenet_v2", "mobilenet_v3_large",
+                "efficientnet_b0", "shufflenet_v2_x1_0", "squeezenet1_1",
+                "regnet_y_400mf", "convnext_tiny")
 
 
 @dataclass(frozen=True)
