@@ -10,7 +10,8 @@ relative errors, and prints the ``_COSTS`` table to paste into
 fastest kernel and how much slower its picks are when it does not.
 
 Run ``python benchmarks/fit_conv_costs.py --json costs.json`` to measure and
-fit; ``--load costs.json`` refits saved measurements without timing again.
+fit; ``--load costs.json`` refits saved measurements without timing again
+(``--recompute`` takes their amounts of work from the current cost terms).
 """
 import argparse
 import json
@@ -42,7 +43,9 @@ DIRECT_LIMIT = 3e7
 
 
 def candidates(geom, op):
-    kernels = conv._applicable(geom, op) - {"dense"}
+    kernels = conv._applicable(geom, op)
+    if "dense" in kernels:   # a fully connected layer: always one product
+        return []
     if conv._cost_terms(geom, "direct", op, 1)[1]["macs"] > DIRECT_LIMIT:
         kernels.discard("direct")
     return sorted(kernels)
@@ -118,6 +121,39 @@ def measure(args):
     return records
 
 
+def layer_geometry(layer, batch):
+    """The checked geometry of a benchmark layer at this batch size."""
+    x = np.empty((batch, layer.in_channels, layer.height, layer.width), np.float32)
+    w = np.empty((layer.out_channels, layer.in_channels // layer.groups) + layer.kernel,
+                 np.float32)
+    padding = "same" if not layer.symmetric_padding() else tuple(p for p, _ in layer.padding)
+    return conv._validate(2, x, w, None, layer.stride, padding, layer.dilation,
+                          layer.groups)[3]
+
+
+def recompute(records, nets):
+    """Records with the amounts of work the current cost terms give (for a
+    refit after the terms changed, on measurements kept with --json)."""
+    labels = {}
+    for net in nets:
+        for _, layer in network_layers(net):
+            labels.setdefault(layer.label(), layer)
+    kept = []
+    for r in records:
+        layer = labels.get(r["layer"])
+        if layer is None:
+            continue
+        geom = layer_geometry(layer, r["batch"])
+        kernels = conv._applicable(geom, r["op"])
+        if r["algorithm"] not in kernels or "dense" in kernels:
+            continue
+        r["tasks"], r["work"], r["serial"] = conv._cost_terms(
+            geom, r["algorithm"], r["op"], r["threads"])
+        kept.append(r)
+    print(f"{len(kept)} of {len(records)} measurements recomputed", file=sys.stderr)
+    return kept
+
+
 def features(record, names):
     """The record's amounts (``conv._cost_features``) in the order of names."""
     amounts = conv._cost_features(record["tasks"], record["work"], record["serial"],
@@ -186,9 +222,14 @@ def main(argv=None):
                         help="also time layers where only one kernel applies")
     parser.add_argument("--json", default=None, help="save the measurements here")
     parser.add_argument("--load", default=None, help="fit saved measurements")
+    parser.add_argument("--recompute", action="store_true",
+                        help="with --load: the amounts of work from the current cost terms "
+                             "(layers of --nets)")
     args = parser.parse_args(argv)
     if args.load:
         records = json.loads(Path(args.load).read_text())
+        if args.recompute:
+            records = recompute(records, args.nets.split(","))
     else:
         records = measure(args)
         if args.json:

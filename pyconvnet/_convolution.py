@@ -657,7 +657,9 @@ def _cost_terms(geom, algorithm, op, n_threads):
         tasks = N * G * kblocks * bands
         work = {"macs": N * G * kblocks * lanes * Cg * taps * strips,
                 "copied": _blocked_bytes(geom) // geom.dtype.itemsize + N * K * P,
-                "packed": G * kblocks * lanes * Cg * taps}
+                "packed": G * kblocks * lanes * Cg * taps,
+                # every block of output channels reads the whole input again
+                "reread": kblocks * N * C * math.prod(geom.spatial)}
     elif algorithm == "depthwise":
         lanes = _conv.depthwise_lanes(geom.dtype)
         blocks = -(-C // lanes)
@@ -698,34 +700,37 @@ def _predicted_time(geom, algorithm, op, n_threads):
     return sum(costs.get(k, 0.0) * v for k, v in features.items())
 
 
-# Fitted by benchmarks/fit_conv_costs.py on every conv layer of the built-in
-# networks at batch 1 and 8 (VGG-16's, and every layer at batch 32, from an
-# earlier run of the kernels that did not change; MobileNet v2's also on 1
-# thread) on 2 threads of an AVX-512 Xeon with 2 cores: the model picks the
-# fastest kernel in 550 of 715 cases, and its picks take 1.05x the time of
-# the fastest on average (the register-blocked kernel in its AVX-512
-# version: the costs belong to the machine they were fitted on). Units: seconds per call, per task, and per unit of
-# each amount of work.
+# Fitted by benchmarks/fit_conv_costs.py on every conv layer of twelve of
+# the built-in networks (its default list but MobileNet v3 and SqueezeNet)
+# at batch 1 and 8 (VGG-16's, and the first eight networks' at batch 32,
+# from an earlier run of the kernels that did not change; MobileNet v2's
+# also on 1 thread) on 2 threads of an AVX-512 Xeon with 2 cores, fully
+# connected layers aside: the model picks the fastest kernel in 733 of 930
+# cases, and its picks take 1.05x the time of the fastest on average (the
+# register-blocked kernel in its AVX-512 version: the costs belong to the
+# machine they were fitted on). Units: seconds per call, per task, and per
+# unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 5.066e-05, "macs": 1.879e-11, "packed": 4.313e-10,
-                          "tasks": 4.387e-07},
-    ("gemm", "weight_grad"): {"call": 6.539e-05, "copied": 5.03e-11, "macs": 1.756e-11,
-                              "packed": 3.234e-10, "reduced": 1.207e-09, "tasks": 4.212e-07},
-    ("winograd", "forward"): {"call": 0.0001217, "filters": 2.154e-09, "macs": 2.017e-11,
-                              "transformed": 1.305e-09},
-    ("winograd", "weight_grad"): {"call": 8.848e-05, "filters": 5.384e-09, "macs": 1.922e-11,
-                                  "tasks": 4.484e-06, "transformed": 1.438e-09},
-    ("blocked", "forward"): {"call": 4.363e-05, "copied": 5.715e-10, "macs": 1.828e-11,
-                             "packed": 1.62e-09, "tasks": 1.474e-07},
-    ("padded", "forward"): {"call": 2.878e-05, "copied": 5.589e-10, "macs": 4.681e-11,
-                            "tasks": 4.048e-08},
-    ("padded", "weight_grad"): {"call": 4.261e-05, "copied": 5.927e-10, "macs": 9.072e-12,
-                                "tasks": 1.665e-07},
-    ("depthwise", "forward"): {"call": 2.305e-05, "copied": 4.152e-10, "macs": 3.152e-11,
-                               "tasks": 2.74e-07},
-    ("depthwise", "weight_grad"): {"call": 2.678e-05, "copied": 4.067e-10, "macs": 6.215e-11},
-    ("direct", "forward"): {"call": 1.89e-05, "macs": 1.936e-10, "tasks": 4.78e-07},
-    ("direct", "weight_grad"): {"call": 3.432e-05, "macs": 3.522e-10, "tasks": 3.991e-07},
+    ("gemm", "forward"): {"call": 5.177e-05, "macs": 1.815e-11, "packed": 4.485e-10,
+                          "tasks": 3.391e-07},
+    ("gemm", "weight_grad"): {"call": 6.695e-05, "copied": 1.813e-10, "macs": 1.816e-11,
+                              "packed": 2.364e-10, "reduced": 1.254e-09, "tasks": 3.049e-08},
+    ("winograd", "forward"): {"call": 0.0001416, "filters": 2.116e-09, "macs": 2.064e-11,
+                              "transformed": 1.262e-09},
+    ("winograd", "weight_grad"): {"filters": 5.24e-09, "macs": 2.003e-11, "tasks": 0.000125,
+                                  "transformed": 1.369e-09},
+    ("blocked", "forward"): {"call": 4.73e-05, "copied": 4.523e-10, "macs": 1.637e-11,
+                             "packed": 1.241e-09, "reread": 8.927e-11, "tasks": 2.073e-07},
+    ("padded", "forward"): {"call": 3.038e-05, "copied": 5.07e-10, "macs": 4.802e-11,
+                            "tasks": 9.659e-08},
+    ("padded", "weight_grad"): {"call": 4.272e-05, "copied": 4.91e-10, "macs": 3.605e-11,
+                                "tasks": 2.166e-07},
+    ("depthwise", "forward"): {"call": 2.718e-05, "copied": 3.943e-10, "macs": 3.282e-11,
+                               "tasks": 3.98e-07},
+    ("depthwise", "weight_grad"): {"call": 2.352e-05, "copied": 4.187e-10, "macs": 5.153e-11,
+                                   "tasks": 4.535e-07},
+    ("direct", "forward"): {"call": 2.356e-05, "macs": 1.873e-10, "tasks": 4.795e-07},
+    ("direct", "weight_grad"): {"call": 5.053e-05, "macs": 3.881e-10, "tasks": 4.674e-07},
 }
 
 
