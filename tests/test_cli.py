@@ -67,7 +67,7 @@ def test_summary_options(capsys):
     data = json.loads(out)
     assert (data["convention"], data["dtype"], data["batch_size"]) == \
         ("full", "float16", 2)
-    assert data["receptive_field"] == 212
+    assert data["receptive_field"] == [212, 212]     # one entry per spatial axis
 
 
 def test_summary_of_a_json_spec_file(tmp_path, capsys):

@@ -635,6 +635,8 @@ PUBLIC_NAMES = [
     "receptive_field", "relu", "residual", "same_padding", "sequential", "subsampling",
     "summary",
 ]
+# added since: network files
+PUBLIC_NAMES = sorted(PUBLIC_NAMES + ["load_network", "save_network"])
 
 
 def test_public_names_are_unchanged():

@@ -1,0 +1,135 @@
+"""Layer specs as plain data: :meth:`Layer.to_dict <pyconvnet._specs.Layer.to_dict>`
+and :meth:`Layer.from_dict <pyconvnet._specs.Layer.from_dict>`.
+
+The dict form is the one network files are written in (see
+:ref:`network-files`): an object per layer with its ``kind``, its ``name``
+when it has one, its constructor's arguments, and its children under
+``layers`` (sequential, dense block), ``branches`` (concat) or ``body`` and
+``shortcut`` (residual). Inside a layer's arguments an array is a tuple
+(``"kernel_size": [3, 5]``); an array where a layer is expected is a
+sequence of layers. Reading goes through the builders of :mod:`._specs`, so
+a bad field is refused with the builder's message and the path of the layer
+in the file.
+"""
+import inspect
+
+from . import _specs
+
+__all__ = ["layer_from_dict", "layer_to_dict"]
+
+# where the children of each composite are written
+_CHILD_FIELDS = {"sequential": "layers", "dense_block": "layers", "concat": "branches"}
+_RESIDUAL_FIELDS = ("body", "shortcut")
+
+
+def _value_to_data(value):
+    if isinstance(value, _specs.Layer):
+        return layer_to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_value_to_data(v) for v in value]
+    return value
+
+
+def layer_to_dict(layer):
+    """The dict form of a :class:`Layer` tree (JSON- and TOML-ready)."""
+    data = {"kind": layer.kind}
+    if layer.name is not None:
+        data["name"] = layer.name
+    for key, value in layer.config.items():
+        data[key] = _value_to_data(value)
+    if layer.kind == "residual":
+        body, shortcut = layer.children
+        data["body"] = layer_to_dict(body)
+        if shortcut is not None:
+            data["shortcut"] = layer_to_dict(shortcut)
+    elif layer.kind in _CHILD_FIELDS:
+        data[_CHILD_FIELDS[layer.kind]] = [layer_to_dict(c) for c in layer.children]
+    elif layer.children:
+        data["children"] = [None if c is None else layer_to_dict(c)
+                            for c in layer.children]
+    return data
+
+
+def _tuples(value):
+    """JSON arrays inside a layer's arguments are tuples."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _child(value, path):
+    """A child spec: an object, an array (a sequence) or a kind string."""
+    if isinstance(value, dict):
+        return layer_from_dict(value, path)
+    if isinstance(value, list):
+        return _specs.sequential(*(_child(v, f"{path}[{i}]") for i, v in enumerate(value)))
+    if isinstance(value, str):
+        return _at(path, value, lambda: _specs.as_layer(value))
+    raise TypeError(f"{path}: expected a layer (an object with 'kind'), an array "
+                    f"of layers or a kind string, got {type(value).__name__}")
+
+
+def _at(path, kind, build):
+    try:
+        return build()
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(path):
+            raise
+        raise type(exc)(f"{path} ({kind}): {exc}") from None
+
+
+def layer_from_dict(data, path="network"):
+    """A :class:`Layer` from its dict form (see :func:`layer_to_dict`).
+
+    ``path`` names the layer in error messages (``network.layers[2].body``).
+    """
+    if isinstance(data, list):
+        return _child(data, path)
+    if not isinstance(data, dict):
+        raise TypeError(f"{path}: a layer must be an object with a 'kind' field, "
+                        f"got {type(data).__name__} {data!r}")
+    fields = dict(data)
+    kind = fields.pop("kind", None)
+    if kind is None:
+        kind = fields.pop("type", None)
+    if not isinstance(kind, str):
+        raise ValueError(f"{path}: a layer needs a 'kind' string, got "
+                         f"{'no kind' if kind is None else repr(kind)} in {data!r}")
+    canon = _at(path, kind, lambda: _specs._kind_key(kind))
+    name = fields.pop("name", None)
+    args = []
+    if canon == "residual":
+        if "body" not in fields:
+            raise ValueError(f"{path} (residual): the 'body' field is missing")
+        args = [_child(fields.pop("body"), f"{path}.body")]
+        shortcut = fields.pop("shortcut", None)
+        args.append(None if shortcut is None else _child(shortcut, f"{path}.shortcut"))
+        if "activation" in fields and fields["activation"] is not None:
+            fields["activation"] = _child(fields["activation"], f"{path}.activation")
+    elif canon in _CHILD_FIELDS:
+        key = _CHILD_FIELDS[canon]
+        children = fields.pop(key, [])
+        if not isinstance(children, list):
+            raise TypeError(f"{path} ({canon}): '{key}' must be an array, got "
+                            f"{type(children).__name__}")
+        args = [_child(c, f"{path}.{key}[{i}]") for i, c in enumerate(children)]
+    fields = {k: _tuples(v) for k, v in fields.items()}
+    if canon in _specs.ACTIVATIONS:
+        build, accepted = (lambda **kw: _specs.activation(canon, **kw)), {"name"}
+    else:
+        build = _specs._CONSTRUCTORS[canon]
+        accepted = {p.name for p in inspect.signature(build).parameters.values()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    given = {k: v for k, v in fields.items() if k in accepted}
+    layer = _at(path, canon, lambda: build(*args, **given, name=name))
+    # Fields the builder fixes (an average pool's dilation of 1) may be
+    # written; anything else is an error rather than silently ignored.
+    for key, value in fields.items():
+        if key not in accepted and layer.config.get(key, _MISSING) != value:
+            known = sorted((accepted | set(layer.config)) - {"name"})
+            raise ValueError(f"{path} ({canon}): unknown field {key!r} = {value!r}; "
+                             f"a {canon} layer takes " + ", ".join(known))
+    return layer
+
+
+_MISSING = object()
