@@ -121,14 +121,24 @@ def layer_from_dict(data, path="network"):
         accepted = {p.name for p in inspect.signature(build).parameters.values()
                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     given = {k: v for k, v in fields.items() if k in accepted}
-    layer = _at(path, canon, lambda: build(*args, **given, name=name))
+
+    def unknown(key, config=()):
+        known = sorted((accepted | set(config)) - {"name"})
+        return ValueError(f"{path} ({canon}): unknown field {key!r} = {fields[key]!r}; "
+                          f"a {canon} layer takes " + ", ".join(known))
+
+    try:
+        layer = _at(path, canon, lambda: build(*args, **given, name=name))
+    except (TypeError, ValueError):
+        extra = [k for k in fields if k not in accepted]
+        if extra:       # a misspelt field explains the failure better
+            raise unknown(extra[0]) from None
+        raise
     # Fields the builder fixes (an average pool's dilation of 1) may be
     # written; anything else is an error rather than silently ignored.
     for key, value in fields.items():
         if key not in accepted and layer.config.get(key, _MISSING) != value:
-            known = sorted((accepted | set(layer.config)) - {"name"})
-            raise ValueError(f"{path} ({canon}): unknown field {key!r} = {value!r}; "
-                             f"a {canon} layer takes " + ", ".join(known))
+            raise unknown(key, layer.config)
     return layer
 
 
