@@ -53,7 +53,7 @@ def _resolve(model):
     if _is_onnx_model(model):
         from ._onnx import onnx_to_layer
         layer, shape = onnx_to_layer(model, "the ONNX model")
-        return layer, shape, layer.name or "model"
+        return layer, shape, model.graph.name or "model"
     if isinstance(model, str):
         name = architectures.canonical_name(model)
         return (architectures.get_architecture(name),
