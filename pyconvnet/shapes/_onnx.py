@@ -335,10 +335,24 @@ class _Builder:
         self.scopes = {}    # id(layer) -> (module scope, the node's own part)
         self.made = []      # every layer noted, kept alive so that ids stay unique
 
+    @staticmethod
+    def _parts(node):
+        """The scope of a node's name: ``/layer1/layer1.0/conv1/Conv`` (as
+        PyTorch's exporter writes them) is ``layer1``, ``0``, ``conv1``,
+        ``Conv``."""
+        parts = []
+        for p in node.name.split("/"):
+            if not p:
+                continue
+            if parts and p.startswith(parts[-1] + "."):
+                p = p[len(parts[-1]) + 1:]
+            parts.append(p.replace(".", "_"))
+        return parts
+
     def leaf(self, layer, node):
         """Note where ``layer`` (made from ``node``) sits in the exporter's
         module scopes, for :meth:`named`."""
-        parts = [p.replace(".", "_") for p in node.name.split("/") if p]
+        parts = self._parts(node)
         if not parts:
             parts = [f"{node.op_type}_{self.g.index[id(node)]}"]
         self.scopes[id(layer)] = (parts[:-1], parts[-1])
@@ -346,7 +360,7 @@ class _Builder:
         return layer
 
     def composite(self, layer, join):
-        parts = [p.replace(".", "_") for p in join.name.split("/") if p]
+        parts = self._parts(join)
         self.scopes[id(layer)] = (parts[:-1], None)
         self.made.append(layer)
         return layer
@@ -509,6 +523,8 @@ class _Builder:
         scope, own = self.scopes.get(id(layer), (None, None))
         if not layer.children:
             parts = list(scope) if unique[tuple(scope)] == 1 and scope else scope + [own]
+            if len(parts) <= len(prefix):
+                parts = scope + [own]
             if parts[:len(prefix)] == prefix and len(parts) > len(prefix):
                 parts = parts[len(prefix):]
             return Layer(layer.kind, layer.config, layer.children, name=".".join(parts))
@@ -523,24 +539,30 @@ class _Builder:
             if child is None:
                 children.append(None)
                 continue
-            child = self.named(child, sub, unique)
-            if layer.kind == "residual" and i == 1 and child.name is None:
-                own_scope = self._common(self._scopes_under(layer.children[1], []))
-                if len(own_scope) > len(sub) and own_scope[:len(sub)] == sub:
-                    child = Layer(child.kind, child.config, child.children,
-                                  name=".".join(own_scope[len(sub):]))
+            own = self._common(self._scopes_under(child, []))
+            if layer.kind == "residual" and i == 1 and child.kind == "sequential" \
+                    and len(own) > len(sub) and own[:len(sub)] == sub:
+                # a shortcut of its own module (ResNet's downsample)
+                child = self.named(child, own, unique)
+                child = Layer(child.kind, child.config, child.children,
+                              name=".".join(own[len(sub):]))
+            else:
+                child = self.named(child, sub, unique)
             children.append(child)
         return Layer(layer.kind, layer.config, tuple(children), name=name)
 
-    def unique_scopes(self, layer, counts=None):
-        """How many leaves of the tree each module scope holds."""
-        counts = defaultdict(int) if counts is None else counts
-        scope, own = self.scopes.get(id(layer), (None, None))
-        if own is not None:
-            counts[tuple(scope)] += 1
-        for child in layer.children:
-            if child is not None:
-                self.unique_scopes(child, counts)
+    def unique_scopes(self, layer):
+        """How many leaves of the tree each module scope holds, the leaves of
+        the modules inside it included."""
+        counts = defaultdict(int)
+        stack = [layer]
+        while stack:
+            x = stack.pop()
+            scope, own = self.scopes.get(id(x), (None, None))
+            if own is not None:
+                for n in range(len(scope) + 1):
+                    counts[tuple(scope[:n])] += 1
+            stack += [c for c in x.children if c is not None]
         return counts
 
 
