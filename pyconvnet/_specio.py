@@ -4,8 +4,9 @@ and :meth:`Layer.from_dict <pyconvnet._specs.Layer.from_dict>`.
 The dict form is the one network files are written in (see
 :ref:`network-files`): an object per layer with its ``kind``, its ``name``
 when it has one, its constructor's arguments, and its children under
-``layers`` (sequential, dense block), ``branches`` (concat) or ``body`` and
-``shortcut`` (residual). Inside a layer's arguments an array is a tuple
+``layers`` (sequential, dense block), ``branches`` (concat), ``body`` and
+``shortcut`` (residual), ``nodes`` (graph) or ``layer`` (a graph's node).
+Inside a layer's arguments an array is a tuple
 (``"kernel_size": [3, 5]``); an array where a layer is expected is a
 sequence of layers. Reading goes through the builders of :mod:`._specs`, so
 a bad field is refused with the builder's message and the path of the layer
@@ -18,8 +19,13 @@ from . import _specs
 __all__ = ["layer_from_dict", "layer_to_dict"]
 
 # where the children of each composite are written
-_CHILD_FIELDS = {"sequential": "layers", "dense_block": "layers", "concat": "branches"}
-_RESIDUAL_FIELDS = ("body", "shortcut")
+_CHILD_FIELDS = {"sequential": "layers", "dense_block": "layers", "concat": "branches",
+                 "graph": "nodes"}
+# fields a builder fills in itself, which it refuses when given this value
+_DERIVED = {"upsample": {"align_corners": False}}
+# fields stored under another name than the builder's argument
+_RENAMED = {"pixel_shuffle": {"factor": "upscale_factor"},
+            "pixel_unshuffle": {"factor": "downscale_factor"}}
 
 
 def _value_to_data(value):
@@ -42,6 +48,8 @@ def layer_to_dict(layer):
         data["body"] = layer_to_dict(body)
         if shortcut is not None:
             data["shortcut"] = layer_to_dict(shortcut)
+    elif layer.kind == "node":
+        data["layer"] = layer_to_dict(layer.children[0])
     elif layer.kind in _CHILD_FIELDS:
         data[_CHILD_FIELDS[layer.kind]] = [layer_to_dict(c) for c in layer.children]
     elif layer.children:
@@ -106,21 +114,34 @@ def layer_from_dict(data, path="network"):
         args.append(None if shortcut is None else _child(shortcut, f"{path}.shortcut"))
         if "activation" in fields and fields["activation"] is not None:
             fields["activation"] = _child(fields["activation"], f"{path}.activation")
+    elif canon == "node":
+        if "layer" not in fields:
+            raise ValueError(f"{path} (node): the 'layer' field is missing")
+        fields["layer"] = _child(fields["layer"], f"{path}.layer")
     elif canon in _CHILD_FIELDS:
         key = _CHILD_FIELDS[canon]
         children = fields.pop(key, [])
         if not isinstance(children, list):
             raise TypeError(f"{path} ({canon}): '{key}' must be an array, got "
                             f"{type(children).__name__}")
+        if canon == "graph":    # the entries are nodes: their kind goes without saying
+            children = [dict(c, kind=c.get("kind", "node")) if isinstance(c, dict) else c
+                        for c in children]
         args = [_child(c, f"{path}.{key}[{i}]") for i, c in enumerate(children)]
-    fields = {k: _tuples(v) for k, v in fields.items()}
+    fields = {k: v if isinstance(v, _specs.Layer) else _tuples(v)
+              for k, v in fields.items()}
+    for key, argument in _RENAMED.get(canon, {}).items():
+        if key in fields and argument not in fields:
+            fields[argument] = fields.pop(key)
     if canon in _specs.ACTIVATIONS:
         build, accepted = (lambda **kw: _specs.activation(canon, **kw)), {"name"}
     else:
         build = _specs._CONSTRUCTORS[canon]
         accepted = {p.name for p in inspect.signature(build).parameters.values()
                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    given = {k: v for k, v in fields.items() if k in accepted}
+    derived = _DERIVED.get(canon, {})
+    given = {k: v for k, v in fields.items() if k in accepted
+             and not (k in derived and v == derived[k])}
 
     def unknown(key, config=()):
         known = sorted((accepted | set(config)) - {"name"})
@@ -137,7 +158,8 @@ def layer_from_dict(data, path="network"):
     # Fields the builder fixes (an average pool's dilation of 1) may be
     # written; anything else is an error rather than silently ignored.
     for key, value in fields.items():
-        if key not in accepted and layer.config.get(key, _MISSING) != value:
+        if (key not in accepted or key in derived) \
+                and layer.config.get(key, _MISSING) != value:
             raise unknown(key, layer.config)
     return layer
 

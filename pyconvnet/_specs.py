@@ -19,29 +19,46 @@ from ._validation import check_bool, check_groups, check_int, check_padding, che
 
 __all__ = [
     "ACTIVATIONS",
+    "PAD_MODES",
+    "UPSAMPLE_MODES",
     "Layer",
     "activation",
     "adaptive_avg_pool",
     "adaptive_max_pool",
+    "add",
     "as_layer",
     "avg_pool",
     "batch_norm",
     "concat",
     "conv",
     "conv_transpose",
+    "crop",
     "dense_block",
     "dropout",
     "flatten",
     "global_avg_pool",
+    "graph",
+    "group_norm",
     "identity",
+    "instance_norm",
+    "layer_norm",
     "linear",
     "lrn",
     "max_pool",
+    "mul",
+    "node",
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "rbf",
     "relu",
     "residual",
     "sequential",
+    "slice_channels",
+    "split",
+    "squeeze_excitation",
     "subsampling",
+    "upsample",
 ]
 
 # --------------------------------------------------------------------------
@@ -591,14 +608,26 @@ def residual(body, shortcut=None, *, activation=None, name=None):
     return Layer("residual", cfg, tuple(children), name=_name(name))
 
 
-def concat(*branches, name=None):
-    """Parallel branches on the same input, concatenated along channels (Inception).
+def concat(*branches, axis=0, name=None):
+    """Concatenation along channels (or another axis).
 
-    A branch that is an empty list is the identity.
+    With branches: parallel branches on the same input, their outputs
+    concatenated (Inception); a branch that is an empty list is the
+    identity. Without branches: a node of a :func:`graph` that
+    concatenates the node's inputs.
+
+    Parameters
+    ----------
+    *branches : spec
+    axis : int
+        Axis of the sample shape, without the batch: 0 (the default) is
+        the channels, -1 the last axis. The inputs agree in every other
+        dimension.
+    name : str, optional
 
     Notes
     -----
-    See :ref:`theory-googlenet`.
+    See :ref:`theory-googlenet` and :ref:`theory-graphs`.
 
     Examples
     --------
@@ -606,9 +635,8 @@ def concat(*branches, name=None):
     >>> summary(spec, (3, 32, 32)).output_shape
     (12, 32, 32)
     """
-    if len(branches) < 1:
-        raise ValueError("concat needs at least one branch")
-    return Layer("concat", {}, tuple(as_layer(b) for b in branches),
+    cfg = {} if check_int(axis, "axis") == 0 else {"axis": int(axis)}
+    return Layer("concat", cfg, tuple(as_layer(b) for b in branches),
                  name=_name(name))
 
 
@@ -634,6 +662,656 @@ def dense_block(*layers, name=None):
                  name=_name(name))
 
 
+# --------------------------------------------------------------------------
+# graphs: named nodes with explicit inputs, and the layers that join,
+# split, resize and normalise feature maps
+# --------------------------------------------------------------------------
+
+def _axis(axis, name="axis"):
+    return check_int(axis, name)
+
+
+def add(*, name=None):
+    """The element-wise sum of two or more inputs: a node of a :func:`graph`.
+
+    The shapes broadcast as NumPy's do (aligned on the right, a dimension of
+    size 1 stretches); there are no parameters.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> g = graph(node("a", conv(8, 3, padding=1), "x"),
+    ...           node("sum", add(), ["x", "a"]), inputs="x")
+    >>> summary(g, (8, 16, 16)).output_shape
+    (8, 16, 16)
+    """
+    return Layer("add", {}, name=_name(name))
+
+
+def mul(*, name=None):
+    """The element-wise product of two or more inputs, broadcast as NumPy's
+    (a gate of shape ``(C, 1, 1)`` scales each channel of ``(C, H, W)``).
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> g = graph(node("gate", [global_avg_pool(), activation("sigmoid")], "x"),
+    ...           node("scaled", mul(), ["x", "gate"]), inputs="x")
+    >>> summary(g, (8, 16, 16)).output_shape
+    (8, 16, 16)
+    """
+    return Layer("mul", {}, name=_name(name))
+
+
+def split(sizes, axis=0, *, name=None):
+    """Split along an axis (the channels by default), as :func:`torch.split`.
+
+    A node of a :func:`graph` only: other nodes read its pieces as
+    ``"name:0"``, ``"name:1"``, ...
+
+    Parameters
+    ----------
+    sizes : int or sequence of int
+        An int is the size of every piece (the last may be smaller); a
+        sequence gives each piece's size and must add up to the axis.
+    axis : int
+        Axis of the sample shape, without the batch: 0 is the channels,
+        -1 the last axis.
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> g = graph(node("halves", split(4), "x"),
+    ...           node("branch", conv(4, 3, padding=1), "halves:1"),
+    ...           node("out", concat(), ["halves:0", "branch"]), inputs="x")
+    >>> summary(g, (8, 16, 16)).total_params
+    148
+    """
+    if isinstance(sizes, (tuple, list)):
+        if not sizes:
+            raise ValueError("sizes must not be empty")
+        sizes = tuple(check_int(v, f"sizes[{i}]", 1) for i, v in enumerate(sizes))
+    else:
+        sizes = check_int(sizes, "sizes", 1)
+    return Layer("split", dict(sizes=sizes, axis=_axis(axis)), name=_name(name))
+
+
+def slice_channels(start, stop=None, step=1, *, axis=0, name=None):
+    """The channels ``start:stop:step`` (or a slice of another axis).
+
+    Python's slice rules apply: negative indices count from the end, and
+    ``stop`` None means the end. The slice must not be empty.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([slice_channels(0, 16)], (64, 8, 8)).output_shape
+    (16, 8, 8)
+    """
+    cfg = dict(start=check_int(start, "start"),
+               stop=None if stop is None else check_int(stop, "stop"),
+               step=check_int(step, "step", 1), axis=_axis(axis))
+    return Layer("slice", cfg, name=_name(name))
+
+
+def _pairs(value, name):
+    """An int, a tuple of ints, or a tuple of (before, after) pairs."""
+    if isinstance(value, (tuple, list)):
+        if not value:
+            raise ValueError(f"{name} must not be empty")
+        if all(isinstance(v, (tuple, list)) for v in value):
+            out = []
+            for i, v in enumerate(value):
+                if len(v) != 2:
+                    raise ValueError(f"{name}[{i}] must be a (before, after) pair, "
+                                     f"got {tuple(v)}")
+                out.append((check_int(v[0], f"{name}[{i}][0]", 0),
+                            check_int(v[1], f"{name}[{i}][1]", 0)))
+            return tuple(out)
+        return tuple(check_int(v, f"{name}[{i}]", 0) for i, v in enumerate(value))
+    return check_int(value, name, 0)
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(padding, mode="constant", value=0.0, *, name=None):
+    """Pad the spatial dimensions, as :func:`torch.nn.functional.pad`.
+
+    Parameters
+    ----------
+    padding : int or tuple
+        An int for both sides of every spatial dimension, one int per
+        dimension (both sides), or one ``(before, after)`` pair per
+        dimension, in the order of the shape (height before width), not in
+        :func:`torch.nn.functional.pad`'s last-dimension-first order.
+    mode : {'constant', 'reflect', 'replicate', 'circular'}
+    value : float
+        The fill value of ``'constant'`` padding.
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([pad(((0, 1), (2, 3)))], (3, 8, 8)).output_shape
+    (3, 9, 13)
+    """
+    if not isinstance(mode, str) or mode.lower() not in PAD_MODES:
+        raise ValueError(f"mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"value must be a number, got {type(value).__name__}")
+    return Layer("pad", dict(padding=_pairs(padding, "padding"), mode=mode.lower(),
+                             value=float(value)), name=_name(name))
+
+
+def crop(size=None, offset=None, *, name=None):
+    """Cut a window out of the spatial dimensions.
+
+    Parameters
+    ----------
+    size : int, tuple of int or None
+        Size of the window per spatial dimension. None takes the size from
+        a second input: in a :func:`graph`, ``crop()`` on the inputs
+        ``[a, b]`` crops ``a`` to the spatial size of ``b`` (as the 2015
+        U-Net crops the encoder's map to the decoder's).
+    offset : int, tuple of int or None
+        Where the window starts; None centres it, starting at
+        ``(n - size) // 2``.
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([crop(56)], (64, 64, 64)).output_shape
+    (64, 56, 56)
+    """
+    return Layer("crop", dict(
+        size=None if size is None else check_sizes(size, "size", 1),
+        offset=None if offset is None else check_sizes(offset, "offset", 0)),
+        name=_name(name))
+
+
+UPSAMPLE_MODES = ("nearest", "linear", "bilinear", "trilinear")
+
+
+def upsample(scale_factor=None, size=None, mode="nearest", align_corners=None, *,
+             name=None):
+    """Resize by interpolation, as :class:`torch.nn.Upsample`.
+
+    Parameters
+    ----------
+    scale_factor : number or tuple of numbers, optional
+        The output size is ``floor(n * scale_factor)`` per spatial dimension.
+    size : int or tuple of int, optional
+        The output size; give exactly one of ``size`` and ``scale_factor``.
+    mode : {'nearest', 'linear', 'bilinear', 'trilinear'}
+        ``'linear'``, ``'bilinear'`` and ``'trilinear'`` are for 1-, 2- and
+        3-D maps, as in PyTorch.
+    align_corners : bool or None
+        For the linear modes only (None is False).
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([upsample(2, mode="bilinear")], (16, 8, 8)).output_shape
+    (16, 16, 16)
+    """
+    if (scale_factor is None) == (size is None):
+        raise ValueError("give exactly one of scale_factor and size")
+    cfg = {}
+    if size is not None:
+        cfg["size"] = check_sizes(size, "size", 1)
+    else:
+        factors = scale_factor if isinstance(scale_factor, (tuple, list)) \
+            else (scale_factor,)
+        if not factors:
+            raise ValueError("scale_factor must not be empty")
+        for f in factors:
+            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not f > 0:
+                raise ValueError(f"scale_factor must be a positive number or a "
+                                 f"tuple of them, got {scale_factor!r}")
+        factors = tuple(int(f) if float(f).is_integer() else float(f)
+                        for f in factors)
+        cfg["scale_factor"] = factors if isinstance(scale_factor, (tuple, list)) \
+            else factors[0]
+    if not isinstance(mode, str) or mode.lower() not in UPSAMPLE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(UPSAMPLE_MODES)}, "
+                         f"got {mode!r}")
+    cfg["mode"] = mode.lower()
+    if align_corners is not None:
+        check_bool(align_corners, "align_corners")
+        if cfg["mode"] == "nearest":
+            raise ValueError("align_corners is for the linear modes only, "
+                             "not for mode='nearest'")
+    cfg["align_corners"] = bool(align_corners)
+    return Layer("upsample", cfg, name=_name(name))
+
+
+def pixel_shuffle(upscale_factor, *, name=None):
+    """Rearrange ``(C r^2, H, W)`` into ``(C, H r, W r)`` (sub-pixel convolution).
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([pixel_shuffle(2)], (64, 8, 8)).output_shape
+    (16, 16, 16)
+    """
+    return Layer("pixel_shuffle",
+                 dict(factor=check_int(upscale_factor, "upscale_factor", 1)),
+                 name=_name(name))
+
+
+def pixel_unshuffle(downscale_factor, *, name=None):
+    """Rearrange ``(C, H r, W r)`` into ``(C r^2, H, W)``, the inverse of
+    :func:`pixel_shuffle`.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([pixel_unshuffle(2)], (16, 16, 16)).output_shape
+    (64, 8, 8)
+    """
+    return Layer("pixel_unshuffle",
+                 dict(factor=check_int(downscale_factor, "downscale_factor", 1)),
+                 name=_name(name))
+
+
+def group_norm(num_groups, affine=True, *, trainable=True, name=None):
+    """Group normalisation: statistics per sample over groups of channels.
+
+    ``2 * C`` parameters when affine (a scale and a shift per channel, as
+    :class:`torch.nn.GroupNorm`); ``C`` must divide by ``num_groups``.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([group_norm(8)], (32, 16, 16)).total_params
+    64
+    """
+    return Layer("group_norm", dict(num_groups=check_int(num_groups, "num_groups", 1),
+                                    affine=check_bool(affine, "affine"),
+                                    trainable=check_bool(trainable, "trainable")),
+                 name=_name(name))
+
+
+def instance_norm(affine=False, *, trainable=True, name=None):
+    """Instance normalisation: statistics per sample and channel.
+
+    ``affine`` is False by default, as in :class:`torch.nn.InstanceNorm2d`;
+    with it, ``2 * C`` parameters.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([instance_norm(affine=True)], (32, 16, 16)).total_params
+    64
+    """
+    return Layer("instance_norm", dict(affine=check_bool(affine, "affine"),
+                                       trainable=check_bool(trainable, "trainable")),
+                 name=_name(name))
+
+
+def layer_norm(normalized_shape=None, affine=True, bias=True, *, trainable=True,
+               name=None):
+    """Layer normalisation.
+
+    Parameters
+    ----------
+    normalized_shape : int, tuple of int or None
+        None normalises each position over the channels (the channels-first
+        ``LayerNorm2d`` of ConvNeXt): ``C`` scales and ``C`` shifts. An int
+        or tuple names the trailing dimensions of the sample shape, as
+        :class:`torch.nn.LayerNorm` does (checked against the input):
+        ``prod(normalized_shape)`` scales and as many shifts.
+    affine : bool
+        Learn a scale (``elementwise_affine`` in PyTorch).
+    bias : bool
+        Learn a shift too (when ``affine``).
+    trainable : bool
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([layer_norm()], (96, 56, 56)).total_params
+    192
+    >>> summary([flatten(), layer_norm(768)], (768,)).total_params
+    1536
+    """
+    return Layer("layer_norm", dict(
+        normalized_shape=None if normalized_shape is None
+        else check_sizes(normalized_shape, "normalized_shape", 1),
+        affine=check_bool(affine, "affine"), bias=check_bool(bias, "bias"),
+        trainable=check_bool(trainable, "trainable")), name=_name(name))
+
+
+def node(name, layer, inputs):
+    """One named node of a :func:`graph`: a layer and the names it reads.
+
+    Parameters
+    ----------
+    name : str
+        The node's name: other nodes read its output by it, and it names the
+        node's rows in a summary. It may not contain ``':'``.
+    layer : spec
+        Any spec (:func:`as_layer`), including a whole sub-network. The
+        joins :func:`add`, :func:`mul`, ``concat()`` (without branches) and
+        ``crop()`` (without a size) read several inputs; every other layer
+        reads one.
+    inputs : str or sequence of str
+        Names of the graph's input or of other nodes; ``"name:k"`` is the
+        ``k``-th piece of a :func:`split` node.
+
+    Returns
+    -------
+    Layer
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> node("c1", conv(8, 3), "input").config["inputs"]
+    ('input',)
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a node's name must be a non-empty str, got {name!r}")
+    if ":" in name or "." in name:
+        raise ValueError(f"a node's name may not contain ':' or '.', got {name!r}")
+    if isinstance(inputs, str):
+        inputs = (inputs,)
+    if not isinstance(inputs, (tuple, list)) or not inputs or not all(
+            isinstance(i, str) and i for i in inputs):
+        raise TypeError(f"node {name!r}: inputs must be a name or a non-empty "
+                        f"sequence of names, got {inputs!r}")
+    return Layer("node", dict(inputs=tuple(inputs)), (as_layer(layer),), name=name)
+
+
+# the layers that read several inputs in a graph
+_JOINS = ("add", "mul")
+
+
+def _arity(layer):
+    """(fewest, most) inputs a node's layer reads."""
+    if layer.kind in _JOINS or (layer.kind == "concat" and not layer.children):
+        return 2, None
+    if layer.kind == "crop" and layer.config["size"] is None:
+        return 2, 2
+    return 1, 1
+
+
+def _as_node(spec, i):
+    if isinstance(spec, Layer):
+        if spec.kind != "node":
+            raise TypeError(f"graph entry {i} is a {spec.kind!r} layer, not a "
+                            "node: wrap it as node(name, layer, inputs)")
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 3:
+        return node(*spec)
+    if isinstance(spec, dict):
+        kw = {k: v for k, v in spec.items() if k != "kind"}
+        if spec.get("kind", "node") != "node" or set(kw) != {"name", "layer", "inputs"}:
+            raise ValueError(f"graph entry {i}: a node dict has the keys 'name', "
+                             f"'layer' and 'inputs', got {sorted(spec)}")
+        return node(**kw)
+    raise TypeError(f"graph entry {i}: expected node(name, layer, inputs), a "
+                    f"(name, layer, inputs) tuple or a dict, got "
+                    f"{type(spec).__name__}")
+
+
+def _one_name(value, what):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 1:
+            raise ValueError(f"a graph has exactly one {what}, got {len(value)}: "
+                             f"{tuple(value)}")
+        value = value[0]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"the graph's {what} must be a name, got {value!r}")
+    return value
+
+
+def _ref(reference):
+    """('name', piece index or None) of an input reference."""
+    base, sep, piece = reference.partition(":")
+    if not sep:
+        return base, None
+    if not piece.isdigit():
+        raise ValueError(f"bad input reference {reference!r}: a piece of a split "
+                         "is written 'name:k' with k an index")
+    return base, int(piece)
+
+
+def graph(*nodes, inputs="input", outputs=None, name=None):
+    """A network written as named nodes with explicit inputs.
+
+    The form of torch.fx and ONNX graphs: every node names the layer it
+    applies and the tensors it reads, so any skip connection can be written
+    (U-Net's long skips, gates, channel splits). The graph reads one input
+    tensor, named ``inputs``, and returns the output of the node named
+    ``outputs``. Nodes may be listed in any order; the graph walks them in
+    a topological order (the given one where it is one).
+
+    Parameters
+    ----------
+    *nodes : node, tuple or dict
+        :func:`node` results, ``(name, layer, inputs)`` tuples or dicts with
+        the keys ``name``, ``layer`` and ``inputs``.
+    inputs : str
+        Name of the graph's input tensor (a sequence of one name is
+        accepted too).
+    outputs : str or None
+        Name of the node whose output the graph returns; None is the last
+        node listed.
+    name : str, optional
+
+    Returns
+    -------
+    Layer
+        Of kind ``"graph"``: its children are the nodes in walking order.
+
+    Raises
+    ------
+    ValueError
+        On duplicate or unknown names, a cycle, a node the output does not
+        depend on, or a node given the wrong number of inputs.
+    TypeError
+        On entries that are not nodes.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    A residual block as a graph, equal to ``residual(body)``:
+
+    >>> body = [conv(8, 3, padding=1), relu(), conv(8, 3, padding=1)]
+    >>> g = graph(node("body", body, "x"), node("out", add(), ["body", "x"]),
+    ...           inputs="x")
+    >>> summary(g, (8, 16, 16)).total_params == summary(residual(body), (8, 16, 16)).total_params
+    True
+    """
+    if len(nodes) == 1 and isinstance(nodes[0], list):
+        nodes = nodes[0]
+    if not nodes:
+        raise ValueError("a graph needs at least one node")
+    source = _one_name(inputs, "input")
+    items = [_as_node(n, i) for i, n in enumerate(nodes)]
+    order = {}
+    for i, nd in enumerate(items):
+        if nd.name == source:
+            raise ValueError(f"node {nd.name!r} has the name of the graph's input")
+        if nd.name in order:
+            raise ValueError(f"two nodes are named {nd.name!r}")
+        order[nd.name] = i
+    target = items[-1].name if outputs is None else _one_name(outputs, "output")
+    if target not in order:
+        raise ValueError(f"the output {target!r} is not a node"
+                         + _hint(target, order))
+    deps = {}
+    for nd in items:
+        layer = nd.children[0]
+        low, high = _arity(layer)
+        refs = nd.config["inputs"]
+        if len(refs) < low or (high is not None and len(refs) > high):
+            want = f"{low}" if low == high else f"at least {low}" if high is None \
+                else f"{low} to {high}"
+            raise ValueError(f"node {nd.name!r} ({layer.kind}) reads {want} "
+                             f"input{'s' if want != '1' else ''}, got {len(refs)}: "
+                             f"{list(refs)}")
+        deps[nd.name] = []
+        for ref in refs:
+            base, piece = _ref(ref)
+            if base != source and base not in order:
+                raise ValueError(f"node {nd.name!r} reads {ref!r}, which is neither "
+                                 f"a node nor the graph's input {source!r}"
+                                 + _hint(base, list(order) + [source]))
+            if base == source:
+                if piece is not None:
+                    raise ValueError(f"node {nd.name!r} reads {ref!r}, but the "
+                                     f"graph's input is one tensor")
+                continue
+            producer = items[order[base]].children[0]
+            if producer.kind == "split":
+                if piece is None:
+                    raise ValueError(f"node {nd.name!r} reads the split node "
+                                     f"{base!r} whole: name a piece, '{base}:0', "
+                                     f"'{base}:1', ...")
+                sizes = producer.config["sizes"]
+                if isinstance(sizes, tuple) and piece >= len(sizes):
+                    raise ValueError(f"node {nd.name!r} reads {ref!r}, but split "
+                                     f"node {base!r} has {len(sizes)} pieces")
+            elif piece is not None:
+                raise ValueError(f"node {nd.name!r} reads {ref!r}, but node "
+                                 f"{base!r} ({producer.kind}) has one output")
+            deps[nd.name].append(base)
+    walk = _topological(items, deps)
+    needed = {target}
+    for nd in reversed(walk):
+        if nd.name in needed:
+            needed.update(deps[nd.name])
+    unused = [nd.name for nd in items if nd.name not in needed]
+    if unused:
+        raise ValueError(f"the output {target!r} does not depend on the node"
+                         f"{'s' if len(unused) > 1 else ''} "
+                         + ", ".join(repr(u) for u in unused))
+    if not any(source in (_ref(r)[0] for r in nd.config["inputs"]) for nd in items):
+        raise ValueError(f"no node reads the graph's input {source!r}")
+    cfg = dict(inputs=(source,), outputs=(target,))
+    return Layer("graph", cfg, tuple(walk), name=_name(name))
+
+
+def _hint(name, known):
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _topological(items, deps):
+    """The nodes in an order where each follows the nodes it reads, keeping
+    the given order where possible; a cycle is a ValueError that names it."""
+    index = {nd.name: i for i, nd in enumerate(items)}
+    state = {}
+    out = []
+
+    def visit(name, trail):
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "open":
+            cycle = trail[trail.index(name):] + [name]
+            raise ValueError("the graph has a cycle: " + " -> ".join(
+                repr(c) for c in cycle))
+        state[name] = "open"
+        for dep in sorted(set(deps[name]), key=index.get):
+            visit(dep, trail + [dep])
+        state[name] = "done"
+        out.append(items[index[name]])
+
+    for nd in items:
+        visit(nd.name, [nd.name])
+    return out
+
+
+def squeeze_excitation(input_channels, squeeze_channels, activation="relu",
+                       scale_activation="sigmoid", *, name=None):
+    """A squeeze-and-excitation block, as torchvision's ``SqueezeExcitation``.
+
+    Global average pooling, a 1x1 convolution to ``squeeze_channels``, an
+    activation, a 1x1 convolution back to ``input_channels``, a gate
+    activation, and the product of the gate and the input: a :func:`graph`
+    with the nodes ``avgpool``, ``fc1``, ``activation``, ``fc2``,
+    ``scale_activation`` and ``scale``. Its parameters are
+    ``2 * input_channels * squeeze_channels + squeeze_channels +
+    input_channels``.
+
+    Parameters
+    ----------
+    input_channels, squeeze_channels : int
+    activation, scale_activation : str or spec
+        ``"relu"`` and ``"sigmoid"`` by default; MobileNet v3 uses
+        ``"hardsigmoid"`` for the gate.
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> s = summary(squeeze_excitation(96, 24), (96, 14, 14))
+    >>> s.output_shape, s.total_params
+    ((96, 14, 14), 4728)
+    """
+    cin = check_int(input_channels, "input_channels", 1)
+    sq = check_int(squeeze_channels, "squeeze_channels", 1)
+    return graph(
+        node("avgpool", global_avg_pool(), "input"),
+        node("fc1", conv(sq, 1, in_channels=cin), "avgpool"),
+        node("activation", as_layer(activation), "fc1"),
+        node("fc2", conv(cin, 1, in_channels=sq), "activation"),
+        node("scale_activation", as_layer(scale_activation), "fc2"),
+        node("scale", mul(), ["scale_activation", "input"]),
+        name=name)
+
+
 def _window(kernel_size, stride=None, padding=0, dilation=1, *, name=None):
     """A bare sliding window (receptive-field shorthand); keeps the channels."""
     layer = _pool("window", kernel_size, stride, padding, dilation, False, name)
@@ -648,6 +1326,11 @@ _CONSTRUCTORS = {
     "batch_norm": batch_norm, "lrn": lrn, "dropout": dropout, "flatten": flatten,
     "identity": identity, "sequential": sequential, "residual": residual,
     "concat": concat, "dense_block": dense_block, "window": _window,
+    "add": add, "mul": mul, "split": split, "slice": slice_channels, "pad": pad,
+    "crop": crop, "upsample": upsample, "pixel_shuffle": pixel_shuffle,
+    "pixel_unshuffle": pixel_unshuffle, "group_norm": group_norm,
+    "instance_norm": instance_norm, "layer_norm": layer_norm, "node": node,
+    "graph": graph, "squeeze_excitation": squeeze_excitation,
 }
 _ALIASES = {
     "convolution": "conv", "convtranspose": "conv_transpose",
@@ -658,6 +1341,12 @@ _ALIASES = {
     "batchnorm": "batch_norm", "bn": "batch_norm", "localresponsenorm": "lrn",
     "seq": "sequential", "cat": "concat", "denseblock": "dense_block",
     "leakyrelu": "leaky_relu", "logsoftmax": "log_softmax",
+    "sum": "add", "multiply": "mul", "slicechannels": "slice", "narrow": "slice",
+    "zeropad": "pad", "interpolate": "upsample", "resize": "upsample",
+    "upsampling": "upsample", "groupnorm": "group_norm", "gn": "group_norm",
+    "instancenorm": "instance_norm", "layernorm": "layer_norm", "ln": "layer_norm",
+    "squeezeexcitation": "squeeze_excitation", "se": "squeeze_excitation",
+    "swish": "silu",
 }
 
 
@@ -689,7 +1378,8 @@ def _construct(kind, args, kwargs):
         raise
 
 
-_VARARGS = {"sequential": "layers", "dense_block": "layers", "concat": "branches"}
+_VARARGS = {"sequential": "layers", "dense_block": "layers", "concat": "branches",
+            "graph": "nodes"}
 
 
 def as_layer(spec):

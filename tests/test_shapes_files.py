@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 
 from pyconvnet import architectures
 from pyconvnet.shapes import (ACTIVATIONS, Layer, LayerRow, Machine, Summary, activation,
-                              adaptive_avg_pool, adaptive_max_pool, as_layer, avg_pool, batch_norm,
-                              concat, conv, conv_transpose, dense_block, dropout, flatten,
-                              global_avg_pool, identity, linear, load_network, lrn,
-                              max_pool, rbf, relu, residual, save_network, sequential,
-                              subsampling, summary)
+                              adaptive_avg_pool, adaptive_max_pool, add, as_layer, avg_pool,
+                              batch_norm, concat, conv, conv_transpose, crop, dense_block,
+                              dropout, flatten, global_avg_pool, graph, group_norm, identity,
+                              instance_norm, layer_norm, linear, load_network, lrn,
+                              max_pool, mul, node, pad, pixel_shuffle, pixel_unshuffle, rbf,
+                              relu, residual, save_network, sequential, slice_channels,
+                              split, squeeze_excitation, subsampling, summary, upsample)
 from pyconvnet.shapes._files import dumps_toml, network_from_dict, network_to_dict
 
 BUILTINS = architectures.list_architectures()
@@ -71,7 +73,40 @@ leaves = st.one_of(
     st.builds(flatten, name=names),
     st.builds(identity, name=names),
     st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(0, 2)).map(as_layer),
+    st.builds(pad, zero_sizes | st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                                          st.tuples(st.integers(0, 2), st.integers(0, 2))),
+              st.sampled_from(["constant", "reflect", "replicate", "circular"]),
+              st.floats(-2, 2), name=names),
+    st.builds(crop, sizes, st.none() | zero_sizes, name=names),
+    st.builds(upsample, st.integers(1, 3) | st.floats(0.5, 3), mode=st.just("nearest"),
+              name=names),
+    st.builds(upsample, size=sizes, mode=st.just("bilinear"),
+              align_corners=st.none() | st.booleans(), name=names),
+    st.builds(pixel_shuffle, st.integers(1, 3), name=names),
+    st.builds(pixel_unshuffle, st.integers(1, 3), name=names),
+    st.builds(group_norm, st.integers(1, 4), st.booleans(), name=names),
+    st.builds(instance_norm, st.booleans(), name=names),
+    st.builds(layer_norm, st.none() | sizes, st.booleans(), st.booleans(), name=names),
+    st.builds(slice_channels, st.integers(-3, 3), st.none() | st.integers(-2, 6),
+              st.integers(1, 2), name=names),
 )
+
+
+@st.composite
+def graphs(draw, children):
+    """A graph of a few nodes, each reading the input or earlier nodes."""
+    nodes, names_so_far = [], ["x"]
+    for i in range(draw(st.integers(1, 4))):
+        if len(names_so_far) > 1 and draw(st.booleans()):
+            join = draw(st.sampled_from([add(), mul(), concat(), concat(axis=-1)]))
+            inputs = draw(st.lists(st.sampled_from(names_so_far), min_size=2, max_size=3))
+            nodes.append(node(f"n{i}", join, inputs))
+        else:
+            nodes.append(node(f"n{i}", draw(children), draw(st.sampled_from(names_so_far))))
+        names_so_far.append(f"n{i}")
+    # every node feeds the output
+    nodes.append(node("out", concat(), names_so_far[1:] * (2 if len(nodes) == 1 else 1)))
+    return graph(*nodes, inputs="x", name=draw(names))
 
 
 def _composites(children):
@@ -85,6 +120,7 @@ def _composites(children):
                                                                max_size=3), names),
         st.builds(lambda xs, n: dense_block(*xs, name=n), st.lists(children, max_size=3),
                   names),
+        graphs(children),
     )
 
 
@@ -126,12 +162,30 @@ EVERY_KIND = [
     as_layer((3, 2, 1, 2)),
     sequential(relu(), name="s"), residual([relu()], [conv(2, 1)], activation="relu"),
     residual(relu()), concat([], [relu()], name="cat"), dense_block(conv(2, 1)),
+    concat([], [relu()], axis=-1),
+    graph(node("a", [conv(4, 1), relu()], "x"), node("halves", split((2, 2)), "a"),
+          node("b", slice_channels(0, None, 2), "halves:1"),
+          node("c", concat(axis=1), ["halves:0", "b"]), node("d", add(), ["c", "c"]),
+          node("e", mul(), ["d", "c"]), node("f", crop(), ["e", "d"]),
+          inputs="x", outputs="f", name="g"),
+    squeeze_excitation(8, 2, scale_activation="hardsigmoid"),
+    pad(((0, 1), (2, 3)), "reflect"), pad(1, value=-1.5), crop(3, (0, 1)),
+    upsample(2), upsample((1.5, 2), mode="bilinear", align_corners=True),
+    upsample(size=(4, 5), mode="bilinear"), pixel_shuffle(2), pixel_unshuffle(3),
+    group_norm(4, False), instance_norm(True, trainable=False), layer_norm(),
+    layer_norm((4, 4), bias=False),
 ] + [activation(kind) for kind in ACTIVATIONS]
 
 
 def test_every_kind_round_trips():
     from pyconvnet._specs import _CONSTRUCTORS
-    assert {x.kind for x in EVERY_KIND} == (set(_CONSTRUCTORS) - {"global_avg_pool"}) \
+    kinds = set()
+    stack = list(EVERY_KIND)
+    while stack:
+        x = stack.pop()
+        kinds.add(x.kind)
+        stack += [c for c in x.children if c is not None]
+    assert kinds == (set(_CONSTRUCTORS) - {"global_avg_pool", "squeeze_excitation"}) \
         | set(ACTIVATIONS), "a new layer kind needs an example here"
     for layer in EVERY_KIND:
         data = json.loads(json.dumps(layer.to_dict()))

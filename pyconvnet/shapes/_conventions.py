@@ -18,9 +18,18 @@ A rule set has one entry per switch:
 ``adaptive_pooling``
     One MAC per input element of an adaptive average pooling.
 ``residual``
-    One MAC per element of a residual addition.
+    One MAC per element of an element-wise join, per input after the first:
+    residual additions, and the ``add`` and ``mul`` nodes of a graph.
 ``lrn``
     ``size`` MACs per element of a local response normalisation.
+``norms``
+    MACs per element of a group, layer or instance normalisation: 0, 1,
+    ``"affine"`` (2 with a scale and shift, 1 without, as ptflops counts) or
+    ``"stats"`` (5 with them, 4 without, as fvcore counts).
+``upsample``
+    None, ``"output"`` (one per output element, as ptflops counts) or
+    ``"interpolation"`` (one per output element and tap: 1 for nearest, 2, 4
+    or 8 for linear, bilinear and trilinear, as fvcore counts).
 
 Convolutions and linear layers always count one MAC per weight use.
 """
@@ -28,22 +37,25 @@ Convolutions and linear layers always count one MAC per weight use.
 __all__ = ["CONVENTIONS", "PRESETS", "count_rules"]
 
 _NOTHING = dict(bias=False, batch_norm=0, activations=False, pooling=None,
-                adaptive_pooling=False, residual=False, lrn=False)
+                adaptive_pooling=False, residual=False, lrn=False, norms=0,
+                upsample=None)
 
 PRESETS = {
     # torchvision's "GFLOPS" column and FlopCounterMode's FLOPs / 2
     "torchvision": dict(_NOTHING),
     # every layer, one MAC per element (the package's own "full")
     "full": dict(bias=True, batch_norm=1, activations=True, pooling="window",
-                 adaptive_pooling=True, residual=True, lrn=True),
+                 adaptive_pooling=True, residual=True, lrn=True, norms=1,
+                 upsample="interpolation"),
     # fvcore's FlopCountAnalysis: matrix products without bias, batch norm
     # (2 per element with affine, in eval mode), adaptive average pooling
-    "fvcore": dict(_NOTHING, batch_norm="affine", adaptive_pooling=True),
+    "fvcore": dict(_NOTHING, batch_norm="affine", adaptive_pooling=True,
+                   norms="stats", upsample="interpolation"),
     # ptflops' pytorch backend: biases, batch norm, activations and pooling
     # (one per input element); functional additions are not seen
     "ptflops": dict(bias=True, batch_norm="affine", activations=True,
                     pooling="input", adaptive_pooling=True, residual=False,
-                    lrn=False),
+                    lrn=False, norms="affine", upsample="output"),
 }
 
 

@@ -28,7 +28,7 @@ _INPLACE = ("relu", "relu6", "leaky_relu", "elu", "silu", "hardswish",
 # (ReLU6), silu_, hardswish_ and hardsigmoid_ do
 _INPLACE_KEEP_OUTPUT = ("relu", "leaky_relu", "elu")
 # layers whose output is a view of their input
-VIEWS = ("flatten", "identity")
+VIEWS = ("flatten", "identity", "slice", "crop")
 _MATMUL = ("conv", "conv_transpose", "linear", "rbf")
 INDEX_BYTES = 8    # int64 argmax indices, as PyTorch stores them
 MASK_BYTES = 1     # a bool dropout mask, as PyTorch stores it
@@ -77,7 +77,7 @@ def backward_macs(layer, in_shape, out_shape, params, trainable, macs, grad_in,
     gi = macs if grad_in else 0
     gw = 0
     if trainable and params:
-        if kind == "batch_norm":
+        if kind in ("batch_norm", "group_norm", "instance_norm", "layer_norm"):
             gw = 2 * numel_out
         elif kind == "subsampling":
             gw = 2 * numel_out
@@ -108,6 +108,15 @@ def saved_tensors(layer, in_shape, out_shape, grad_in, trainable, inplace):
         # and 1/std it is recomputed from (as PyTorch does): the input may be
         # a tensor that another layer keeps too
         return [("input", n_in, None), ("stats", 2 * in_shape[0], None)]
+    if kind in ("group_norm", "instance_norm", "layer_norm"):
+        # the input and, per sample, the mean and 1/std of each group
+        # (channel, position) the statistics run over
+        groups = cfg["num_groups"] if kind == "group_norm" else in_shape[0] \
+            if kind == "instance_norm" else math.prod(in_shape[1:]) \
+            if cfg["normalized_shape"] is None else \
+            n_in // math.prod(cfg["normalized_shape"] if isinstance(
+                cfg["normalized_shape"], tuple) else (cfg["normalized_shape"],))
+        return [("input", n_in, None), ("own", 2 * groups, None)]
     if kind == "lrn":
         return [("input", n_in, None), ("own", n_in, None)]
     if kind in ("max_pool", "adaptive_max_pool"):
@@ -120,7 +129,8 @@ def saved_tensors(layer, in_shape, out_shape, grad_in, trainable, inplace):
         if inplace and kind in _INPLACE:
             return [("own", n_in, None)]
         return [("input", n_in, None)]
-    # pooling by averaging, flatten, identity: the shape is all they need
+    # pooling by averaging, flatten, identity, padding, crops, slices and
+    # resizing: the shape is all they need
     return []
 
 

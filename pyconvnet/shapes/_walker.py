@@ -12,6 +12,8 @@ from .._validation import check_groups, ntuple
 from ._conventions import count_rules
 from ._costs import conv_params
 from ._formats import _row_from_dict, _row_to_dict, _shape_str
+from ._graph import NORMS, RESHAPES, crop_box, join_shape, leaf_rule, norm_axis, \
+    pad_pairs, split_shapes, upsample_geometry
 from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
     pool_output_size
 from ._training import VIEWS, backward_macs, output_is_input, saved_tensors
@@ -39,6 +41,9 @@ def _rf_step(rf, win):
     """Apply the receptive-field recurrence for one window (one dimension)."""
     size, jump, start = rf
     e = win.extent
+    if win.transposed == "scale":
+        # a resize: each output unit reads e neighbouring input units
+        return (size + (e - 1) * jump, jump / win.stride, start)
     if win.transposed:
         size = size + ((e - 1) // win.stride) * jump
         start = start + Fraction(win.pad_left - Fraction(e - 1, 2), win.stride) * jump
@@ -123,6 +128,40 @@ def _windows(layer, spatial):
         return tuple(wins)
     if kind in ("flatten", "linear", "rbf"):
         return _DROP
+    if kind in RESHAPES and spatial is not None:
+        return _reshape_windows(layer, spatial)
+    return None
+
+
+def _reshape_windows(layer, spatial):
+    """The recurrence's view of a pad, crop, slice or resize (per dimension)."""
+    kind, cfg = layer.kind, layer.config
+    nd = len(spatial)
+    if kind == "pad":
+        return tuple(_Win(1, 1, b) for b, _ in pad_pairs(cfg["padding"], nd))
+    if kind == "crop":
+        if cfg["size"] is None:
+            return None
+        offset, _ = crop_box(cfg, spatial)
+        return tuple(_Win(1, 1, -o) for o in offset)
+    if kind == "slice":
+        axis = norm_axis(cfg["axis"], (0,) + tuple(spatial))
+        if axis == 0:
+            return None
+        n = spatial[axis - 1]
+        start = range(n)[cfg["start"]:cfg["stop"]:cfg["step"]].start
+        return tuple(_Win(1, cfg["step"], -start) if i == axis - 1 else _Win(1, 1, 0)
+                     for i in range(nd))
+    if kind == "pixel_unshuffle":
+        r = cfg["factor"]
+        return (_Win(r, r, 0),) * nd
+    if kind == "pixel_shuffle":
+        return (_Win(1, cfg["factor"], 0, True),) * nd
+    if kind == "upsample":
+        out, _ = upsample_geometry(cfg, spatial)
+        linear = cfg["mode"] != "nearest"
+        return tuple(_Win(2 if linear else 1, Fraction(o, n), 0, "scale")
+                     for n, o in zip(spatial, out))
     return None
 
 
@@ -309,10 +348,15 @@ class _Walker:
             if act is not None:
                 state = self.run(act, state, _join(path, act.name or act.kind))
             return state
-        if kind == "concat":
+        if kind == "concat" and layer.children:
             outs = [self.run(br, state, _join(path, br.name or f"branch{i + 1}"))
                     for i, br in enumerate(layer.children)]
+            if layer.config.get("axis", 0):
+                return self.join(layer, outs, [f"branch{i + 1}" for i in
+                                               range(len(outs))], _join(path, "cat"))
             return self.merge("concat", outs, _join(path, "cat"))
+        if kind == "graph":
+            return self.graph(layer, state, path)
         if kind == "dense_block":
             for i, child in enumerate(layer.children):
                 child_path = _join(path, child.name or f"layer{i + 1}")
@@ -351,6 +395,105 @@ class _Walker:
         self.add_row(path, op, shape, 0, 0, ops, rf, bytes_moved=moved)
         return (shape, rf, any(s[2] for s in states), self.new_tensor())
 
+    def graph(self, layer, state, path):
+        """Walk the nodes of a graph in their order; returns the output's state."""
+        env = {layer.config["inputs"][0]: state}
+        for nd in layer.children:
+            child = nd.children[0]
+            refs = nd.config["inputs"]
+            states = [self.lookup(env, ref, nd.name) for ref in refs]
+            where = _join(path, nd.name)
+            if child.kind == "split":
+                env[nd.name] = self.split(child, states[0], where)
+            elif len(states) > 1:
+                env[nd.name] = self.join(child, states, refs, where)
+            else:
+                env[nd.name] = self.run(child, states[0], where)
+        return env[layer.config["outputs"][0]]
+
+    @staticmethod
+    def lookup(env, ref, reader):
+        base, _, piece = ref.partition(":")
+        value = env[base]
+        if not piece:
+            return value
+        if int(piece) >= len(value):
+            raise ValueError(f"node {reader!r} reads {ref!r}, but split node "
+                             f"{base!r} has {len(value)} pieces")
+        return value[int(piece)]
+
+    def split(self, layer, state, path):
+        """The pieces of a split, one row (``path:k``) and state each."""
+        shape, rf, grad, tensor = state
+        pieces = [None]
+        if self.shapes and shape is not None:
+            try:
+                pieces = split_shapes(layer, shape)
+            except ValueError as exc:
+                raise ValueError(f"layer '{path}' (split) on input "
+                                 f"{_shape_str(shape)}: {exc}") from None
+        axis = layer.config["axis"]
+        spatial_axis = shape is not None and norm_axis(axis, shape) > 0
+        out = []
+        for k, piece in enumerate(pieces):
+            # a split along a spatial axis moves the later pieces' fields
+            prf = rf
+            if spatial_axis and rf is not None:
+                ax = norm_axis(axis, shape) - 1
+                offset = sum(p[ax + 1] for p in pieces[:k])
+                prf = tuple(_rf_step(r, _Win(1, 1, -offset)) if i == ax else r
+                            for i, r in enumerate(rf))
+            self.add_row(f"{path}:{k}", "split", piece, 0, 0, 0, prf, shape, layer)
+            out.append((piece, prf, grad, tensor))
+        return out
+
+    def join(self, layer, states, refs, path):
+        """A layer reading several inputs: add, mul, concat or crop."""
+        shapes = [s[0] for s in states]
+        shape = None
+        if self.shapes and all(s is not None for s in shapes):
+            try:
+                shape = join_shape(layer, shapes, refs)
+            except ValueError as exc:
+                raise ValueError(f"node '{path}': {exc}") from None
+        kind = layer.kind
+        if kind == "crop":
+            rf = states[0][1]
+            if rf is not None and shape is not None:
+                offset, _ = crop_box(layer.config, shapes[0][1:], shape[1:])
+                rf = _rf_apply(rf, tuple(_Win(1, 1, -o) for o in offset))
+        elif kind == "concat" and shape is not None and \
+                norm_axis(layer.config.get("axis", 0), shape) > 0:
+            ax = norm_axis(layer.config["axis"], shape) - 1
+            rfs, offset = [], 0
+            for s in states:
+                if s[1] is not None:
+                    rfs.append(tuple(_rf_step(r, _Win(1, 1, offset)) if i == ax else r
+                                     for i, r in enumerate(s[1])))
+                offset += s[0][ax + 1]
+            rf = _rf_merge(rfs)
+        else:
+            rf = _rf_merge([s[1] for s in states])
+        ops = gi = saved = moved = 0
+        grad = any(s[2] for s in states)
+        if shape is not None:
+            numel = math.prod(shape)
+            if kind in ("add", "mul") and self.count["residual"]:
+                ops = numel * (len(states) - 1)
+            if kind == "mul":
+                # each input's gradient is the output gradient times the others
+                if self.full:
+                    gi = numel * sum(1 for s in states if s[2])
+                if grad:
+                    saved = self.keep([("t%d" % i, math.prod(s[0]), None)
+                                       for i, s in enumerate(states)],
+                                      None, None, [s[3] for s in states])
+            moved = (sum(math.prod(s) for s in shapes) + numel) * self.itemsize \
+                * self.batch
+        self.add_row(path, kind, shape, 0, 0, ops, rf, None, layer, gi, 0, saved,
+                     moved)
+        return (shape, rf, grad, self.new_tensor())
+
     # leaves -------------------------------------------------------------
     def leaf(self, layer, state, path):
         shape, rf, grad, tensor = state
@@ -387,11 +530,14 @@ class _Walker:
                      gi, gw, saved, moved)
         return (out, rf, grad or bool(trainable), out_tensor)
 
-    def keep(self, tensors, tensor_in, tensor_out):
-        """Bytes of the tensors in ``tensors`` not kept by an earlier layer."""
+    def keep(self, tensors, tensor_in, tensor_out, inputs=()):
+        """Bytes of the tensors in ``tensors`` not kept by an earlier layer
+        (``"t0"``, ``"t1"``, ... name the tensors ``inputs`` of a join)."""
         total = 0
         for what, numel, size in tensors:
-            if what == "input":
+            if what.startswith("t") and what[1:].isdigit():
+                key = ("t", inputs[int(what[1:])])
+            elif what == "input":
                 key = ("t", tensor_in)
             elif what == "output":
                 key = ("t", tensor_out)
@@ -513,6 +659,11 @@ class _Walker:
             counted = count["adaptive_pooling"] if kind == "adaptive_avg_pool" \
                 else count["pooling"] is not None
             return out, 0, numel_in if counted else 0
+        if kind in RESHAPES or kind in NORMS:
+            return leaf_rule(layer, shape, count)
+        if kind in ("add", "mul") or (kind == "concat" and not layer.children):
+            raise ValueError(f"a {kind} layer joins two or more inputs: use it as a "
+                             "node of a graph")
         if kind == "batch_norm":
             params = 2 * shape[0] if cfg["affine"] else 0
             per = count["batch_norm"]
@@ -552,8 +703,13 @@ def _final_field(rows):
     feature vector: for ResNet-50 the field of ``layer4``, not of ``avgpool``.
     """
     last = (None, None, None)
-    for r in rows:
-        if r.kind in _ADAPTIVE and r.output_shape is not None and all(
+    # a global pooling inside the network (a squeeze-and-excitation gate)
+    # does not end it: only one after the last map with spatial extent does
+    extent = [i for i, r in enumerate(rows) if r.output_shape is not None
+              and len(r.output_shape) > 1 and math.prod(r.output_shape[1:]) > 1]
+    end = extent[-1] if extent else -1
+    for i, r in enumerate(rows):
+        if i > end and r.kind in _ADAPTIVE and r.output_shape is not None and all(
                 n == 1 for n in r.output_shape[1:]):
             break
         if r.receptive_field is not None:
