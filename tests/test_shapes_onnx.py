@@ -10,10 +10,12 @@ import pytest
 from conftest import import_oracle
 
 from pyconvnet._cli_shapes import add_subcommands
-from pyconvnet.shapes import (activation, adaptive_max_pool, avg_pool, batch_norm, concat,
-                              conv, conv_transpose, dropout, flatten, global_avg_pool,
-                              identity, linear, load_network, lrn, max_pool, relu, residual,
-                              summary)
+from pyconvnet.shapes import (activation, adaptive_max_pool, add, avg_pool, batch_norm,
+                              concat, conv, conv_transpose, dropout, flatten,
+                              global_avg_pool, graph, group_norm, identity, instance_norm,
+                              layer_norm, linear, load_network, lrn, max_pool, mul, node, pad,
+                              pixel_shuffle, pixel_unshuffle, relu, residual, slice_channels,
+                              split, squeeze_excitation, summary, upsample)
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +189,101 @@ def test_silu_written_as_a_product(onnx):
     assert [r.kind for r in s.rows] == ["conv", "silu", "hardswish"]
 
 
+def test_the_layers_that_resize_pad_and_normalise(onnx):
+    g = Graph(onnx, (8, 16, 16))
+    t = g.node("Pad", ["x", g.weight((8,), np.array([0, 0, 1, 2, 0, 0, 3, 4])),
+                       g.weight((), -1.0)])
+    t = g.node("Pad", [t, g.weight((8,), np.array([0, 0, 1, 1, 0, 0, 1, 1]))],
+               mode="reflect")
+    t = g.node("Slice", [t, g.weight((2,), np.array([2, 1])),
+                         g.weight((2,), np.array([2 ** 63 - 1, -1])),
+                         g.weight((2,), np.array([1, 3])), g.weight((2,), np.array([2, 1]))])
+    t = g.node("InstanceNormalization", [t, g.weight((3,)), g.weight((3,))])
+    t = g.node("Resize", [t, "", g.weight((4,), [1.0, 1.0, 2.0, 2.0])])
+    t = g.node("Resize", [t, "", "", g.weight((4,), np.array([1, 3, 20, 30]))],
+               mode="linear", coordinate_transformation_mode="align_corners")
+    t = g.node("LayerNormalization", [t, g.weight((3, 20, 30)), g.weight((3, 20, 30))],
+               axis=-3)
+    t = g.conv(t, 3, 8, 1)
+    t = g.node("DepthToSpace", [t], blocksize=2, mode="CRD")
+    t = g.node("SpaceToDepth", [t], blocksize=2)
+    t = g.node("LayerNormalization", [t, g.weight((30,))])      # the last axis, no bias
+    s = summary(g.model(t))
+    spec = [pad(((1, 3), (2, 4)), value=-1.0), pad(1, "reflect"),
+            [slice_channels(2, None, 2), slice_channels(1, -1, axis=-1)],
+            instance_norm(affine=True), upsample(2),
+            upsample(size=(20, 30), mode="bilinear", align_corners=True),
+            layer_norm((3, 20, 30)), conv(8, 1), pixel_shuffle(2), pixel_unshuffle(2),
+            layer_norm(30, bias=False)]
+    _same_rows(s, summary(spec, (8, 16, 16)))
+
+
+def test_group_normalization(onnx):
+    g = Graph(onnx, (8, 4, 4))
+    t = g.node("GroupNormalization", ["x", g.weight((8,)), g.weight((8,))], num_groups=2)
+    s = summary(g.model(t, opset=21))
+    _same_rows(s, summary([group_norm(2)], (8, 4, 4)))
+    assert s.total_params == 16
+
+
+def test_a_squeeze_excitation_gate_is_read_as_a_graph(onnx):
+    g = Graph(onnx, (3, 16, 16))
+    x = g.node("Relu", [g.conv("x", 3, 16, 3, pads=[1] * 4)])
+    t = g.node("GlobalAveragePool", [x])
+    t = g.node("Relu", [g.conv(t, 16, 4, 1)])
+    t = g.node("HardSigmoid", [g.conv(t, 4, 16, 1)])
+    t = g.node("Mul", [t, x])
+    s = summary(g.model(t))
+    spec = [conv(16, 3, padding=1), relu(),
+            squeeze_excitation(16, 4, scale_activation="hardsigmoid")]
+    _same_rows(s, summary(spec, (3, 16, 16)))
+    assert s.rows[-1].kind == "mul"
+
+
+def test_branches_that_do_not_nest_are_read_as_a_graph(onnx):
+    g = Graph(onnx, (3, 8, 8))
+    a = g.node("Relu", ["x"], name="a")
+    b = g.node("Relu", [a], name="b")
+    c = g.node("Add", ["x", a], name="c")
+    d = g.node("Add", [c, b], name="d")
+    s = summary(g.model(d))
+    spec = graph(node("a", relu(), "x"), node("b", relu(), "a"),
+                 node("c", add(), ["x", "a"]), node("d", add(), ["c", "b"]), inputs="x")
+    _same_rows(s, summary(spec, (3, 8, 8)))
+    assert [r.name for r in s.rows] == ["a", "b", "c", "d"]
+
+
+def test_a_channel_split_and_shuffle(onnx):
+    # ShuffleNet v2's unit: half the channels pass, the other half is
+    # convolved, the halves are joined and the channels shuffled
+    g = Graph(onnx, (8, 8, 8), dynamic_batch=False)
+    left, right = g.node("Split", ["x", g.weight((2,), np.array([4, 4]))], outputs=2,
+                         axis=1)
+    right = g.node("Relu", [g.conv(right, 4, 4, 3, pads=[1] * 4)])
+    t = g.node("Concat", [left, right], axis=1)
+    t = g.node("Reshape", [t, g.weight((5,), np.array([1, 2, 4, 8, 8]))])
+    t = g.node("Transpose", [t], perm=[0, 2, 1, 3, 4])
+    t = g.node("Reshape", [t, g.weight((4,), np.array([1, 8, 8, 8]))])
+    t = g.node("Mul", [t, g.node("Sigmoid", [t])])
+    s = summary(g.model(t))
+    spec = graph(node("halves", split((4, 4)), "x"),
+                 node("conv", conv(4, 3, padding=1), "halves:1"),
+                 node("relu", relu(), "conv"),
+                 node("cat", concat(), ["halves:0", "relu"]),
+                 node("shuffle", identity(), "cat"),
+                 node("silu", activation("silu"), "shuffle"), inputs="x")
+    _same_rows(s, summary(spec, (8, 8, 8)))
+    assert [r.kind for r in s.rows] == ["split", "split", "conv", "relu", "concat",
+                                        "identity", "silu"]
+
+
+def test_concatenation_along_another_axis(onnx):
+    g = Graph(onnx, (3, 8, 8))
+    s = summary(g.model(g.node("Concat", ["x", g.node("Relu", ["x"])], axis=-1)))
+    _same_rows(s, summary(concat([], relu(), axis=-1), (3, 8, 8)))
+    assert s.output_shape == (3, 8, 16)
+
+
 def test_a_dynamic_input_shape_must_be_given(onnx, tmp_path):
     g = Graph(onnx, ("H", 3, 8))
     g.inputs[0].type.tensor_type.shape.dim[1].dim_param = "C"
@@ -225,35 +322,32 @@ def test_onnx_files_and_the_command_line(onnx, tmp_path, capsys):
     assert out.startswith("tiny: input 1x28x28, output 6x1x1") and "156" in out
 
 
-def _not_series_parallel(g):
-    a = g.node("Relu", ["x"])
-    b = g.node("Relu", [a])
-    return g.node("Add", [g.node("Add", ["x", a]), b])
-
-
 @pytest.mark.parametrize("build, message", [
-    (lambda g: g.node("Resize", ["x", "", g.weight((4,), [1.0, 1.0, 2.0, 2.0])],
-                      name="up1"),
-     "Resize node 'up1': the operator Resize is not supported"),
     (lambda g: g.node("Einsum", ["x"], name="e", equation="nchw->nchw"),
      "Einsum node 'e': the operator Einsum is not supported"),
+    (lambda g: g.node("Transpose", ["x"], name="t", perm=[0, 1, 3, 2]),
+     "Transpose node 't': the operator Transpose is not supported; supported: Add, "),
+    (lambda g: g.node("Resize", ["x", "", g.weight((4,), [1.0, 1.0, 2.0, 2.0])],
+                      name="up1", mode="cubic"),
+     "Resize node 'up1': mode b'cubic'"),
     (lambda g: g.conv("x", 3, 4, 3, pads=[0, 0, 1, 1]),
      r"pads \[0, 0, 1, 1\] differ before and after"),
-    (lambda g: g.node("Mul", ["x", g.node("Sigmoid", [g.node("GlobalAveragePool",
-                                                              ["x"])])]),
-     "gates need the graph form"),
     (lambda g: g.node("Add", ["x", g.weight((3, 1, 1))], name="shift"),
      "Add node 'shift': Add of a tensor computed from the input and a constant"),
-    (lambda g: g.node("Concat", ["x", g.node("Relu", ["x"])], axis=2),
-     "concatenation along axis 2"),
+    (lambda g: g.node("Mul", [g.node("Relu", ["x"]), g.weight((3, 1, 1))], name="m"),
+     "Mul node 'm': Mul of a tensor computed from the input and a constant"),
     (lambda g: g.node("Reshape", ["x", g.weight((3,), np.array([0, 3, -1]))], name="r"),
      "Reshape node 'r': a reshape other than flattening"),
     (lambda g: g.node("Clip", ["x", g.weight((), -1.0), g.weight((), 1.0)]),
      r"Clip to \[-1.0, 1.0\]"),
-    (lambda g: _not_series_parallel(g), "do not all meet at one"),
+    (lambda g: g.node("Slice", ["x", g.weight((1,), np.array([0])),
+                                g.weight((1,), np.array([1])),
+                                g.weight((1,), np.array([0]))], name="s"),
+     "Slice node 's': an operation along the batch axis"),
 ])
 def test_what_cannot_be_read_is_named(onnx, build, message):
     g = Graph(onnx, (3, 8, 8))
+    g.check = False
     with pytest.raises(ValueError, match=message):
         summary(g.model(build(g)))
 
@@ -396,3 +490,51 @@ def test_a_torch_export_with_folded_batch_norms(torch):
     spec = [conv(8, 3), activation("relu6"), conv(8, 3, groups=8), activation("silu"),
             flatten(), linear(3)]
     _same_rows(s, summary(spec, (3, 16, 16)))
+
+
+def test_torch_networks_that_need_the_graph_form(torch):
+    nn = torch.nn
+
+    class SE(nn.Module):            # MobileNet v3's squeeze-and-excitation
+        def __init__(self, c, s):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Conv2d(c, s, 1), nn.Conv2d(s, c, 1)
+
+        def forward(self, x):
+            g = nn.functional.adaptive_avg_pool2d(x, 1)
+            return x * nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(g))))
+
+    class Shuffle(nn.Module):       # ShuffleNet v2's unit, stride 1
+        def __init__(self, c):
+            super().__init__()
+            self.branch = nn.Sequential(nn.Conv2d(c // 2, c // 2, 1), nn.ReLU(),
+                                        nn.Conv2d(c // 2, c // 2, 3, padding=1,
+                                                  groups=c // 2))
+
+        def forward(self, x):
+            a, b = x.chunk(2, dim=1)
+            y = torch.cat([a, self.branch(b)], dim=1)
+            n, c, h, w = y.shape
+            return y.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+    model = nn.Sequential(nn.ZeroPad2d((1, 2, 0, 1)), nn.Conv2d(3, 16, 3), SE(16, 4),
+                          nn.GroupNorm(4, 16), nn.InstanceNorm2d(16), Shuffle(16),
+                          nn.Upsample(scale_factor=2, mode="bilinear"),
+                          nn.Conv2d(16, 12, 3, padding=1), nn.PixelShuffle(2),
+                          nn.LayerNorm([3, 60, 68]))
+    s = summary(_export(torch, model, (3, 16, 16)))
+    assert s.total_params == _torch_params(model)
+    spec = [pad(((0, 1), (1, 2))), conv(16, 3),
+            squeeze_excitation(16, 4, scale_activation="hardsigmoid"), group_norm(4),
+            instance_norm(),
+            # x.chunk(2, dim=1) is exported as two slices
+            graph(node("a", slice_channels(0, 8), "x"), node("b", slice_channels(8, 16), "x"),
+                  node("b1", conv(8, 1), "b"), node("b2", relu(), "b1"),
+                  node("b3", conv(8, 3, padding=1, groups=8), "b2"),
+                  node("cat", concat(), ["a", "b3"]),
+                  node("shuffle", identity(), "cat"), inputs="x"),
+            upsample(2, mode="bilinear"), conv(12, 3, padding=1),
+            pixel_shuffle(2), layer_norm((3, 60, 68))]
+    expected = summary(spec, (3, 16, 16))
+    _same_rows(s, expected)
+    assert s.output_shape == (3, 60, 68)
