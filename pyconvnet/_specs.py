@@ -1256,7 +1256,7 @@ def _topological(items, deps):
         if state.get(name) == "done":
             return
         if state.get(name) == "open":
-            cycle = trail[trail.index(name):] + [name]
+            cycle = trail[trail.index(name):]
             raise ValueError("the graph has a cycle: " + " -> ".join(
                 repr(c) for c in cycle))
         state[name] = "open"

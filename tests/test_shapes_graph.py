@@ -283,8 +283,8 @@ BAD_GRAPHS = [
      ValueError, "did you mean 'a'"),
     (lambda: graph(node("a", add(), ["x", "c"]), node("b", relu(), "a"),
                    node("c", relu(), "b"), inputs="x"),
-     ValueError, "cycle: 'a' -> 'c' -> 'b' -> 'a'"),
-    (lambda: graph(node("a", relu(), "a"), inputs="x"), ValueError, "cycle"),
+     ValueError, "cycle: 'a' -> 'c' -> 'b' -> 'a'$"),
+    (lambda: graph(node("a", relu(), "a"), inputs="x"), ValueError, "cycle: 'a' -> 'a'$"),
     (lambda: graph(node("a", relu(), "x"), node("a", relu(), "x"), inputs="x"),
      ValueError, "two nodes are named 'a'"),
     (lambda: graph(node("x", relu(), "x"), inputs="x"), ValueError, "name of the graph"),
@@ -347,10 +347,10 @@ BAD_SHAPES = [
     ([pixel_shuffle(2)], (4, 4), r"\(channels, height, width\)"),
     ([group_norm(4)], (6, 4, 4), "divisible by 4"),
     ([layer_norm(5)], (6, 4, 4), "does not match"),
-    ([upsample(2, mode="bilinear")], (3, 4), "for 2-D maps"),
-    ([upsample(size=(2, 3))], (3, 4), "size must be"),
+    ([upsample(2, mode="bilinear")], (3, 4), "takes a 2-D"),
+    ([upsample(size=(2, 3))], (3, 4), "takes a 2-D"),
     ([pad(3, mode="reflect")], (3, 3, 3), "at most 2"),
-    ([pad(((1, 1),) * 3)], (3, 3, 3), "3 pairs"),
+    ([pad(((1, 1),) * 3)], (3, 3, 3), "takes a 3-D"),
 ]
 
 
@@ -406,3 +406,70 @@ def test_training_costs_of_a_graph():
     assert rows["1.scale"].saved_memory > 0
     assert rows["1.scale"].input_grad_macs == 2 * 8 * 36
     assert s.training_memory("adam") > 0
+
+
+# --------------------------------------------------------------------------
+# the input rank a network takes
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, shape, match", [
+    ([conv(8, (3, 3))], (224, 224),
+     r"takes a 2-D \(channels, height, width\) input \(its first 2-D layer is '0', "
+     r"a conv with kernel_size \(3, 3\)\), got \(224, 224\); the channel axis is "
+     r"missing: try \(C, 224, 224\)"),
+    ([conv(8, 3), max_pool((2, 2))], (3, 32), r"its first 2-D layer is '1', a max_pool"),
+    ([conv(8, (3, 3, 3))], (16, 112, 112), r"takes a 3-D \(channels, depth, height, "
+     r"width\) input .* channel axis is missing: try \(C, 16, 112, 112\)"),
+    ([conv(8, 3, padding=(1,)), avg_pool((1, 2))], (3, 8, 8, 8), "takes a 2-D"),
+    ([conv(8, 3), upsample(2, mode="bilinear")], (3, 16), "an upsample with mode"),
+    ([pixel_shuffle(2)], (4, 8, 8, 8), "a pixel_shuffle"),
+    (graph(node("a", conv(4, (3, 3)), "x"), node("b", conv(4, 1), "a"), inputs="x"),
+     (224, 224), r"its first 2-D layer is 'a'"),
+    (sequential(residual([conv(4, (1, 5))]), name="net"), (4, 9),
+     r"net takes a 2-D .* layer is '0.0'"),
+], ids=lambda v: None)
+def test_user_networks_refuse_inputs_of_another_rank(spec, shape, match):
+    with pytest.raises(ValueError, match=match):
+        summary(spec, shape)
+
+
+def test_networks_without_a_fixed_rank_take_any():
+    from pyconvnet.shapes import flatten, linear, receptive_field
+    spec = [conv(8, 3), max_pool(2), flatten(), linear(10)]
+    assert summary(spec, (3, 32)).output_shape == (10,)
+    assert summary(spec, (3, 32, 32)).output_shape == (10,)
+    # a tuple after the layout ends fixes nothing
+    assert summary([conv(8, 3), flatten(), linear(4), ], (3, 9)).output_shape == (4,)
+    with pytest.raises(ValueError, match="channel axis is missing"):
+        receptive_field([conv(8, (3, 3))], (32, 32))
+    with pytest.raises(ValueError, match=r"the first axis of a shape is the channels"):
+        summary([conv(8, 3, in_channels=3)], (224, 224))
+
+
+def test_cli_reads_a_graph(tmp_path, capsys):
+    import argparse
+    import json
+
+    from pyconvnet._cli_shapes import add_subcommands
+    spec = {"kind": "graph", "inputs": "x", "outputs": "out", "nodes": [
+        {"name": "c", "layer": {"kind": "conv", "out_channels": 4, "kernel_size": 3,
+                                "padding": 1}, "inputs": "x"},
+        {"name": "up", "layer": {"kind": "upsample", "scale_factor": 2,
+                                 "mode": "bilinear"}, "inputs": "c"},
+        {"name": "out", "layer": {"kind": "conv", "out_channels": 2, "kernel_size": 1},
+         "inputs": "up"}]}
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(spec))
+    parser = argparse.ArgumentParser(prog="python -m pyconvnet")
+    sub = parser.add_subparsers(dest="command")
+    add_subcommands(sub)
+    args = parser.parse_args(["summary", str(path), "--input", "3x8x8", "-f", "json"])
+    assert args.func(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["output_shape"] == [2, 16, 16]
+    assert data["total_params"] == 4 * 27 + 4 + 2 * 4 + 2
+    args = parser.parse_args(["summary", str(path), "--input", "8x8"])
+    with pytest.raises(SystemExit) as exc:
+        args.func(args)
+    assert exc.value.code == 2
+    assert "channel axis is missing" in capsys.readouterr().err

@@ -664,3 +664,74 @@ def training_costs():
     ax1.set_title("training memory", fontsize=9)
     ax1.legend(fontsize=7)
     fig.tight_layout()
+
+
+# ---------------------------------------------------------------------------
+# graphs.rst
+# ---------------------------------------------------------------------------
+
+def _unet_graph():
+    """The 2015 U-Net written as a graph (four levels, valid convolutions,
+    crops of the skips), for the figure and the page's examples."""
+    from pyconvnet.shapes import (concat, conv, conv_transpose, crop, graph, max_pool,
+                                  node, relu)
+
+    def twice(c):
+        return [conv(c, 3), relu(), conv(c, 3), relu()]
+    nodes = [node("enc0", twice(64), "image")]
+    for i in range(1, 5):
+        nodes.append(node(f"enc{i}", [max_pool(2)] + twice(64 * 2 ** i), f"enc{i - 1}"))
+    last = "enc4"
+    for i in range(3, -1, -1):
+        nodes += [node(f"up{i}", conv_transpose(64 * 2 ** i, 2, stride=2), last),
+                  node(f"crop{i}", crop(), [f"enc{i}", f"up{i}"]),
+                  node(f"cat{i}", concat(), [f"crop{i}", f"up{i}"]),
+                  node(f"dec{i}", twice(64 * 2 ** i), f"cat{i}")]
+        last = f"dec{i}"
+    nodes.append(node("head", conv(2, 1), last))
+    return graph(*nodes, inputs="image")
+
+
+def transposed_fields():
+    """Left: the units a stride-2 transposed convolution of 3 taps reads, by
+    phase (1-D). Right: the receptive field of every output unit of the 2015
+    U-Net along one axis, computed by ``receptive_field``."""
+    from pyconvnet.shapes import receptive_field
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8),
+                                   gridspec_kw={"width_ratios": [1.2, 1]})
+    n_in, k, s = 5, 3, 2
+    n_out = (n_in - 1) * s + k
+    for i in range(n_in):
+        ax0.add_patch(patches.Circle((i * s + 1, 0), 0.3, facecolor=INPUT,
+                                     edgecolor=GRID, lw=0.6))
+    for o in range(n_out):
+        reads = [(o - t) // s for t in range(k) if (o - t) % s == 0
+                 and 0 <= (o - t) // s < n_in]
+        colour = KERNEL if len(reads) == 2 else OUTPUT
+        ax0.add_patch(patches.Circle((o, 1.6), 0.3, facecolor=colour, edgecolor=GRID,
+                                     lw=0.6))
+        for i in reads:
+            ax0.plot([o, i * s + 1], [1.3, 0.3], color=colour, lw=1)
+    ax0.text(-0.8, 0, "input", ha="right", va="center", fontsize=8.5)
+    ax0.text(-0.8, 1.6, "output", ha="right", va="center", fontsize=8.5)
+    ax0.set_xlim(-3.2, n_out + 0.2)
+    ax0.set_ylim(-0.8, 2.4)
+    _clean(ax0, "k = 3, s = 2: even units read two inputs, odd units one")
+
+    rf = receptive_field(_unet_graph(), (1, 572, 572))
+    lo, hi, _, _ = rf.unit_fields[0]
+    size = hi - lo + 1
+    units = np.arange(40)
+    ax1.step(units, size[:40], where="mid", color=OUTPUT)
+    ax1.plot(units, size[:40], "o", color=OUTPUT, ms=3)
+    small, big = rf.size_range
+    ax1.axhline(big, color=KERNEL, lw=0.8, ls="--")
+    ax1.axhline(small, color=ACCENT, lw=0.8, ls="--")
+    ax1.text(39, big + 0.6, f"largest {big}", ha="right", fontsize=8, color=KERNEL)
+    ax1.text(39, small + 0.6, f"smallest {small}", ha="right", fontsize=8, color=ACCENT)
+    ax1.set_ylim(small - 4, big + 4)
+    ax1.set_xlabel("output unit (one axis)")
+    ax1.set_ylabel("receptive field (pixels)")
+    ax1.set_title("2015 U-Net: the field depends on the unit's phase", fontsize=9)
+    fig.tight_layout()

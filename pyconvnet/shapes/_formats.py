@@ -65,6 +65,9 @@ def _row_to_dict(row):
             "receptive_field": _axes(row.receptive_field, n),
             "rf_jump": _axes(row.rf_jump, n),
             "rf_start": _axes(row.rf_start, n),
+            "rf_range": [] if row.rf_range is None
+            else [_axes(v, n) for v in row.rf_range],
+            "rf_units": [] if row.rf_units is None else [list(u) for u in row.rf_units],
             "activation_memory": row.activation_memory,
             "input_grad_macs": row.input_grad_macs,
             "weight_grad_macs": row.weight_grad_macs,
@@ -91,6 +94,18 @@ def _field(data, key, types, where, nullable=False):
     return value
 
 
+def _pair(values, where, per_axis):
+    """``rf_range`` (two per-axis lists) or ``rf_units`` (two unit indices)
+    from their lists; None from an empty list."""
+    if not isinstance(values, list) or len(values) not in (0, 2):
+        raise TypeError(f"{where} must be a list of two lists or empty, got {values!r}")
+    if not values:
+        return None
+    if per_axis:
+        return tuple(_from_axes(v, where) for v in values)
+    return tuple(tuple(v) for v in values)
+
+
 def _shape_field(data, key, where):
     value = _field(data, key, (list,), where)
     return tuple(value) if value else None
@@ -111,6 +126,8 @@ def _row_from_dict(data, batch_size, where):
         receptive_field=_from_axes(data.get("receptive_field"), f"{where}.receptive_field"),
         rf_jump=_from_axes(data.get("rf_jump"), f"{where}.rf_jump"),
         rf_start=_from_axes(data.get("rf_start"), f"{where}.rf_start"),
+        rf_range=_pair(data.get("rf_range"), f"{where}.rf_range", True),
+        rf_units=_pair(data.get("rf_units"), f"{where}.rf_units", False),
         input_shape=_shape_field(data, "input_shape", where),
         layer=Layer.from_dict(layer) if layer else None,
         predicted_time=_field(data, "predicted_time", (int, float), where, True),

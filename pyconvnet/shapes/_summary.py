@@ -11,6 +11,7 @@ from ._conventions import CONVENTIONS, PRESETS, count_rules
 from ._costs import _dtype_name, dtype_size, parse_shape
 from ._files import is_network_path, load_network
 from ._formats import Summary, _fold, _shape_str
+from ._ranks import check_input_rank
 from ._roofline import Machine
 from ._walker import _final_field, _Walker
 
@@ -180,16 +181,7 @@ def summary(model, input_shape=None, *, convention="torchvision",
                              "have a default)")
         input_shape = default
     shape = parse_shape(input_shape)
-    if default is not None and len(shape) != len(default):
-        # A built-in network's layers take (channels, *spatial) of its
-        # default's rank: a shape of another rank would be read with its
-        # first axis as the channels and run as a network of other rank.
-        dims = {2: "1-D (channels, length)", 3: "2-D (channels, height, width)",
-                4: "3-D (channels, depth, height, width)"}.get(len(default), "")
-        hint = (f"; the channel axis is missing: try "
-                f"{(default[0],) + tuple(shape)}" if len(shape) == len(default) - 1 else "")
-        raise ValueError(f"{name} takes a {dims} input such as {default}, got "
-                         f"{tuple(shape)}{hint}")
+    check_input_rank(layer, shape, name, default)
     itemsize = dtype_size(dtype)
     batch = check_int(batch_size, "batch_size", 1)
     check_bool(inplace, "inplace")

@@ -7,10 +7,11 @@ from fractions import Fraction
 from typing import Any
 
 from .._geometry import InputTooSmallError, window_length
-from .._specs import ACTIVATIONS
+from .._specs import ACTIVATIONS, Layer
 from .._validation import check_groups, ntuple
 from ._conventions import count_rules
 from ._costs import conv_params
+from ._fields import initial, join_field, layer_field, split_field, summarise
 from ._formats import _row_from_dict, _row_to_dict, _shape_str
 from ._graph import NORMS, RESHAPES, crop_box, join_shape, leaf_rule, norm_axis, \
     pad_pairs, split_shapes, upsample_geometry
@@ -223,6 +224,19 @@ class LayerRow:
     bound : {'compute', 'memory'} or None
         Which of the two limits bounds the predicted time (None without a
         machine).
+    rf_range : tuple or None
+        ``(smallest, largest)`` receptive field over the units of the
+        layer's output, when they differ (after a transposed convolution or
+        a resize); None when every unit sees a field of the same size.
+    rf_units : tuple or None
+        ``(unit of the smallest, unit of the largest)`` field, as indices
+        into the spatial dimensions of the output (the first such unit).
+    unit_fields : tuple or None
+        Per spatial dimension, ``(lo, hi, seen_lo, seen_hi)``: integer
+        arrays with the first and last input pixel of each output unit's
+        field, counting padding as pixels, and of the pixels of the actual
+        input it depends on (what its gradient reaches); ``lo > hi`` for a
+        unit that depends on no pixel. None without an input shape.
 
     Notes
     -----
@@ -254,6 +268,9 @@ class LayerRow:
     predicted_time: Any = field(default=None, compare=False)
     bound: Any = field(default=None, compare=False)
     batch_size: int = field(default=1, compare=False, repr=False)
+    rf_range: Any = field(default=None, compare=False)
+    rf_units: Any = field(default=None, compare=False)
+    unit_fields: Any = field(default=None, compare=False, repr=False)
 
     @property
     def backward_macs(self):
@@ -330,7 +347,10 @@ class _Walker:
         or ``(shape, receptive field, requires grad, tensor)``; returns the
         four-tuple of the output."""
         if len(state) == 2:
-            state = (*state, False, self.new_tensor())
+            shape = state[0]
+            field0 = initial(shape[1:]) if self.shapes and shape is not None \
+                and len(shape) > 1 else None
+            state = (*state, False, self.new_tensor(), field0)
         kind = layer.kind
         if layer.children:
             self.groups.setdefault(path, layer)
@@ -386,14 +406,16 @@ class _Walker:
                         + ", ".join(_shape_str(s) for s in shapes))
                 shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
         rf = _rf_merge([s[1] for s in states])
+        fld = join_field(Layer(op), [s[4] for s in states], shapes, shape) \
+            if shape is not None else None
         ops = math.prod(shape) * (len(states) - 1) if (
             self.count["residual"] and op == "add" and shape) else 0
         moved = 0
         if self.shapes:
             moved = (sum(math.prod(s) for s in shapes) + math.prod(shape)) \
                 * self.itemsize * self.batch
-        self.add_row(path, op, shape, 0, 0, ops, rf, bytes_moved=moved)
-        return (shape, rf, any(s[2] for s in states), self.new_tensor())
+        self.add_row(path, op, shape, 0, 0, ops, rf, bytes_moved=moved, field=fld)
+        return (shape, rf, any(s[2] for s in states), self.new_tensor(), fld)
 
     def graph(self, layer, state, path):
         """Walk the nodes of a graph in their order; returns the output's state."""
@@ -424,7 +446,7 @@ class _Walker:
 
     def split(self, layer, state, path):
         """The pieces of a split, one row (``path:k``) and state each."""
-        shape, rf, grad, tensor = state
+        shape, rf, grad, tensor, fld = state
         pieces = [None]
         if self.shapes and shape is not None:
             try:
@@ -443,8 +465,12 @@ class _Walker:
                 offset = sum(p[ax + 1] for p in pieces[:k])
                 prf = tuple(_rf_step(r, _Win(1, 1, -offset)) if i == ax else r
                             for i, r in enumerate(rf))
-            self.add_row(f"{path}:{k}", "split", piece, 0, 0, 0, prf, shape, layer)
-            out.append((piece, prf, grad, tensor))
+            pfld = None if piece is None else split_field(
+                fld, shape, axis, sum(p[norm_axis(axis, shape)] for p in pieces[:k]),
+                piece[norm_axis(axis, shape)])
+            self.add_row(f"{path}:{k}", "split", piece, 0, 0, 0, prf, shape, layer,
+                         field=pfld)
+            out.append((piece, prf, grad, tensor, pfld))
         return out
 
     def join(self, layer, states, refs, path):
@@ -490,13 +516,15 @@ class _Walker:
                                       None, None, [s[3] for s in states])
             moved = (sum(math.prod(s) for s in shapes) + numel) * self.itemsize \
                 * self.batch
+        fld = None if shape is None else join_field(layer, [s[4] for s in states],
+                                                    shapes, shape)
         self.add_row(path, kind, shape, 0, 0, ops, rf, None, layer, gi, 0, saved,
-                     moved)
-        return (shape, rf, grad, self.new_tensor())
+                     moved, field=fld)
+        return (shape, rf, grad, self.new_tensor(), fld)
 
     # leaves -------------------------------------------------------------
     def leaf(self, layer, state, path):
-        shape, rf, grad, tensor = state
+        shape, rf, grad, tensor, fld = state
         try:
             spatial = shape[1:] if shape is not None and len(shape) > 1 else None
             if self.shapes and shape is not None:
@@ -526,9 +554,10 @@ class _Walker:
             if layer.kind not in VIEWS:     # a view moves no data
                 moved = (math.prod(shape) + math.prod(out)) * self.itemsize \
                     * self.batch + params * self.itemsize
+        fld = layer_field(layer, fld, shape, out) if rf is not None else None
         self.add_row(path, layer.kind, out, params, trainable, macs, rf, shape, layer,
-                     gi, gw, saved, moved)
-        return (out, rf, grad or bool(trainable), out_tensor)
+                     gi, gw, saved, moved, field=fld)
+        return (out, rf, grad or bool(trainable), out_tensor, fld)
 
     def keep(self, tensors, tensor_in, tensor_out, inputs=()):
         """Bytes of the tensors in ``tensors`` not kept by an earlier layer
@@ -552,10 +581,21 @@ class _Walker:
 
     def add_row(self, path, kind, shape, params, trainable, macs, rf, input_shape=None,
                 layer=None, input_grad_macs=0, weight_grad_macs=0, saved_memory=0,
-                bytes_moved=0):
+                bytes_moved=0, field=None):
         mem = 0 if shape is None else math.prod(shape) * self.itemsize * self.batch
+        span = units = fields = None
         if rf is None:
             size = jump = start = None
+        elif field is not None and len(field) == len(rf):
+            # unit by unit: exact through transposed convolutions and resizes
+            big, small, at_small, at_big, centre = summarise(field)
+            size = _collapse(big)
+            jump = _collapse(r[1] for r in rf)
+            start = _collapse(c if c is not None else r[2] for c, r in zip(centre, rf))
+            if small != big:
+                span = (_collapse(small), _collapse(big))
+                units = (tuple(at_small), tuple(at_big))
+            fields = tuple((a.lo, a.hi, a.clo, a.chi) for a in field)
         else:
             # a transposed convolution can make sizes fractional: round up
             size = _collapse(math.ceil(r[0]) for r in rf)
@@ -564,7 +604,8 @@ class _Walker:
         self.rows.append(LayerRow(path or kind, kind, shape, params, trainable,
                                   macs, size, jump, start, mem, input_shape, layer,
                                   input_grad_macs, weight_grad_macs, saved_memory,
-                                  bytes_moved, batch_size=self.batch))
+                                  bytes_moved, batch_size=self.batch, rf_range=span,
+                                  rf_units=units, unit_fields=fields))
 
     def leaf_shape(self, layer, shape):
         """(output shape, params, MACs) of a leaf for an input shape."""
@@ -577,7 +618,8 @@ class _Walker:
             nd = len(spatial)
             if cfg.get("in_channels", c) != c:
                 raise ValueError(f"in_channels={cfg['in_channels']} does not match"
-                                 f" the {c} channels of the input")
+                                 f" the {c} channels of the input (the first axis"
+                                 f" of a shape is the channels)")
             k = ntuple(cfg["kernel_size"], nd, "kernel_size", 1)
             s = ntuple(cfg["stride"], nd, "stride", 1)
             d = ntuple(cfg["dilation"], nd, "dilation", 1)
@@ -607,7 +649,8 @@ class _Walker:
             nd = len(spatial)
             if cfg.get("in_channels", c) != c:
                 raise ValueError(f"in_channels={cfg['in_channels']} does not match"
-                                 f" the {c} channels of the input")
+                                 f" the {c} channels of the input (the first axis"
+                                 f" of a shape is the channels)")
             g, cout = cfg["groups"], cfg["out_channels"]
             check_groups(c, cout, g)
             out_sp = conv_transpose_output_size(
@@ -693,6 +736,21 @@ def _join(path, name):
     if not name:
         return path
     return f"{path}.{name}" if path else name
+
+
+def _final_row(rows):
+    """The row of :func:`_final_field`'s feature map (a LayerRow)."""
+    found = None
+    extent = [i for i, r in enumerate(rows) if r.output_shape is not None
+              and len(r.output_shape) > 1 and math.prod(r.output_shape[1:]) > 1]
+    end = extent[-1] if extent else -1
+    for i, r in enumerate(rows):
+        if i > end and r.kind in _ADAPTIVE and r.output_shape is not None and all(
+                n == 1 for n in r.output_shape[1:]):
+            break
+        if r.receptive_field is not None:
+            found = r
+    return found
 
 
 def _final_field(rows):
