@@ -13,7 +13,7 @@ from pyconvnet._cli_shapes import add_subcommands
 from pyconvnet.shapes import (activation, adaptive_max_pool, add, avg_pool, batch_norm,
                               concat, conv, conv_transpose, dropout, flatten,
                               global_avg_pool, graph, group_norm, identity, instance_norm,
-                              layer_norm, linear, load_network, lrn, max_pool, mul, node, pad,
+                              layer_norm, linear, load_network, lrn, max_pool, node, pad,
                               pixel_shuffle, pixel_unshuffle, relu, residual, slice_channels,
                               split, squeeze_excitation, summary, upsample)
 

@@ -249,7 +249,7 @@ def load_network(path):
 
     Notes
     -----
-    The schema is described in :ref:`network-files`.
+    See :ref:`network-files`.
 
     Examples
     --------
@@ -269,10 +269,11 @@ def load_network(path):
     tried = []
     for candidate in [kind] if kind else ["json", "toml", "onnx"]:
         if candidate == "onnx":
-            if _looks_like_onnx(data):
+            why = _not_onnx(data)
+            if why is None:
                 from ._onnx import onnx_to_layer
                 return onnx_to_layer(data, where)
-            tried.append("ONNX: not an ONNX model")
+            tried.append(f"ONNX: {why}")
             continue
         try:
             doc = _parse_text(data, candidate, where)
@@ -295,13 +296,14 @@ def load_network(path):
                            + "; ".join(tried) + ")")
 
 
-def _looks_like_onnx(data):
+def _not_onnx(data):
+    """Why ``data`` is not read as an ONNX model, or None if it is one."""
+    from ._onnx import parse_model
     try:
-        from ._onnx import parse_model
         parse_model(data)
-    except Exception:       # noqa: BLE001 - any failure means "not ONNX"
-        return False
-    return True
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def save_network(model, path, input_shape=None):
@@ -329,8 +331,9 @@ def save_network(model, path, input_shape=None):
 
     Notes
     -----
-    The schema is described in :ref:`network-files`. Reading the file back
-    gives an equal :class:`Layer`.
+    See :ref:`network-files`.
+
+    Reading the file back gives an equal :class:`Layer`.
 
     Examples
     --------

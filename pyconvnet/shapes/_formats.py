@@ -670,7 +670,7 @@ class Summary:
 
         Notes
         -----
-        The schema is described in :ref:`summary-schema`.
+        See :ref:`summary-schema`.
 
         Examples
         --------

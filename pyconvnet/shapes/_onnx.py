@@ -21,8 +21,9 @@ from collections import defaultdict
 from .._specs import (Layer, activation, adaptive_max_pool, add, avg_pool, batch_norm,
                       concat, conv, conv_transpose, dropout, flatten, global_avg_pool,
                       graph, group_norm, identity, instance_norm, layer_norm, linear, lrn,
-                      max_pool, mul, node, pad, pixel_shuffle, pixel_unshuffle, residual,
+                      max_pool, mul, pad, pixel_shuffle, pixel_unshuffle, residual,
                       sequential, slice_channels, split, upsample)
+from .._specs import node as graph_node
 
 __all__ = ["onnx_to_layer", "parse_model"]
 
@@ -995,13 +996,13 @@ class _GraphForm:
         output = self.refs[g.outputs[0]]
         if ":" in output:       # the graph returns a piece of a split
             name = self.name(g.made_by[g.outputs[0]], unique) + "_piece"
-            entries.append(node(name, identity(), output))
+            entries.append(graph_node(name, identity(), output))
             output = name
         return graph(*entries, inputs="input", outputs=output)
 
     def emit(self, entries, nd, layer, inputs, unique, output=None):
         name = self.name(nd, unique)
-        entries.append(node(name, layer, [self.refs[x] for x in inputs]))
+        entries.append(graph_node(name, layer, [self.refs[x] for x in inputs]))
         outs = [y for y in nd.output if y]
         if layer.kind == "split":
             for k, y in enumerate(outs):
