@@ -1,5 +1,4 @@
-"""Layer specs as plain data: :meth:`Layer.to_dict <pyconvnet._specs.Layer.to_dict>`
-and :meth:`Layer.from_dict <pyconvnet._specs.Layer.from_dict>`.
+"""Layer specs as plain data: ``Layer.to_dict`` and ``Layer.from_dict``.
 
 The dict form is the one network files are written in (see
 :ref:`network-files`): an object per layer with its ``kind``, its ``name``
@@ -11,10 +10,12 @@ Inside a layer's arguments an array is a tuple
 sequence of layers. Reading goes through the builders of :mod:`._specs`, so
 a bad field is refused with the builder's message and the path of the layer
 in the file.
+
+This module is below :mod:`._specs` (whose ``Layer.to_dict`` and
+``Layer.from_dict`` call it): the builders are passed in as ``specs``, the
+module that defines them.
 """
 import inspect
-
-from . import _specs
 
 __all__ = ["layer_from_dict", "layer_to_dict"]
 
@@ -28,11 +29,11 @@ _RENAMED = {"pixel_shuffle": {"factor": "upscale_factor"},
             "pixel_unshuffle": {"factor": "downscale_factor"}}
 
 
-def _value_to_data(value):
-    if isinstance(value, _specs.Layer):
+def _value_to_data(value, layer_type):
+    if isinstance(value, layer_type):
         return layer_to_dict(value)
     if isinstance(value, (tuple, list)):
-        return [_value_to_data(v) for v in value]
+        return [_value_to_data(v, layer_type) for v in value]
     return value
 
 
@@ -42,7 +43,7 @@ def layer_to_dict(layer):
     if layer.name is not None:
         data["name"] = layer.name
     for key, value in layer.config.items():
-        data[key] = _value_to_data(value)
+        data[key] = _value_to_data(value, type(layer))
     if layer.kind == "residual":
         body, shortcut = layer.children
         data["body"] = layer_to_dict(body)
@@ -65,14 +66,15 @@ def _tuples(value):
     return value
 
 
-def _child(value, path):
+def _child(specs, value, path):
     """A child spec: an object, an array (a sequence) or a kind string."""
     if isinstance(value, dict):
-        return layer_from_dict(value, path)
+        return layer_from_dict(specs, value, path)
     if isinstance(value, list):
-        return _specs.sequential(*(_child(v, f"{path}[{i}]") for i, v in enumerate(value)))
+        return specs.sequential(*(_child(specs, v, f"{path}[{i}]")
+                                  for i, v in enumerate(value)))
     if isinstance(value, str):
-        return _at(path, value, lambda: _specs.as_layer(value))
+        return _at(path, value, lambda: specs.as_layer(value))
     raise TypeError(f"{path}: expected a layer (an object with 'kind'), an array "
                     f"of layers or a kind string, got {type(value).__name__}")
 
@@ -86,13 +88,14 @@ def _at(path, kind, build):
         raise type(exc)(f"{path} ({kind}): {exc}") from None
 
 
-def layer_from_dict(data, path="network"):
-    """A :class:`Layer` from its dict form (see :func:`layer_to_dict`).
+def layer_from_dict(specs, data, path="network"):
+    """A :class:`Layer` from its dict form (see :func:`layer_to_dict`), built
+    with the builders of the module ``specs``.
 
     ``path`` names the layer in error messages (``network.layers[2].body``).
     """
     if isinstance(data, list):
-        return _child(data, path)
+        return _child(specs, data, path)
     if not isinstance(data, dict):
         raise TypeError(f"{path}: a layer must be an object with a 'kind' field, "
                         f"got {type(data).__name__} {data!r}")
@@ -103,21 +106,23 @@ def layer_from_dict(data, path="network"):
     if not isinstance(kind, str):
         raise ValueError(f"{path}: a layer needs a 'kind' string, got "
                          f"{'no kind' if kind is None else repr(kind)} in {data!r}")
-    canon = _at(path, kind, lambda: _specs._kind_key(kind))
+    canon = _at(path, kind, lambda: specs._kind_key(kind))
     name = fields.pop("name", None)
     args = []
     if canon == "residual":
         if "body" not in fields:
             raise ValueError(f"{path} (residual): the 'body' field is missing")
-        args = [_child(fields.pop("body"), f"{path}.body")]
+        args = [_child(specs, fields.pop("body"), f"{path}.body")]
         shortcut = fields.pop("shortcut", None)
-        args.append(None if shortcut is None else _child(shortcut, f"{path}.shortcut"))
+        args.append(None if shortcut is None
+                    else _child(specs, shortcut, f"{path}.shortcut"))
         if "activation" in fields and fields["activation"] is not None:
-            fields["activation"] = _child(fields["activation"], f"{path}.activation")
+            fields["activation"] = _child(specs, fields["activation"],
+                                          f"{path}.activation")
     elif canon == "node":
         if "layer" not in fields:
             raise ValueError(f"{path} (node): the 'layer' field is missing")
-        fields["layer"] = _child(fields["layer"], f"{path}.layer")
+        fields["layer"] = _child(specs, fields["layer"], f"{path}.layer")
     elif canon in _CHILD_FIELDS:
         key = _CHILD_FIELDS[canon]
         children = fields.pop(key, [])
@@ -127,16 +132,16 @@ def layer_from_dict(data, path="network"):
         if canon == "graph":    # the entries are nodes: their kind goes without saying
             children = [dict(c, kind=c.get("kind", "node")) if isinstance(c, dict) else c
                         for c in children]
-        args = [_child(c, f"{path}.{key}[{i}]") for i, c in enumerate(children)]
-    fields = {k: v if isinstance(v, _specs.Layer) else _tuples(v)
+        args = [_child(specs, c, f"{path}.{key}[{i}]") for i, c in enumerate(children)]
+    fields = {k: v if isinstance(v, specs.Layer) else _tuples(v)
               for k, v in fields.items()}
     for key, argument in _RENAMED.get(canon, {}).items():
         if key in fields and argument not in fields:
             fields[argument] = fields.pop(key)
-    if canon in _specs.ACTIVATIONS:
-        build, accepted = (lambda **kw: _specs.activation(canon, **kw)), {"name"}
+    if canon in specs.ACTIVATIONS:
+        build, accepted = (lambda **kw: specs.activation(canon, **kw)), {"name"}
     else:
-        build = _specs._CONSTRUCTORS[canon]
+        build = specs._CONSTRUCTORS[canon]
         accepted = {p.name for p in inspect.signature(build).parameters.values()
                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     derived = _DERIVED.get(canon, {})

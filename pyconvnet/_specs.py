@@ -160,8 +160,10 @@ class Layer:
         >>> layer.config["kernel_size"], layer.name
         ((3, 3), 'c1')
         """
+        import sys
+
         from ._specio import layer_from_dict
-        return layer_from_dict(data)
+        return layer_from_dict(sys.modules[__name__], data)
 
 
 def _name(name):

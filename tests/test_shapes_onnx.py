@@ -538,3 +538,44 @@ def test_torch_networks_that_need_the_graph_form(torch):
     expected = summary(spec, (3, 16, 16))
     _same_rows(s, expected)
     assert s.output_shape == (3, 60, 68)
+
+
+# built-in networks and graphs, through torch modules built from their specs
+# (tests/_torch_graphs.py), exported to ONNX and read back
+ROUND_TRIPS = {
+    "lenet5": ("lenet5", (1, 32, 32)),
+    "resnet18": ("resnet18", (3, 64, 64)),
+    "mobilenet_v2": ("mobilenet_v2", (3, 64, 64)),
+    "googlenet": ("googlenet", (3, 64, 64)),
+    "se_unet": ([conv(8, 3, padding=1), relu(),
+                 squeeze_excitation(8, 2, scale_activation="hardsigmoid"),
+                 graph(node("down", [max_pool(2), conv(16, 3, padding=1), group_norm(4)],
+                            "x"),
+                       node("up", upsample(2, mode="bilinear"), "down"),
+                       node("cat", concat(), ["x", "up"]),
+                       node("halves", split(12), "cat"),
+                       node("out", add(), ["halves:0", "halves:1"]), inputs="x")],
+                (3, 32, 32)),
+}
+
+
+@pytest.mark.parametrize("key", sorted(ROUND_TRIPS))
+def test_specs_through_torch_and_onnx_read_back_the_same(torch, key):
+    from _torch_graphs import torch_module
+
+    from pyconvnet import architectures
+    from pyconvnet.shapes import as_layer
+    spec, shape = ROUND_TRIPS[key]
+    layer = architectures.get_architecture(spec) if isinstance(spec, str) else as_layer(spec)
+    model = torch_module(layer, len(shape) - 1, torch).eval()
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))           # the lazy modules find their channels
+    s = summary(_export(torch, model, shape))
+    expected = summary(layer, shape)
+    assert s.total_params == expected.total_params == _torch_params(model)
+    for key in ("output_shape", "total_macs", "receptive_field"):
+        assert getattr(s, key) == getattr(expected, key), key
+    assert sorted((r.kind, r.output_shape, r.params, r.macs) for r in s.rows
+                  if r.kind not in ("identity", "dropout")) == \
+        sorted((r.kind, r.output_shape, r.params, r.macs) for r in expected.rows
+               if r.kind not in ("identity", "dropout"))

@@ -20,8 +20,9 @@ import math
 import os
 import tomllib
 
-from .._specs import Layer, as_layer
+from .. import _specs
 from .._specio import layer_from_dict
+from .._specs import Layer, as_layer
 from ._costs import parse_shape
 
 __all__ = ["load_network", "save_network"]
@@ -63,7 +64,7 @@ def network_from_dict(doc, where="the network file"):
     network without an input shape.
     """
     if isinstance(doc, list) or (isinstance(doc, dict) and ("kind" in doc or "type" in doc)):
-        return layer_from_dict(doc), None
+        return layer_from_dict(_specs, doc), None
     if not isinstance(doc, dict):
         raise NetworkFileError(f"{where} must hold an object with 'layers' or "
                                f"'network', got {type(doc).__name__}")
@@ -95,10 +96,11 @@ def network_from_dict(doc, where="the network file"):
         if not isinstance(layers, list):
             raise NetworkFileError(f"{where}: 'layers' must be an array of layers, "
                                    f"got {type(layers).__name__}")
-        children = [layer_from_dict(x, f"layers[{i}]") for i, x in enumerate(layers)]
+        children = [layer_from_dict(_specs, x, f"layers[{i}]")
+                    for i, x in enumerate(layers)]
         layer = Layer("sequential", {}, tuple(children), name=name)
     else:
-        layer = layer_from_dict(doc["network"], "network")
+        layer = layer_from_dict(_specs, doc["network"], "network")
         if name is not None and layer.name is None:
             layer = Layer(layer.kind, layer.config, layer.children, name=name)
     return layer, shape

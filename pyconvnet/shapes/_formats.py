@@ -4,9 +4,12 @@ import csv
 import dataclasses
 import io
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._specs import Layer
+from ._roofline import Machine
 from ._training import OPTIMIZER_STATES, check_optimizer
 
 __all__ = ["Summary"]
@@ -111,16 +114,20 @@ def _shape_field(data, key, where):
     return tuple(value) if value else None
 
 
-def _row_from_dict(data, batch_size, where):
-    from .._specs import Layer
-    from ._walker import LayerRow
+def _row_type():
+    """:class:`LayerRow`, which ``_walker`` defines: that module imports this
+    one, so this one looks it up (the package has imported both)."""
+    return sys.modules[__name__.rpartition(".")[0] + "._walker"].LayerRow
+
+
+def _row_from_dict(data, batch_size, where, row_type=None):
     if not isinstance(data, dict):
         raise TypeError(f"{where} must be an object, got {type(data).__name__}")
     ints = {k: _field(data, k, (int,), where) for k in (
         "params", "trainable_params", "macs", "activation_memory", "input_grad_macs",
         "weight_grad_macs", "saved_memory", "bytes_moved")}
     layer = _field(data, "layer", (dict,), where)
-    return LayerRow(
+    return (row_type or _row_type())(
         name=_field(data, "name", (str,), where), kind=_field(data, "kind", (str,), where),
         output_shape=_shape_field(data, "output_shape", where),
         receptive_field=_from_axes(data.get("receptive_field"), f"{where}.receptive_field"),
@@ -144,7 +151,6 @@ def _machine_to_dict(m):
 def _machine_from_dict(data):
     if data is None:
         return None
-    from ._roofline import Machine
     if not isinstance(data, dict):
         raise TypeError(f"machine must be an object or null, got {type(data).__name__}")
     return Machine(**data)

@@ -314,7 +314,7 @@ class LayerRow:
         >>> LayerRow.from_dict(row.to_dict()) == row
         True
         """
-        return _row_from_dict(data, batch_size, "row")
+        return _row_from_dict(data, batch_size, "row", cls)
 
 
 class _Walker:
