@@ -579,3 +579,19 @@ def test_specs_through_torch_and_onnx_read_back_the_same(torch, key):
                   if r.kind not in ("identity", "dropout")) == \
         sorted((r.kind, r.output_shape, r.params, r.macs) for r in expected.rows
                if r.kind not in ("identity", "dropout"))
+
+
+def test_without_the_onnx_package(tmp_path, monkeypatch, capsys):
+    import sys
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"\x08\x07")
+    monkeypatch.setitem(sys.modules, "onnx", None)      # import onnx fails
+    with pytest.raises(ValueError, match=r"needs the onnx package: pip install onnx"):
+        summary(path)
+    parser = argparse.ArgumentParser(prog="pyconvnet")
+    add_subcommands(parser.add_subparsers())
+    with pytest.raises(SystemExit) as info:
+        args = parser.parse_args(["summary", str(path)])
+        args.func(args)
+    assert info.value.code == 2
+    assert "needs the onnx package" in capsys.readouterr().err
