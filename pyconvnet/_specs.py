@@ -29,6 +29,7 @@ __all__ = [
     "as_layer",
     "avg_pool",
     "batch_norm",
+    "channel_shuffle",
     "concat",
     "conv",
     "conv_transpose",
@@ -52,6 +53,7 @@ __all__ = [
     "pixel_unshuffle",
     "rbf",
     "relu",
+    "reshape",
     "residual",
     "sequential",
     "slice_channels",
@@ -1025,6 +1027,55 @@ def layer_norm(normalized_shape=None, affine=True, bias=True, *, trainable=True,
         trainable=check_bool(trainable, "trainable")), name=_name(name))
 
 
+def channel_shuffle(groups, *, name=None):
+    """Interleave the channels of ``groups`` groups (ShuffleNet).
+
+    Channel ``g * (C / groups) + i`` moves to ``i * groups + g``, as
+    :class:`torch.nn.ChannelShuffle` does: a permutation, with no parameters,
+    the shape and the receptive field unchanged.
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([channel_shuffle(2)], (116, 28, 28)).output_shape
+    (116, 28, 28)
+    """
+    return Layer("channel_shuffle", dict(groups=check_int(groups, "groups", 1)),
+                 name=_name(name))
+
+
+def reshape(shape, *, name=None):
+    """Give the sample (without the batch) a new shape of as many elements.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The new shape without the batch dimension; one entry may be -1, to
+        be inferred. ``reshape((-1,))`` is :func:`flatten`, ``reshape((C, 1,
+        1))`` turns a vector into a gate for :func:`mul`.
+    name : str, optional
+
+    Notes
+    -----
+    Derived in :ref:`theory-graphs`.
+
+    Examples
+    --------
+    >>> summary([reshape((4, -1, 8))], (16, 8, 8)).output_shape
+    (4, 32, 8)
+    """
+    if not isinstance(shape, (tuple, list)) or not shape:
+        raise TypeError(f"shape must be a non-empty tuple of ints, got {shape!r}")
+    dims = tuple(check_int(v, f"shape[{i}]") for i, v in enumerate(shape))
+    if sum(v == -1 for v in dims) > 1 or any(v == 0 or v < -1 for v in dims):
+        raise ValueError(f"shape must have positive sizes and at most one -1, "
+                         f"got {dims}")
+    return Layer("reshape", dict(shape=dims), name=_name(name))
+
+
 def node(name, layer, inputs):
     """One named node of a :func:`graph`: a layer and the names it reads.
 
@@ -1189,6 +1240,9 @@ def graph(*nodes, inputs="input", outputs=None, name=None):
     if target not in order:
         raise ValueError(f"the output {target!r} is not a node"
                          + _hint(target, order))
+    if items[order[target]].children[0].kind == "split":
+        raise ValueError(f"the output {target!r} is a split node with several "
+                         f"pieces: end the graph with a node that reads them")
     deps = {}
     for nd in items:
         layer = nd.children[0]
@@ -1333,6 +1387,7 @@ _CONSTRUCTORS = {
     "pixel_unshuffle": pixel_unshuffle, "group_norm": group_norm,
     "instance_norm": instance_norm, "layer_norm": layer_norm, "node": node,
     "graph": graph, "squeeze_excitation": squeeze_excitation,
+    "channel_shuffle": channel_shuffle, "reshape": reshape,
 }
 _ALIASES = {
     "convolution": "conv", "convtranspose": "conv_transpose",
@@ -1348,7 +1403,7 @@ _ALIASES = {
     "upsampling": "upsample", "groupnorm": "group_norm", "gn": "group_norm",
     "instancenorm": "instance_norm", "layernorm": "layer_norm", "ln": "layer_norm",
     "squeezeexcitation": "squeeze_excitation", "se": "squeeze_excitation",
-    "swish": "silu",
+    "swish": "silu", "view": "reshape", "shuffle": "channel_shuffle",
 }
 
 

@@ -167,6 +167,10 @@ def torch_module(layer, nd, torch, device="cpu"):
             return nn.PixelShuffle(cfg["factor"])
         if kind == "pixel_unshuffle":
             return nn.PixelUnshuffle(cfg["factor"])
+        if kind == "channel_shuffle":
+            return nn.ChannelShuffle(cfg["groups"])
+        if kind == "reshape":
+            return Fn(lambda x: x.reshape(x.shape[0], *cfg["shape"]))
         if kind == "pad":
             return Fn(lambda x: F.pad(x, pad_list(cfg["padding"]), mode=cfg["mode"],
                                       value=cfg["value"] if cfg["mode"] == "constant"
@@ -213,3 +217,39 @@ def torch_counts(spec, shape, torch):
             y = model(x)
     params = sum(p.numel() for p in model.parameters())
     return params, counter.get_total_flops(), tuple(y.shape[1:])
+
+
+def torch_saved_bytes(spec, shape, torch, batch=8):
+    """Bytes of the distinct storages autograd keeps in a training-mode
+    forward pass, parameters and buffers excluded (meta tensors)."""
+    from pyconvnet.shapes import as_layer
+    with torch.device("meta"):
+        model = torch_module(as_layer(spec), len(shape) - 1, torch, "meta").train()
+        x = torch.zeros(batch, *shape)
+        model(x[:2])                       # materialise the lazy modules
+        state = {t.untyped_storage()._cdata
+                 for t in list(model.parameters()) + list(model.buffers())}
+        kept = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage._cdata not in state:
+                kept[storage._cdata] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(x)
+    return sum(kept.values())
+
+
+def torch_backward_flops(spec, shape, torch):
+    """FLOPs FlopCounterMode counts in the backward pass of one sample."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from pyconvnet.shapes import as_layer
+    with torch.device("meta"):
+        model = torch_module(as_layer(spec), len(shape) - 1, torch, "meta").eval()
+        y = model(torch.zeros(1, *shape))
+        with FlopCounterMode(display=False) as counter:
+            y.sum().backward()
+    return counter.get_total_flops()

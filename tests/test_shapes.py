@@ -637,8 +637,8 @@ PUBLIC_NAMES = [
     "summary",
 ]
 GRAPH_NAMES = [
-    "add", "crop", "graph", "group_norm", "instance_norm", "layer_norm", "mul", "node",
-    "pad", "pixel_shuffle", "pixel_unshuffle", "slice_channels", "split",
+    "add", "channel_shuffle", "crop", "graph", "group_norm", "instance_norm", "layer_norm",
+    "mul", "node", "pad", "pixel_shuffle", "pixel_unshuffle", "reshape", "slice_channels", "split",
     "squeeze_excitation", "upsample",
 ]
 FILE_NAMES = ["load_network", "save_network"]

@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from pyconvnet import architectures
 from pyconvnet.shapes import (ACTIVATIONS, Layer, LayerRow, Machine, Summary, activation,
                               adaptive_avg_pool, adaptive_max_pool, add, as_layer, avg_pool,
-                              batch_norm, concat, conv, conv_transpose, crop, dense_block,
+                              batch_norm, channel_shuffle, concat, conv, conv_transpose,
+                              crop, dense_block,
                               dropout, flatten, global_avg_pool, graph, group_norm, identity,
                               instance_norm, layer_norm, linear, load_network, lrn,
                               max_pool, mul, node, pad, pixel_shuffle, pixel_unshuffle, rbf,
-                              relu, residual, save_network, sequential, slice_channels,
+                              relu, reshape, residual, save_network, sequential,
+                              slice_channels,
                               split, squeeze_excitation, subsampling, summary, upsample)
 from pyconvnet.shapes._files import dumps_toml, network_from_dict, network_to_dict
 
@@ -89,6 +91,9 @@ leaves = st.one_of(
     st.builds(layer_norm, st.none() | sizes, st.booleans(), st.booleans(), name=names),
     st.builds(slice_channels, st.integers(-3, 3), st.none() | st.integers(-2, 6),
               st.integers(1, 2), name=names),
+    st.builds(channel_shuffle, st.integers(1, 4), name=names),
+    st.builds(reshape, st.tuples(st.integers(1, 4), st.sampled_from([-1, 1, 2])),
+              name=names),
 )
 
 
@@ -173,7 +178,7 @@ EVERY_KIND = [
     upsample(2), upsample((1.5, 2), mode="bilinear", align_corners=True),
     upsample(size=(4, 5), mode="bilinear"), pixel_shuffle(2), pixel_unshuffle(3),
     group_norm(4, False), instance_norm(True, trainable=False), layer_norm(),
-    layer_norm((4, 4), bias=False),
+    layer_norm((4, 4), bias=False), channel_shuffle(2), reshape((4, -1, 2)),
 ] + [activation(kind) for kind in ACTIVATIONS]
 
 

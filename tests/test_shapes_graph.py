@@ -2,16 +2,17 @@
 PyTorch, graphs against the same networks written as sequences, and the
 errors of bad graphs."""
 import pytest
-from _torch_graphs import torch_counts
+from _torch_graphs import torch_backward_flops, torch_counts, torch_saved_bytes
 from conftest import import_oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyconvnet.shapes import (activation, add, as_layer, avg_pool, batch_norm, concat, conv,
-                              conv_transpose, crop, dense_block, global_avg_pool, graph,
-                              group_norm, instance_norm, layer_norm, max_pool, mul, node, pad,
-                              pixel_shuffle, pixel_unshuffle, relu, residual, sequential,
-                              slice_channels, split, squeeze_excitation, summary, upsample)
+from pyconvnet.shapes import (activation, add, as_layer, avg_pool, batch_norm, channel_shuffle,
+                              concat, conv, conv_transpose, crop, dense_block, global_avg_pool,
+                              graph, group_norm, instance_norm, layer_norm, linear, max_pool, mul,
+                              node, pad, pixel_shuffle, pixel_unshuffle, relu, reshape, residual,
+                              sequential, slice_channels, split, squeeze_excitation, summary,
+                              upsample)
 
 
 def check_against_torch(spec, shape, torch):
@@ -61,6 +62,10 @@ KINDS = [
     ([slice_channels(-4, None, 2)], (9, 4, 4)),
     ([slice_channels(1, 5, axis=-1)], (9, 4, 6)),
     ([conv(4, 3), concat([conv(4, 1)], [], axis=1)], (3, 8, 8)),
+    ([conv(6, 3), channel_shuffle(3)], (3, 8, 8)),
+    ([conv(6, 3), reshape((3, -1, 12))], (3, 8, 8)),
+    ([conv(6, 3), global_avg_pool(), reshape((-1,)), linear(4), reshape((4, 1, 1))],
+     (3, 8, 8)),
     (squeeze_excitation(16, 4), (16, 7, 7)),
     (squeeze_excitation(24, 8, "silu", "hardsigmoid"), (24, 5, 5)),
 ]
@@ -307,6 +312,8 @@ BAD_GRAPHS = [
     (lambda: graph(node("a", relu(), "x"), node("b", relu(), "a:one"), inputs="x"),
      ValueError, "bad input reference"),
     (lambda: graph(relu()), TypeError, "not a node"),
+    (lambda: graph(node("s", split(2), "x"), inputs="x"), ValueError,
+     "is a split node with several pieces"),
     (lambda: graph(), ValueError, "at least one node"),
     (lambda: graph(node("a", relu(), "x"), inputs=["x", "y"]), ValueError,
      "exactly one input"),
@@ -346,6 +353,9 @@ BAD_SHAPES = [
     ([pixel_unshuffle(3)], (3, 4, 4), "divisible by 3"),
     ([pixel_shuffle(2)], (4, 4), r"\(channels, height, width\)"),
     ([group_norm(4)], (6, 4, 4), "divisible by 4"),
+    ([channel_shuffle(4)], (6, 4, 4), "divisible by 4"),
+    ([reshape((5, -1))], (6, 4, 4), r"cannot reshape 6x4x4 \(96 elements\) to \(5, -1\)"),
+    ([reshape((5, 4))], (6, 4, 4), r"to 5x4 \(20 elements\)"),
     ([layer_norm(5)], (6, 4, 4), "does not match"),
     ([upsample(2, mode="bilinear")], (3, 4), "takes a 2-D"),
     ([upsample(size=(2, 3))], (3, 4), "takes a 2-D"),
@@ -388,6 +398,10 @@ BAD_ARGS = [
     (lambda: layer_norm(bias="yes"), TypeError, "bias"),
     (lambda: concat(axis=0.5), TypeError, "axis must be an int"),
     (lambda: squeeze_excitation(0, 4), ValueError, "input_channels must be >= 1"),
+    (lambda: channel_shuffle(0), ValueError, "groups must be >= 1"),
+    (lambda: reshape(4), TypeError, "shape must be a non-empty tuple"),
+    (lambda: reshape((-1, -1)), ValueError, "at most one -1"),
+    (lambda: reshape((0, 4)), ValueError, "positive sizes"),
     (lambda: squeeze_excitation(8, 4, "nope"), ValueError, "unknown layer kind"),
 ]
 
@@ -396,6 +410,33 @@ BAD_ARGS = [
 def test_bad_arguments_are_refused(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+TRAINING = [
+    ([conv(8, 3, padding=1), group_norm(4)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), instance_norm(affine=True)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), instance_norm(), conv(2, 1)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), layer_norm()], (3, 8, 8)),
+    ([conv(8, 3, padding=1), upsample(2, mode="bilinear"), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), upsample(2), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), pad(1), crop(6), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), pixel_shuffle(2), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), squeeze_excitation(8, 2)], (3, 8, 8)),
+    ([conv(8, 3, padding=1), slice_channels(0, 4), conv(4, 3)], (3, 8, 8)),
+    ([conv(8, 3, padding=1),
+      graph(node("s", split(4), "x"), node("a", conv(4, 3, padding=1), "s:0"),
+            node("m", mul(), ["a", "s:1"]), node("c", concat(), ["m", "s:1"]), inputs="x")],
+     (3, 8, 8)),
+]
+
+
+@pytest.mark.parametrize("spec, shape", TRAINING, ids=lambda v: None)
+def test_training_costs_match_autograd(spec, shape, torch):
+    s = summary(spec, shape, batch_size=8)
+    # what autograd keeps: views (crops, slices, split pieces) keep the
+    # storage they view
+    assert s.saved_memory == torch_saved_bytes(spec, shape, torch)
+    assert 2 * s.total_backward_macs == torch_backward_flops(spec, shape, torch)
 
 
 def test_training_costs_of_a_graph():
@@ -425,6 +466,9 @@ def test_training_costs_of_a_graph():
     ([pixel_shuffle(2)], (4, 8, 8, 8), "a pixel_shuffle"),
     (graph(node("a", conv(4, (3, 3)), "x"), node("b", conv(4, 1), "a"), inputs="x"),
      (224, 224), r"its first 2-D layer is 'a'"),
+    (graph(node("g", [global_avg_pool(), reshape((-1,)), linear(4), reshape((4, 1, 1))],
+                "x"), node("c", conv(4, (3, 3)), "x"), node("m", mul(), ["c", "g"]),
+           inputs="x"), (4, 9), r"its first 2-D layer is 'c'"),
     (sequential(residual([conv(4, (1, 5))]), name="net"), (4, 9),
      r"net takes a 2-D .* layer is '0.0'"),
 ], ids=lambda v: None)

@@ -61,7 +61,7 @@ is :mod:`pyconvnet._geometry`'s. The submodules are private: import every
 name from ``pyconvnet.shapes``.
 """
 from .._geometry import InputTooSmallError
-from .._specs import (ACTIVATIONS, Layer, activation, adaptive_avg_pool,
+from .._specs import (ACTIVATIONS, Layer, activation, channel_shuffle, reshape, adaptive_avg_pool,
                       adaptive_max_pool, add, as_layer, avg_pool, batch_norm, concat, conv,
                       conv_transpose, crop, dense_block, dropout, flatten, global_avg_pool,
                       graph, group_norm, identity, instance_norm, layer_norm, linear, lrn,
@@ -99,6 +99,7 @@ __all__ = [
     "as_layer",
     "avg_pool",
     "batch_norm",
+    "channel_shuffle",
     "compare_bottleneck",
     "compare_depthwise_separable",
     "compare_grouped",
@@ -139,6 +140,7 @@ __all__ = [
     "rbf",
     "receptive_field",
     "relu",
+    "reshape",
     "residual",
     "same_padding",
     "save_network",

@@ -16,7 +16,7 @@ __all__ = ["NORMS", "RESHAPES", "broadcast", "crop_box", "join_shape", "leaf_rul
 
 NORMS = ("group_norm", "instance_norm", "layer_norm")
 RESHAPES = ("split", "slice", "pad", "crop", "upsample", "pixel_shuffle",
-            "pixel_unshuffle")
+            "pixel_unshuffle", "channel_shuffle", "reshape")
 
 
 def _spatial(shape, kind, rank=None):
@@ -173,6 +173,24 @@ def leaf_rule(layer, shape, count):
             raise ValueError(f"pixel_unshuffle({r}) needs height and width divisible "
                              f"by {r}, got {h}x{w}")
         return (c * r * r, h // r, w // r), 0, 0
+    if kind == "channel_shuffle":
+        g = cfg["groups"]
+        if shape[0] % g:
+            raise ValueError(f"channel_shuffle({g}) needs channels divisible by {g}, "
+                             f"got {shape[0]}")
+        return shape, 0, 0
+    if kind == "reshape":
+        dims = cfg["shape"]
+        known = math.prod(v for v in dims if v != -1)
+        if -1 in dims:
+            if numel % known:
+                raise ValueError(f"cannot reshape {_shape_str(shape)} ({numel} "
+                                 f"elements) to {dims}")
+            dims = tuple(numel // known if v == -1 else v for v in dims)
+        if math.prod(dims) != numel:
+            raise ValueError(f"cannot reshape {_shape_str(shape)} ({numel} elements) "
+                             f"to {_shape_str(dims)} ({math.prod(dims)} elements)")
+        return dims, 0, 0
     if kind in NORMS:
         affine = cfg["affine"]
         if kind == "group_norm":

@@ -4,8 +4,6 @@ number of spatial dimensions (a kernel of two sizes, a bilinear resize, a
 pixel shuffle, ...). A shape of another rank would be read with its first
 axis as the channels and run as a network of another rank, so it is refused
 with a message that says so."""
-from ._formats import _shape_str
-
 __all__ = ["check_input_rank", "spec_rank"]
 
 _DIMS = {1: "1-D (channels, length)", 2: "2-D (channels, height, width)",
@@ -26,7 +24,7 @@ def _leaf_rank(layer):
     """(rank, why) a leaf fixes, None if it fixes none, or 'stop' when the
     spatial layout ends there."""
     kind, cfg = layer.kind, layer.config
-    if kind in ("flatten", "linear", "rbf"):
+    if kind in ("flatten", "linear", "rbf", "reshape"):
         return "stop"
     if kind in _WINDOWS:
         return _tuple_rank(cfg, ("kernel_size", "stride", "padding", "dilation",
@@ -62,8 +60,8 @@ def spec_rank(layer, path=""):
             sub = spec_rank(child, f"{path}.{name}".strip(".") if name else path)
             if sub == "stop":
                 # in a sequence nothing after this reads the input's layout;
-                # branches run side by side, so look at the others
-                if kind in ("sequential", "dense_block", "graph"):
+                # branches and graph nodes run side by side: look at the others
+                if kind in ("sequential", "dense_block"):
                     return found or "stop"
                 continue
             if sub is not None:

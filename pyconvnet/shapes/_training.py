@@ -28,7 +28,7 @@ _INPLACE = ("relu", "relu6", "leaky_relu", "elu", "silu", "hardswish",
 # (ReLU6), silu_, hardswish_ and hardsigmoid_ do
 _INPLACE_KEEP_OUTPUT = ("relu", "leaky_relu", "elu")
 # layers whose output is a view of their input
-VIEWS = ("flatten", "identity", "slice", "crop")
+VIEWS = ("flatten", "identity", "slice", "crop", "reshape")
 _MATMUL = ("conv", "conv_transpose", "linear", "rbf")
 INDEX_BYTES = 8    # int64 argmax indices, as PyTorch stores them
 MASK_BYTES = 1     # a bool dropout mask, as PyTorch stores it
@@ -116,7 +116,12 @@ def saved_tensors(layer, in_shape, out_shape, grad_in, trainable, inplace):
             if cfg["normalized_shape"] is None else \
             n_in // math.prod(cfg["normalized_shape"] if isinstance(
                 cfg["normalized_shape"], tuple) else (cfg["normalized_shape"],))
-        return [("input", n_in, None), ("own", 2 * groups, None)]
+        kept = [("input", n_in, None), ("own", 2 * groups, None)]
+        if kind == "instance_norm" and cfg["affine"]:
+            # PyTorch normalises the instances as one batch of N C channels,
+            # with the scale repeated for every sample
+            kept.append(("own", in_shape[0], None))
+        return kept
     if kind == "lrn":
         return [("input", n_in, None), ("own", n_in, None)]
     if kind in ("max_pool", "adaptive_max_pool"):

@@ -153,6 +153,8 @@ def _reshape_windows(layer, spatial):
         start = range(n)[cfg["start"]:cfg["stop"]:cfg["step"]].start
         return tuple(_Win(1, cfg["step"], -start) if i == axis - 1 else _Win(1, 1, 0)
                      for i in range(nd))
+    if kind == "reshape":
+        return None
     if kind == "pixel_unshuffle":
         r = cfg["factor"]
         return (_Win(r, r, 0),) * nd
@@ -336,6 +338,7 @@ class _Walker:
         self.tensors = 0        # activation tensors made so far
         self.kept = set()       # keys of the tensors kept for the backward pass
         self.groups = {}        # row-name prefix -> the composite layer there
+        self.storage = {}       # tensor -> elements of the storage it views
 
     def new_tensor(self):
         self.tensors += 1
@@ -542,9 +545,16 @@ class _Walker:
                             f"{_shape_str(shape)}: {exc}") from None
         trainable = params if layer.config.get("trainable", True) else 0
         rf = _rf_apply(rf, wins)
-        if out is not None and len(out) < 2:
+        if out is not None and (len(out) < 2 or (layer.kind == "reshape"
+                                                 and out[1:] != shape[1:])):
             rf = None
         out_tensor = tensor if output_is_input(layer, self.inplace) else self.new_tensor()
+        if shape is not None and self.shapes:
+            # a view (flatten, a crop, a slice) keeps its input's storage alive:
+            # a layer that saves the view saves that storage
+            self.storage.setdefault(tensor, math.prod(shape))
+            if out is not None:
+                self.storage.setdefault(out_tensor, math.prod(out))
         gi = gw = saved = moved = 0
         if self.shapes and shape is not None:
             gi, gw = backward_macs(layer, shape, out, params, bool(trainable), macs,
@@ -575,6 +585,8 @@ class _Walker:
             if key in self.kept:
                 continue
             self.kept.add(key)
+            if key[0] == "t":
+                numel = max(numel, self.storage.get(key[1], numel))
             batch = 1 if what == "stats" else self.batch
             total += numel * (self.itemsize if size is None else size) * batch
         return total
