@@ -11,11 +11,11 @@ from conftest import import_oracle
 
 from pyconvnet._cli_shapes import add_subcommands
 from pyconvnet.shapes import (activation, adaptive_max_pool, add, avg_pool, batch_norm,
-                              concat, conv, conv_transpose, dropout, flatten,
+                              channel_shuffle, concat, conv, conv_transpose, dropout, flatten,
                               global_avg_pool, graph, group_norm, identity, instance_norm,
-                              layer_norm, linear, load_network, lrn, max_pool, node, pad,
-                              pixel_shuffle, pixel_unshuffle, relu, residual, slice_channels,
-                              split, squeeze_excitation, summary, upsample)
+                              layer_norm, linear, load_network, lrn, max_pool, mul, node, pad,
+                              pixel_shuffle, pixel_unshuffle, relu, reshape, residual,
+                              slice_channels, split, squeeze_excitation, summary, upsample)
 
 
 @pytest.fixture(scope="module")
@@ -270,11 +270,31 @@ def test_a_channel_split_and_shuffle(onnx):
                  node("conv", conv(4, 3, padding=1), "halves:1"),
                  node("relu", relu(), "conv"),
                  node("cat", concat(), ["halves:0", "relu"]),
-                 node("shuffle", identity(), "cat"),
+                 node("shuffle", channel_shuffle(2), "cat"),
                  node("silu", activation("silu"), "shuffle"), inputs="x")
     _same_rows(s, summary(spec, (8, 8, 8)))
     assert [r.kind for r in s.rows] == ["split", "split", "conv", "relu", "concat",
-                                        "identity", "silu"]
+                                        "channel_shuffle", "silu"]
+
+
+def test_a_gate_made_by_linear_layers_and_a_reshape(onnx):
+    # SENet's block as first written: a vector through linear layers, reshaped
+    # into a gate
+    g = Graph(onnx, (16, 8, 8))
+    t = g.node("Flatten", [g.node("GlobalAveragePool", ["x"])])
+    t = g.node("Relu", [g.node("Gemm", [t, g.weight((4, 16)), g.weight((4,))], transB=1)])
+    t = g.node("Sigmoid", [g.node("Gemm", [t, g.weight((16, 4)), g.weight((16,))],
+                                  transB=1)])
+    t = g.node("Reshape", [t, g.weight((4,), np.array([-1, 16, 1, 1]))])
+    t = g.node("Unsqueeze", [g.node("Squeeze", [t, g.weight((1,), np.array([3]))]),
+                             g.weight((1,), np.array([3]))])
+    s = summary(g.model(g.node("Mul", ["x", t])))
+    spec = graph(node("gap", [global_avg_pool(), flatten(), linear(4), relu(), linear(16),
+                              activation("sigmoid"), reshape((16, 1, 1)), reshape((16, 1)),
+                              reshape((16, 1, 1))], "x"),
+                 node("gate", mul(), ["x", "gap"]), inputs="x")
+    _same_rows(s, summary(spec, (16, 8, 8)))
+    assert s.total_params == 2 * 16 * 4 + 4 + 16
 
 
 def test_concatenation_along_another_axis(onnx):
@@ -336,8 +356,10 @@ def test_onnx_files_and_the_command_line(onnx, tmp_path, capsys):
      "Add node 'shift': Add of a tensor computed from the input and a constant"),
     (lambda g: g.node("Mul", [g.node("Relu", ["x"]), g.weight((3, 1, 1))], name="m"),
      "Mul node 'm': Mul of a tensor computed from the input and a constant"),
-    (lambda g: g.node("Reshape", ["x", g.weight((3,), np.array([0, 3, -1]))], name="r"),
-     "Reshape node 'r': a reshape other than flattening"),
+    (lambda g: g.node("Reshape", ["x", g.weight((3,), np.array([3, 8, -1]))], name="r"),
+     r"Reshape node 'r': a reshape to \[3, 8, -1\], which does not keep the batch"),
+    (lambda g: g.node("Unsqueeze", ["x", g.weight((1,), np.array([0]))], name="u"),
+     "Unsqueeze node 'u': a Unsqueeze of the batch axis"),
     (lambda g: g.node("Clip", ["x", g.weight((), -1.0), g.weight((), 1.0)]),
      r"Clip to \[-1.0, 1.0\]"),
     (lambda g: g.node("Slice", ["x", g.weight((1,), np.array([0])),
@@ -532,7 +554,7 @@ def test_torch_networks_that_need_the_graph_form(torch):
                   node("b1", conv(8, 1), "b"), node("b2", relu(), "b1"),
                   node("b3", conv(8, 3, padding=1, groups=8), "b2"),
                   node("cat", concat(), ["a", "b3"]),
-                  node("shuffle", identity(), "cat"), inputs="x"),
+                  node("shuffle", channel_shuffle(2), "cat"), inputs="x"),
             upsample(2, mode="bilinear"), conv(12, 3, padding=1),
             pixel_shuffle(2), layer_norm((3, 60, 68))]
     expected = summary(spec, (3, 16, 16))

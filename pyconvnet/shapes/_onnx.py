@@ -5,24 +5,28 @@ weights are read from the initializers only for their shapes (the output
 channels, kernel and whether there is a bias), attributes give strides,
 padding and dilation. A chain of nodes becomes a sequence; where a tensor
 forks and its branches meet again at an ``Add`` (or ``Sum``) the block
-becomes a :func:`residual`, at a channel ``Concat`` a :func:`concat`. Two
+becomes a :func:`residual`, at a channel ``Concat`` a :func:`concat`. Some
 patterns become one layer: ``x * Sigmoid(x)`` is SiLU and ``x *
 HardSigmoid(x)`` hard swish; ``MatMul`` followed by the ``Add`` of a
 constant vector is a linear layer with a bias, as PyTorch exports
-``nn.Linear`` on inputs of more than two dimensions.
+``nn.Linear`` on inputs of more than two dimensions; reshapes around a
+``Transpose`` or an ``InstanceNormalization`` are a channel shuffle or a
+group norm. Any other model is read as a :func:`graph`.
 
 Parameters are counted as PyTorch counts them: a ``BatchNormalization``'s
 scale and bias are parameters, its running mean and variance are not.
 
 Needs the optional ``onnx`` package (``pip install pyconvnet[onnx]``).
 """
+import math
 from collections import defaultdict
 
 from .._specs import (Layer, activation, adaptive_max_pool, add, avg_pool, batch_norm,
-                      concat, conv, conv_transpose, dropout, flatten, global_avg_pool,
-                      graph, group_norm, identity, instance_norm, layer_norm, linear, lrn,
-                      max_pool, mul, pad, pixel_shuffle, pixel_unshuffle, residual,
-                      sequential, slice_channels, split, upsample)
+                      channel_shuffle, concat, conv, conv_transpose, dropout, flatten,
+                      global_avg_pool, graph, group_norm, identity, instance_norm,
+                      layer_norm, linear, lrn, max_pool, mul, pad, pixel_shuffle,
+                      pixel_unshuffle, reshape, residual, sequential, slice_channels, split,
+                      upsample)
 from .._specs import node as graph_node
 
 __all__ = ["onnx_to_layer", "parse_model"]
@@ -34,7 +38,7 @@ SUPPORTED = (
     "HardSwish", "Identity", "InstanceNormalization", "LRN", "LayerNormalization",
     "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Pad", "Relu", "Reshape",
     "Resize", "Sigmoid", "Slice", "Softmax", "SpaceToDepth", "Split", "Squeeze", "Sum",
-    "Tanh", "Upsample",
+    "Tanh", "Unsqueeze", "Upsample",
 )
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Elu": "elu",
                 "LeakyRelu": "leaky_relu", "Gelu": "gelu", "HardSwish": "hardswish",
@@ -389,6 +393,32 @@ def _flattens(g, node):
     return False
 
 
+def _new_shape(g, node):
+    """The sample shape (without the batch) a Reshape, Squeeze or Unsqueeze
+    gives, which must keep the batch axis alone."""
+    if node.op_type in ("Squeeze", "Unsqueeze"):
+        axes = g.attrs(node).get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = g.const(node, 1, "axes")
+        rank = _rank(g, node.output[0] if node.op_type == "Unsqueeze" else node.input[0])
+        if axes is None or rank is None or any(int(a) % rank == 0 for a in axes):
+            g.fail(node, f"a {node.op_type} of the batch axis (or of axes not given)")
+    else:
+        target = g.value(node.input[1])
+        source = g.shapes.get(node.input[0])
+        batch_inferred = target is not None and int(target[0]) == -1 and source \
+            and all(v is not None for v in source[1:]) \
+            and all(int(v) > 0 for v in target[1:]) \
+            and math.prod(int(v) for v in target[1:]) == math.prod(source[1:])
+        if target is not None and int(target[0]) not in (0, 1) and not batch_inferred:
+            g.fail(node, f"a reshape to {[int(v) for v in target]}, which does not keep "
+                         "the batch axis alone")
+    out = g.shapes.get(node.output[0])
+    if out is None or any(v is None for v in out[1:]) or out[0] not in (1, None):
+        g.fail(node, "a reshape to a shape that is not static")
+    return tuple(int(v) for v in out[1:])
+
+
 def _sample_axis(g, node, axis, rank=None):
     """An ONNX axis (batch first) as an axis of the sample shape."""
     axis = int(axis)
@@ -546,9 +576,13 @@ def _reshape_pattern(g, node):
     back = _sole_reader(g, inner.output[0], "Reshape")
     if back is None or not _reshaped_back(g, back, x):
         return None
-    if inner.op_type == "Transpose":
-        return identity(), [node, inner, back]
     target = g.value(node.input[1])
+    if inner.op_type == "Transpose":
+        perm = list(g.attrs(inner).get("perm", []))
+        if target is None or len(target) < 3 or perm[:3] != [0, 2, 1] \
+                or perm[3:] != list(range(3, len(perm))):
+            return None
+        return channel_shuffle(int(target[1])), [node, inner, back]
     if target is None or len(target) < 3:
         return None
     nodes, affine = [node, inner, back], False
@@ -609,10 +643,10 @@ def _leaf(g, node, name):
         factor = int(g.attrs(node)["blocksize"])
         return (pixel_shuffle if op == "DepthToSpace" else pixel_unshuffle)(factor,
                                                                             name=name)
-    if op in ("Flatten", "Reshape", "Squeeze"):
+    if op in ("Flatten", "Reshape", "Squeeze", "Unsqueeze"):
         if _flattens(g, node):
             return flatten(name=name)
-        g.fail(node, "a reshape other than flattening all but the batch axis")
+        return reshape(_new_shape(g, node), name=name)
     if op in SUPPORTED:
         g.fail(node, f"{op} here (with {len(g.data_inputs(node))} input(s) computed "
                      f"from the network's input) has no layer")
