@@ -12,9 +12,10 @@ import math
 import os
 
 from . import architectures
-from .shapes import (CONVENTIONS, PRESETS, conv_output_size, conv_params,
-                     conv_transpose_output_size, measure_machine, parse_shape,
-                     pool_output_size, summary)
+from .shapes import (CONVENTIONS, PRESETS, Layer, conv_output_size, conv_params,
+                     conv_transpose_output_size, load_network, measure_machine,
+                     parse_shape, pool_output_size, summary)
+from .shapes._files import is_network_path
 
 __all__ = ["add_subcommands", "run_list", "run_machine", "run_shape", "run_summary"]
 
@@ -91,18 +92,27 @@ def add_subcommands(subparsers):
         "summary", formatter_class=fmt,
         help="layer-by-layer shapes, parameters, MACs and receptive fields",
         description="Shapes, parameters, MACs, receptive fields and memory of a "
-                    "built-in architecture or of a JSON spec file.",
+                    "built-in architecture or of a network file (JSON, TOML or "
+                    "ONNX).",
         epilog="examples:\n"
                "  python -m pyconvnet summary resnet50 --input 3x224x224\n"
-               "  python -m pyconvnet summary vgg16 --format markdown\n"
-               "  python -m pyconvnet summary my_net.json --input 1x28x28 "
-               "--format json")
+               "  python -m pyconvnet summary vgg16 --format markdown --depth 1\n"
+               "  python -m pyconvnet summary my_net.toml --format json\n"
+               "  python -m pyconvnet summary my_net.json --input 1x28x28\n"
+               "  python -m pyconvnet summary model.onnx")
     p_sum.add_argument("model", help="architecture name (see 'list') or the path "
-                                     "of a JSON file holding a layer spec")
+                                     "of a network file: .json, .toml or .onnx")
     p_sum.add_argument("--input", "-i", type=_input_shape, default=None,
                        metavar="CxHxW",
                        help="input shape without the batch dimension "
-                            "(default: the architecture's own)")
+                            "(default: the architecture's own, or the one the "
+                            "file carries)")
+    p_sum.add_argument("--depth", "-d", type=_positive_int, default=None,
+                       help="fold the rows deeper than this many name "
+                            "components into one row per block")
+    p_sum.add_argument("--no-subtotals", action="store_true",
+                       help="leave out the subtotal row after each stage of "
+                            "the table")
     p_sum.add_argument("--format", "-f", choices=_FORMATS, default="table")
     p_sum.add_argument("--convention", choices=CONVENTIONS, default="torchvision",
                        help="which operations count as MACs (default: "
@@ -189,34 +199,42 @@ def _fail(args, exc):
     args.parser.error(str(exc))     # prints usage and exits with status 2
 
 
-def _load_model(args):
-    model = args.model
-    if model.lower().endswith(".json") or os.path.isfile(model):
-        try:
-            with open(model, encoding="utf-8") as fh:
-                spec = json.load(fh)
-        except OSError as exc:
-            raise ValueError(f"cannot read the spec file {model!r}: "
-                             f"{exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{model} is not valid JSON: {exc}") from None
-        if args.input is None:
-            raise ValueError("--input is required with a spec file")
-        return spec
-    return model
+def _named(layer, path):
+    """The layer of a file, named after the file when it has no name."""
+    if layer.name is not None:
+        return layer
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return Layer(layer.kind, layer.config, layer.children, name=stem)
+
+
+def _is_architecture(name):
+    try:
+        architectures.canonical_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def run_summary(args):
     """Handler of ``summary``: print the table in the chosen format."""
     try:
-        model = _load_model(args)
+        model = args.model
+        if is_network_path(model) and not _is_architecture(model):
+            model, shape = load_network(model)
+            if args.input is None and shape is None:
+                raise ValueError(f"{args.model} carries no input shape: give one "
+                                 f"with --input")
+            model = _named(model, args.model)
+            args.input = args.input or shape
         machine = measure_machine() if args.roofline else None
         result = summary(model, args.input, convention=args.convention,
                          dtype=args.dtype, batch_size=args.batch_size,
-                         inplace=args.inplace, machine=machine, preset=args.preset)
+                         inplace=args.inplace, machine=machine, preset=args.preset,
+                         depth=args.depth)
     except (ValueError, TypeError) as exc:
         _fail(args, exc)
-    train = dict(training=args.training, optimizer=args.optimizer)
+    train = dict(training=args.training, optimizer=args.optimizer,
+                 subtotals=not args.no_subtotals)
     text = {"table": lambda s: s.to_text(**train),
             "markdown": lambda s: s.to_markdown(**train).rstrip("\n"),
             "csv": lambda s: s.to_csv().rstrip("\n"),

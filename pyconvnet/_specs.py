@@ -111,6 +111,62 @@ class Layer:
         name = f", name={self.name!r}" if self.name else ""
         return f"Layer({self.kind!r}{', ' + args if args else ''}{extra}{name})"
 
+    def to_dict(self):
+        """The layer tree as plain data: dicts, lists, strings and numbers.
+
+        The form network files are written in (:ref:`network-files`);
+        :meth:`from_dict` reads it back to an equal :class:`Layer`.
+
+        Returns
+        -------
+        dict
+            ``{"kind": ..., "name": ..., <arguments>, <children>}``: tuples
+            of the arguments become lists, children are nested dicts under
+            ``layers``, ``branches`` or ``body``/``shortcut``.
+
+        Examples
+        --------
+        >>> conv(8, (3, 5), padding=1, name="c1").to_dict()["kernel_size"]
+        [3, 5]
+        >>> layer = residual([conv(8, 3, padding=1), relu()], activation="relu")
+        >>> Layer.from_dict(layer.to_dict()) == layer
+        True
+        """
+        from ._specio import layer_to_dict
+        return layer_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """The :class:`Layer` tree of a dict written by :meth:`to_dict` (or by
+        hand, see :ref:`network-files`).
+
+        Parameters
+        ----------
+        data : dict or list
+            A layer object with its ``kind``; a list is a sequence of them.
+
+        Returns
+        -------
+        Layer
+
+        Raises
+        ------
+        ValueError, TypeError
+            For an unknown kind or field, or a bad value, naming the layer's
+            path in ``data``.
+
+        Examples
+        --------
+        >>> layer = Layer.from_dict({"kind": "conv", "out_channels": 8,
+        ...                          "kernel_size": [3, 3], "name": "c1"})
+        >>> layer.config["kernel_size"], layer.name
+        ((3, 3), 'c1')
+        """
+        import sys
+
+        from ._specio import layer_from_dict
+        return layer_from_dict(sys.modules[__name__], data)
+
 
 def _name(name):
     if name is not None and not isinstance(name, str):

@@ -67,7 +67,7 @@ def test_summary_options(capsys):
     data = json.loads(out)
     assert (data["convention"], data["dtype"], data["batch_size"]) == \
         ("full", "float16", 2)
-    assert data["receptive_field"] == 212
+    assert data["receptive_field"] == [212, 212]     # one entry per spatial axis
 
 
 def test_summary_of_a_json_spec_file(tmp_path, capsys):
@@ -278,3 +278,73 @@ def test_usage_names_the_pyconvnet_command():
     # run as a module, the usage says so
     assert ("python -m pyconvnet train-lenet5: error: argument --epochs: must be a "
             "positive integer, got 'abc'") in done.stderr
+
+
+# --- network files, depth and subtotals ------------------------------------------
+
+def test_summary_of_a_toml_file_that_carries_its_input_shape(tmp_path, capsys):
+    from pyconvnet.shapes import conv, max_pool, relu, save_network
+    path = tmp_path / "tiny.toml"
+    save_network([conv(6, 5, name="c1"), relu(), max_pool(2)], path, (1, 32, 32))
+    status, out, _ = cli(["summary", str(path), "-f", "json"], capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert data["name"] == "tiny" and data["input_shape"] == [1, 32, 32]
+    assert data["output_shape"] == [6, 14, 14]
+    status, out, _ = cli(["summary", str(path), "--input", "1x16x16"], capsys)
+    assert status == 0 and "tiny: input 1x16x16, output 6x6x6" in out
+
+
+def test_summary_depth_and_subtotals(capsys):
+    status, out, _ = cli(["summary", "resnet50", "--depth", "1"], capsys)
+    assert status == 0
+    assert "layer1.0" not in out and "215,808" in out and "25,557,032" in out
+    status, out, _ = cli(["summary", "resnet50"], capsys)
+    assert "layer1 (total)" in out
+    status, out, _ = cli(["summary", "resnet50", "--no-subtotals", "-f", "markdown"],
+                         capsys)
+    assert status == 0 and "(total)" not in out
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{", "is not valid JSON"),
+    ('{"layers": [{"kind": "conv", "out_channels": 4, "kernel": 3}]}',
+     "unknown field 'kernel'"),
+    ('{"layers": [{"kind": "relu"}]}', "carries no input shape: give one with --input"),
+])
+def test_bad_network_files_exit_with_status_2(tmp_path, capsys, content, message):
+    path = tmp_path / "net.json"
+    path.write_text(content)
+    status, _, err = cli(["summary", str(path)], capsys)
+    assert status == 2 and message in err and "usage:" in err
+
+
+def test_a_file_of_no_known_format_exits_with_status_2(tmp_path, capsys):
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"\x00\x01 not a network")
+    status, _, err = cli(["summary", str(path), "--input", "3x8x8"], capsys)
+    assert status == 2
+    assert "is neither a JSON, a TOML nor an ONNX file" in err
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path):
+    # `pyconvnet summary densenet201 | head -n 5`: the reader takes a few lines
+    # and goes away while the table is still being written
+    import os
+    import subprocess
+    import sys
+
+    import pyconvnet
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(pyconvnet.__file__)))
+    for argv in (["summary", "densenet201"], ["summary", "densenet201", "-f", "csv"]):
+        code = f"import sys; from pyconvnet.__main__ import main; sys.exit(main({argv!r}))"
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        lines = [proc.stdout.readline() for _ in range(5)]
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert proc.wait(timeout=120) in (0, 1)
+        assert lines[0].startswith(b"densenet201") or lines[0].startswith(b"name,")
+        assert "Traceback" not in err and "BrokenPipeError" not in err
+        assert err == ""

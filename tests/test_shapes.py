@@ -641,15 +641,16 @@ GRAPH_NAMES = [
     "mul", "node", "pad", "pixel_shuffle", "pixel_unshuffle", "reshape", "slice_channels", "split",
     "squeeze_excitation", "upsample",
 ]
+FILE_NAMES = ["load_network", "save_network"]
 
 
 def test_public_names_are_unchanged():
     import pyconvnet.shapes as module
 
-    assert module.__all__ == sorted(n for n in PUBLIC_NAMES + GRAPH_NAMES
+    assert module.__all__ == sorted(n for n in PUBLIC_NAMES + GRAPH_NAMES + FILE_NAMES
                                     if n not in ("ACTIVATIONS", "CONVENTIONS", "PRESETS"))
     assert sorted(n for n in dir(module) if not n.startswith("_")) == sorted(
-        PUBLIC_NAMES + GRAPH_NAMES)
+        PUBLIC_NAMES + GRAPH_NAMES + FILE_NAMES)
     assert module.CONVENTIONS == ("torchvision", "full")
     assert "tanh" in module.ACTIVATIONS
 

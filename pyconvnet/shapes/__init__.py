@@ -51,7 +51,8 @@ is the input coordinate of the centre of the first output unit's field.
 The package is split by topic: output sizes (``_sizes``), parameter and
 operation counts (``_costs``), design comparisons (``_compare``), the walk
 through a network (``_walker``), whole-network summaries (``_summary``) and
-their output formats (``_formats``), receptive fields (``_receptive``), the
+their output formats (``_formats``), network files (``_files``, and
+``_onnx`` for ONNX models), receptive fields (``_receptive``), the
 backward pass's costs (``_training``) and the roofline (``_roofline``).
 The layer specifications are defined in :mod:`pyconvnet._specs`, outside the
 package, so that :mod:`pyconvnet.architectures` can build its networks from
@@ -71,6 +72,7 @@ from ._compare import (Comparison, compare_bottleneck, compare_depthwise_separab
                        compare_grouped, compare_stacked)
 from ._costs import (activation_memory, conv_flops, conv_macs, conv_params, dtype_size,
                      linear_macs, linear_params, parse_shape)
+from ._files import load_network, save_network
 from ._formats import Summary
 from ._receptive import RFStep, ReceptiveField, receptive_field
 from ._roofline import Machine, measure_machine
@@ -124,6 +126,7 @@ __all__ = [
     "linear",
     "linear_macs",
     "linear_params",
+    "load_network",
     "lrn",
     "max_pool",
     "measure_machine",
@@ -140,6 +143,7 @@ __all__ = [
     "reshape",
     "residual",
     "same_padding",
+    "save_network",
     "sequential",
     "slice_channels",
     "split",

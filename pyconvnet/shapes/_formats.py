@@ -1,11 +1,15 @@
 """The :class:`Summary` of a network and its output formats: a text table,
 Markdown, CSV and JSON."""
 import csv
+import dataclasses
 import io
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._specs import Layer
+from ._roofline import Machine
 from ._training import OPTIMIZER_STATES, check_optimizer
 
 __all__ = ["Summary"]
@@ -19,8 +23,184 @@ def _shape_str(shape):
     return "?" if shape is None else "x".join(map(str, shape))
 
 
-def _jsonable(v):
-    return list(v) if isinstance(v, tuple) else v
+# --------------------------------------------------------------------------
+# the JSON schema of summaries (docs/api/network_files.rst): every field has
+# one type; per-axis values are always lists, empty where there is no axis
+# --------------------------------------------------------------------------
+
+SUMMARY_FORMAT = "pyconvnet.summary"
+SUMMARY_VERSION = 1
+
+
+def _axes(value, n):
+    """A receptive-field value (None, a number or a tuple) as one entry per
+    spatial axis."""
+    if value is None:
+        return []
+    if isinstance(value, tuple):
+        return list(value)
+    return [value] * max(n, 1)
+
+
+def _from_axes(values, where):
+    """The inverse of :func:`_axes`: what the walker stores (a number when
+    every axis agrees, else a tuple, None for no axis)."""
+    if not isinstance(values, list):
+        raise TypeError(f"{where} must be a list (one value per spatial axis), got "
+                        f"{type(values).__name__}")
+    if not values:
+        return None
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def _spatial_axes(shape):
+    return len(shape) - 1 if shape else 0
+
+
+def _row_to_dict(row):
+    n = _spatial_axes(row.output_shape)
+    layer = row.layer
+    return {"name": row.name, "kind": row.kind,
+            "input_shape": [] if row.input_shape is None else list(row.input_shape),
+            "output_shape": [] if row.output_shape is None else list(row.output_shape),
+            "params": row.params, "trainable_params": row.trainable_params,
+            "macs": row.macs, "flops": row.flops,
+            "receptive_field": _axes(row.receptive_field, n),
+            "rf_jump": _axes(row.rf_jump, n),
+            "rf_start": _axes(row.rf_start, n),
+            "rf_range": [] if row.rf_range is None
+            else [_axes(v, n) for v in row.rf_range],
+            "rf_units": [] if row.rf_units is None else [list(u) for u in row.rf_units],
+            "activation_memory": row.activation_memory,
+            "input_grad_macs": row.input_grad_macs,
+            "weight_grad_macs": row.weight_grad_macs,
+            "backward_macs": row.backward_macs,
+            "saved_memory": row.saved_memory,
+            "bytes_moved": row.bytes_moved,
+            "arithmetic_intensity": float(row.arithmetic_intensity),
+            "predicted_time": row.predicted_time,
+            "bound": row.bound,
+            "layer": {} if layer is None else layer.to_dict()}
+
+
+def _field(data, key, types, where, nullable=False):
+    if key not in data:
+        raise ValueError(f"{where}: the field {key!r} is missing")
+    value = data[key]
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in types)
+        raise TypeError(f"{where}.{key} must be {names}"
+                        + (" or null" if nullable else "")
+                        + f", got {value!r}")
+    return value
+
+
+def _pair(values, where, per_axis):
+    """``rf_range`` (two per-axis lists) or ``rf_units`` (two unit indices)
+    from their lists; None from an empty list."""
+    if not isinstance(values, list) or len(values) not in (0, 2):
+        raise TypeError(f"{where} must be a list of two lists or empty, got {values!r}")
+    if not values:
+        return None
+    if per_axis:
+        return tuple(_from_axes(v, where) for v in values)
+    return tuple(tuple(v) for v in values)
+
+
+def _shape_field(data, key, where):
+    value = _field(data, key, (list,), where)
+    return tuple(value) if value else None
+
+
+def _row_type():
+    """:class:`LayerRow`, which ``_walker`` defines: that module imports this
+    one, so this one looks it up (the package has imported both)."""
+    return sys.modules[__name__.rpartition(".")[0] + "._walker"].LayerRow
+
+
+def _row_from_dict(data, batch_size, where, row_type=None):
+    if not isinstance(data, dict):
+        raise TypeError(f"{where} must be an object, got {type(data).__name__}")
+    ints = {k: _field(data, k, (int,), where) for k in (
+        "params", "trainable_params", "macs", "activation_memory", "input_grad_macs",
+        "weight_grad_macs", "saved_memory", "bytes_moved")}
+    layer = _field(data, "layer", (dict,), where)
+    return (row_type or _row_type())(
+        name=_field(data, "name", (str,), where), kind=_field(data, "kind", (str,), where),
+        output_shape=_shape_field(data, "output_shape", where),
+        receptive_field=_from_axes(data.get("receptive_field"), f"{where}.receptive_field"),
+        rf_jump=_from_axes(data.get("rf_jump"), f"{where}.rf_jump"),
+        rf_start=_from_axes(data.get("rf_start"), f"{where}.rf_start"),
+        rf_range=_pair(data.get("rf_range"), f"{where}.rf_range", True),
+        rf_units=_pair(data.get("rf_units"), f"{where}.rf_units", False),
+        input_shape=_shape_field(data, "input_shape", where),
+        layer=Layer.from_dict(layer) if layer else None,
+        predicted_time=_field(data, "predicted_time", (int, float), where, True),
+        bound=_field(data, "bound", (str,), where, True),
+        batch_size=batch_size, **ints)
+
+
+def _machine_to_dict(m):
+    return None if m is None else {
+        "peak_flops": m.peak_flops, "bandwidth": m.bandwidth,
+        "n_threads": m.n_threads, "dtype": m.dtype, "description": m.description}
+
+
+def _machine_from_dict(data):
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise TypeError(f"machine must be an object or null, got {type(data).__name__}")
+    return Machine(**data)
+
+
+def _fold(rows, depth, groups=None):
+    """Rows with more than ``depth`` name components folded into one row per
+    prefix of ``depth`` components (consecutive rows only): sums of the
+    counts, the first row's input and the last row's output."""
+    out, run, key = [], [], None
+
+    def flush():
+        if not run:
+            return
+        if len(run) == 1 and run[0].name == key:
+            out.append(run[0])
+        else:
+            out.append(_subtotal(run, key, (groups or {}).get(key)))
+        run.clear()
+
+    for row in rows:
+        parts = row.name.split(".")
+        prefix = ".".join(parts[:depth]) if len(parts) > depth else None
+        if prefix is None or prefix != key:
+            flush()
+        if prefix is None:
+            key = None
+            out.append(row)
+        else:
+            key = prefix
+            run.append(row)
+    flush()
+    return tuple(out)
+
+
+def _subtotal(run, name, layer=None, kind=None):
+    last = run[-1]
+    times = [r.predicted_time for r in run]
+    time = None if any(t is None for t in times) else sum(times)
+    bound = None
+    if time is not None:
+        compute = sum(r.predicted_time for r in run if r.bound == "compute")
+        bound = "compute" if 2 * compute >= time else "memory"
+    total = {k: sum(getattr(r, k) for r in run) for k in (
+        "params", "trainable_params", "macs", "activation_memory", "input_grad_macs",
+        "weight_grad_macs", "saved_memory", "bytes_moved")}
+    return dataclasses.replace(
+        last, name=name, kind=kind or (layer.kind if layer is not None else "block"),
+        input_shape=run[0].input_shape, layer=layer, predicted_time=time, bound=bound,
+        **total)
 
 def _human(n, unit=""):
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -217,10 +397,56 @@ class Summary:
 
     _COLUMNS = ("Layer", "Kind", "Output shape", "Params", "MACs", "RF", "Memory")
 
-    def _cells(self):
-        return [(r.name, r.kind, _cell(r.output_shape), _fmt(r.params),
-                 _fmt(r.macs), _cell(r.receptive_field), _bytes(r.activation_memory))
-                for r in self.rows]
+    @staticmethod
+    def _row_cells(r):
+        return (r.name, r.kind, _cell(r.output_shape), _fmt(r.params),
+                _fmt(r.macs), _cell(r.receptive_field), _bytes(r.activation_memory))
+
+    def _cells(self, subtotals=False):
+        if not subtotals:
+            return [self._row_cells(r) for r in self.rows]
+        cells, run = [], []
+        for i, r in enumerate(self.rows):
+            cells.append(self._row_cells(r))
+            run.append(r)
+            stage = r.name.split(".")[0]
+            following = self.rows[i + 1].name.split(".")[0] if i + 1 < len(self.rows) \
+                else None
+            if following != stage:
+                # a stage that is a block of several rows (not a layer named
+                # like the stage, with rows named after it)
+                if len(run) > 1 and all(x.name != stage for x in run) \
+                        and len(self.stages()) > 1:
+                    cells.append(self._row_cells(
+                        _subtotal(run, f"{stage} (total)", kind="subtotal")))
+                run = []
+        return cells
+
+    def stages(self):
+        """The top-level stages: runs of rows whose names share their first
+        component (``layer1`` for ``layer1.0.conv1``), in order.
+
+        Returns
+        -------
+        list of (str, tuple of LayerRow)
+
+        Notes
+        -----
+        See :ref:`network-files`.
+
+        Examples
+        --------
+        >>> [name for name, rows in summary("resnet18").stages()][:6]
+        ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2']
+        """
+        stages = []
+        for r in self.rows:
+            stage = r.name.split(".")[0]
+            if stages and stages[-1][0] == stage:
+                stages[-1][1].append(r)
+            else:
+                stages.append((stage, [r]))
+        return [(name, tuple(rows)) for name, rows in stages]
 
     def _table(self, columns, cells, right):
         widths = [max([len(h)] + [len(row[i]) for row in cells])
@@ -289,7 +515,7 @@ class Summary:
              if self.predicted_time else "-"),
         ]
 
-    def to_text(self, training=False, optimizer="sgd"):
+    def to_text(self, training=False, optimizer="sgd", *, subtotals=True):
         """The table and totals as text; ``str(summary)`` is ``to_text()``.
 
         Parameters
@@ -299,6 +525,11 @@ class Summary:
             for it, per layer) and the memory a training step takes.
         optimizer : {'sgd', 'momentum', 'adam'}
             For the optimizer state in the training table.
+        subtotals : bool
+            After the rows of each top-level block of several rows (see
+            :meth:`stages`), a row ``<stage> (total)`` of kind
+            ``subtotal`` with the stage's parameters, MACs and memory, its
+            output shape and receptive field.
 
         Notes
         -----
@@ -314,7 +545,8 @@ class Summary:
         """
         optimizer = check_optimizer(optimizer)
         right = {3, 4, 5, 6}
-        out = [self._header()] + self._table(self._COLUMNS, self._cells(), right)
+        out = [self._header()] + self._table(self._COLUMNS, self._cells(subtotals),
+                                             right)
         out += _labelled(self._totals())
         if training:
             out += ["", "Training (backward pass, per sample; memory at batch "
@@ -334,12 +566,15 @@ class Summary:
         return (f"Summary({self.name!r}, params={self.total_params:,}, "
                 f"macs={self.total_macs:,}, rows={len(self.rows)})")
 
-    def to_markdown(self, training=False, optimizer="sgd"):
-        """The table and totals as GitHub-flavoured Markdown (``training`` and
-        ``optimizer`` as in :meth:`to_text`)."""
+    def to_markdown(self, training=False, optimizer="sgd", *, subtotals=True):
+        """The table and totals as GitHub-flavoured Markdown (``training``,
+        ``optimizer`` and ``subtotals`` as in :meth:`to_text`; the subtotal
+        rows are in bold)."""
         optimizer = check_optimizer(optimizer)
         out = [f"**{self._header()}**", ""]
-        out += self._md_table(self._COLUMNS, self._cells(), {3, 4, 5, 6})
+        cells = [tuple(f"**{c}**" for c in row) if row[1] == "subtotal" else row
+                 for row in self._cells(subtotals)]
+        out += self._md_table(self._COLUMNS, cells, {3, 4, 5, 6})
         out += [""] + [f"- {k}: {v}" for k, v in self._totals()]
         if training:
             out += ["", "**Training** (backward pass, per sample; memory at batch "
@@ -372,28 +607,112 @@ class Summary:
         return buf.getvalue()
 
     def to_dict(self):
-        """Everything as plain lists, dicts and numbers."""
+        """Everything as plain lists, dicts, strings and numbers.
+
+        The schema is stable and documented in :ref:`summary-schema`: each
+        field has one type (shapes and receptive fields are lists, one entry
+        per axis); :meth:`from_dict` reads it back to an equal summary.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> data = summary("lenet5").to_dict()
+        >>> data["receptive_field"], data["layers"][0]["receptive_field"]
+        ([32, 32], [5, 5])
+        >>> Summary.from_dict(data) == summary("lenet5")
+        True
+        """
+        n = _spatial_axes(self.input_shape)
         return {
+            "format": SUMMARY_FORMAT, "version": SUMMARY_VERSION,
             "name": self.name, "input_shape": list(self.input_shape),
             "output_shape": list(self.output_shape),
             "convention": self.convention, "dtype": self.dtype,
-            "batch_size": self.batch_size, "total_params": self.total_params,
+            "itemsize": self.itemsize,
+            "batch_size": self.batch_size, "inplace": self.inplace,
+            "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs, "total_flops": self.total_flops,
-            "receptive_field": _jsonable(self.receptive_field),
+            "receptive_field": _axes(self.receptive_field, n),
             "activation_memory": self.activation_memory,
             "parameter_memory": self.parameter_memory,
             "total_input_grad_macs": self.total_input_grad_macs,
             "total_weight_grad_macs": self.total_weight_grad_macs,
             "total_backward_macs": self.total_backward_macs,
             "saved_memory": self.saved_memory,
-            "inplace": self.inplace,
             "training_memory": {opt: self.training_memory(opt)
                                 for opt in OPTIMIZER_STATES},
             "predicted_time": self.predicted_time,
+            "machine": _machine_to_dict(self.machine),
             "layers": [r.to_dict() for r in self.rows],
         }
+
+    @classmethod
+    def from_dict(cls, data):
+        """The :class:`Summary` of a dict written by :meth:`to_dict` (or the
+        JSON of :meth:`to_json`, loaded).
+
+        Parameters
+        ----------
+        data : dict
+
+        Returns
+        -------
+        Summary
+            Equal to the summary that wrote ``data``, every field included.
+            The fields derived from others (``non_trainable_params``,
+            ``total_backward_macs``, ``training_memory``, the rows' ``flops``,
+            ...) are not read.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For another format or a newer version, a missing field or a field
+            of the wrong type (naming it).
+
+        Notes
+        -----
+        See :ref:`summary-schema`.
+
+        Examples
+        --------
+        >>> import json
+        >>> s = summary("resnet18", depth=1)
+        >>> Summary.from_dict(json.loads(s.to_json())).rows == s.rows
+        True
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"a summary must be an object, got {type(data).__name__}")
+        if data.get("format", SUMMARY_FORMAT) != SUMMARY_FORMAT:
+            raise ValueError(f"format is {data['format']!r}, expected "
+                             f"{SUMMARY_FORMAT!r}")
+        version = data.get("version", SUMMARY_VERSION)
+        if not isinstance(version, int) or version > SUMMARY_VERSION:
+            raise ValueError(f"version {version!r} is not one this pyconvnet reads "
+                             f"(up to {SUMMARY_VERSION})")
+        where = "summary"
+        batch = _field(data, "batch_size", (int,), where)
+        layers = _field(data, "layers", (list,), where)
+        rows = tuple(_row_from_dict(r, batch, f"layers[{i}]")
+                     for i, r in enumerate(layers))
+        ints = {k: _field(data, k, (int,), where) for k in (
+            "total_params", "trainable_params", "total_macs", "total_flops",
+            "activation_memory", "parameter_memory", "total_input_grad_macs",
+            "total_weight_grad_macs", "saved_memory", "itemsize")}
+        return cls(name=_field(data, "name", (str,), where),
+                   input_shape=tuple(_field(data, "input_shape", (list,), where)),
+                   output_shape=tuple(_field(data, "output_shape", (list,), where)),
+                   rows=rows,
+                   receptive_field=_from_axes(data.get("receptive_field"),
+                                              "receptive_field"),
+                   convention=_field(data, "convention", (str,), where),
+                   dtype=_field(data, "dtype", (str,), where), batch_size=batch,
+                   inplace=_field(data, "inplace", (bool,), where),
+                   machine=_machine_from_dict(data.get("machine")), **ints)
 
     def to_json(self, indent=2):
         """:meth:`to_dict` as a JSON string."""

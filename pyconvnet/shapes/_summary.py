@@ -1,6 +1,7 @@
 """Summaries of whole networks: shapes, parameters, MACs, receptive fields
 and memory, layer by layer."""
 import dataclasses
+import os
 from fractions import Fraction
 
 from .. import architectures
@@ -8,7 +9,8 @@ from .._specs import Layer, as_layer
 from .._validation import check_bool, check_int
 from ._conventions import CONVENTIONS, PRESETS, count_rules
 from ._costs import _dtype_name, dtype_size, parse_shape
-from ._formats import Summary, _shape_str
+from ._files import is_network_path, load_network
+from ._formats import Summary, _fold, _shape_str
 from ._ranks import check_input_rank
 from ._roofline import Machine
 from ._walker import _final_field, _Walker
@@ -29,8 +31,30 @@ def _convention_name(convention, preset, count):
         name += " (" + ", ".join(f"{k}={v}" for k, v in count.items()) + ")"
     return name
 
+def _is_onnx_model(model):
+    """An ``onnx.ModelProto`` (without importing onnx)."""
+    cls = type(model)
+    return cls.__name__ == "ModelProto" and cls.__module__.startswith("onnx")
+
+
+def _is_architecture(name):
+    try:
+        architectures.canonical_name(name)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _resolve(model):
     """(Layer, default input shape or None, display name) for any model form."""
+    if is_network_path(model) and not _is_architecture(model):
+        layer, shape = load_network(model)
+        stem = os.path.splitext(os.path.basename(os.fspath(model)))[0]
+        return layer, shape, layer.name or stem
+    if _is_onnx_model(model):
+        from ._onnx import onnx_to_layer
+        layer, shape = onnx_to_layer(model, "the ONNX model")
+        return layer, shape, model.graph.name or "model"
     if isinstance(model, str):
         name = architectures.canonical_name(model)
         return (architectures.get_architecture(name),
@@ -44,20 +68,23 @@ def _resolve(model):
 
 def summary(model, input_shape=None, *, convention="torchvision",
             dtype="float32", batch_size=1, inplace=False, machine=None,
-            preset=None, count=None):
+            preset=None, count=None, depth=None):
     """Shapes, parameters, MACs, receptive fields and memory of a network.
 
     Parameters
     ----------
-    model : str, spec or object with ``layer_specs()``
+    model : str, path-like, spec, onnx.ModelProto or object with ``layer_specs()``
         A built-in architecture name (see
-        :func:`pyconvnet.architectures.list_architectures`), a spec as
-        accepted by :func:`as_layer`, or a model object whose
-        ``layer_specs()`` method returns one.
+        :func:`pyconvnet.architectures.list_architectures`), the path of a
+        network file (``.json``, ``.toml`` or ``.onnx``, see
+        :func:`load_network`), a spec as accepted by :func:`as_layer`, an
+        ONNX model, or a model object whose ``layer_specs()`` method
+        returns one.
     input_shape : tuple of int, str or None
         Shape of one input without the batch dimension, e.g.
         ``(3, 224, 224)`` or ``"3x224x224"``. None uses the architecture's
-        default (only for built-in names).
+        default, the shape a network file carries, or an ONNX graph's
+        static input shape.
     convention : {'torchvision', 'full'}
         Which operations count as MACs (see the module notes).
     dtype : str or dtype-like
@@ -86,6 +113,13 @@ def summary(model, input_shape=None, *, convention="torchvision",
         Peak rates from :func:`measure_machine` (or written by hand): each
         row then predicts its forward time and says whether it is compute-
         or memory-bound.
+    depth : int or None
+        Fold the rows deeper than ``depth`` name components into one row per
+        block: with ``depth=1`` ResNet-50 has a row for ``layer1``, whose
+        kind is the block's (``sequential``), with the sums of its rows'
+        parameters, MACs and memory, the first row's input shape and the
+        last row's output shape and receptive field. The totals do not
+        change. None keeps every row.
 
     Returns
     -------
@@ -137,11 +171,14 @@ def summary(model, input_shape=None, *, convention="torchvision",
     2.94
     """
     count_rules(convention, count, preset)          # validates all three
+    if depth is not None:
+        check_int(depth, "depth", 1)
     layer, default, name = _resolve(model)
     if input_shape is None:
         if default is None:
             raise ValueError("input_shape is required for a spec (built-in "
-                             "architectures have a default)")
+                             "architectures and network files that carry one "
+                             "have a default)")
         input_shape = default
     shape = parse_shape(input_shape)
     check_input_rank(layer, shape, name, default)
@@ -157,18 +194,21 @@ def summary(model, input_shape=None, *, convention="torchvision",
     except ValueError as exc:
         raise type(exc)(f"{name} on input {_shape_str(shape)}: {exc}") from None
     rows = tuple(walker.rows)
+    receptive = _final_field(rows)[0]
     if machine is not None:
         if not isinstance(machine, Machine):
             raise TypeError(f"machine must be a Machine (see measure_machine), got "
                             f"{type(machine).__name__}")
         rows = tuple(_predicted(machine, r) for r in rows)
+    if depth is not None:
+        rows = _fold(rows, depth, walker.groups)
     total = sum(r.params for r in rows)
     macs = sum(r.macs for r in rows)
     return Summary(
         name=name, input_shape=shape, output_shape=out, rows=rows,
         total_params=total, trainable_params=sum(r.trainable_params for r in rows),
         total_macs=macs, total_flops=2 * macs,
-        receptive_field=_final_field(rows)[0],
+        receptive_field=receptive,
         convention=_convention_name(convention, preset, count), dtype=_dtype_name(dtype),
         batch_size=batch, activation_memory=sum(r.activation_memory for r in rows),
         parameter_memory=total * itemsize,

@@ -12,7 +12,7 @@ from .._validation import check_groups, ntuple
 from ._conventions import count_rules
 from ._costs import conv_params
 from ._fields import initial, join_field, layer_field, split_field, summarise
-from ._formats import _jsonable, _shape_str
+from ._formats import _row_from_dict, _row_to_dict, _shape_str
 from ._graph import NORMS, RESHAPES, crop_box, join_shape, leaf_rule, norm_axis, \
     pad_pairs, split_shapes, upsample_geometry
 from ._sizes import _ndim, _padding_pairs, conv_output_size, conv_transpose_output_size, \
@@ -293,23 +293,30 @@ class LayerRow:
         return 2 * self.macs * self.batch_size / self.bytes_moved
 
     def to_dict(self):
-        return {"name": self.name, "kind": self.kind,
-                "output_shape": None if self.output_shape is None
-                else list(self.output_shape),
-                "params": self.params, "trainable_params": self.trainable_params,
-                "macs": self.macs,
-                "receptive_field": _jsonable(self.receptive_field),
-                "rf_jump": _jsonable(self.rf_jump),
-                "rf_start": _jsonable(self.rf_start),
-                "activation_memory": self.activation_memory,
-                "input_grad_macs": self.input_grad_macs,
-                "weight_grad_macs": self.weight_grad_macs,
-                "backward_macs": self.backward_macs,
-                "saved_memory": self.saved_memory,
-                "bytes_moved": self.bytes_moved,
-                "arithmetic_intensity": self.arithmetic_intensity,
-                "predicted_time": self.predicted_time,
-                "bound": self.bound}
+        """The row as plain data, in the schema of :meth:`Summary.to_dict`
+        (:ref:`summary-schema`): shapes and receptive fields are lists,
+        one entry per axis, empty where there is none.
+
+        Examples
+        --------
+        >>> row = summary([conv(8, 3, name="c1")], (3, 32, 32)).rows[0]
+        >>> row.to_dict()["receptive_field"], row.to_dict()["layer"]["kind"]
+        ([3, 3], 'conv')
+        """
+        return _row_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data, batch_size=1):
+        """The :class:`LayerRow` of a dict written by :meth:`to_dict`
+        (``batch_size`` is the summary's).
+
+        Examples
+        --------
+        >>> row = summary([conv(8, 3, name="c1")], (3, 32, 32)).rows[0]
+        >>> LayerRow.from_dict(row.to_dict()) == row
+        True
+        """
+        return _row_from_dict(data, batch_size, "row", cls)
 
 
 class _Walker:
@@ -330,6 +337,7 @@ class _Walker:
         self.rows = []
         self.tensors = 0        # activation tensors made so far
         self.kept = set()       # keys of the tensors kept for the backward pass
+        self.groups = {}        # row-name prefix -> the composite layer there
         self.storage = {}       # tensor -> elements of the storage it views
 
     def new_tensor(self):
@@ -347,6 +355,8 @@ class _Walker:
                 and len(shape) > 1 else None
             state = (*state, False, self.new_tensor(), field0)
         kind = layer.kind
+        if layer.children:
+            self.groups.setdefault(path, layer)
         if kind == "sequential":
             for i, child in enumerate(layer.children):
                 state = self.run(child, state, _join(path, child.name or str(i)))
