@@ -552,13 +552,20 @@ def _blocked_bytes(geom):
     return geom.N * geom.C * math.prod(_padded_extent(geom)) * geom.dtype.itemsize
 
 
+def _blocked_wide(geom):
+    """Whether the register-blocked kernel takes its widest blocks of output
+    channels (128 bytes with AVX-512): only where a group has more output
+    channels than a 64-byte block holds, so that few lanes are padding."""
+    return geom.Kg > _conv.blocked_lanes(geom.dtype, False)
+
+
 def _blocked_plan(geom, n_threads):
     """(bands of output positions per plane, input channels per pass) of
     the register-blocked kernel: as many bands as give every thread two
     tasks, none longer than _BLOCKED_BAND positions (its partial sums stay
     in cache), and as many input channels per pass as keep their weights
     within _BLOCKED_WEIGHT_BYTES."""
-    lanes = _conv.blocked_lanes(geom.dtype)
+    lanes = _conv.blocked_lanes(geom.dtype, _blocked_wide(geom))
     positions = math.prod(geom.out)
     tasks = geom.N * geom.groups * -(-geom.Kg // lanes)
     bands = min(positions, max(-(-positions // _BLOCKED_BAND), -(-2 * n_threads // tasks)))
@@ -649,7 +656,7 @@ def _cost_terms(geom, algorithm, op, n_threads):
             copied = N * K * Cg * (volume + L)
         work = {"macs": N * K * Cg * taps * L, "copied": copied}
     elif algorithm == "blocked":
-        lanes = _conv.blocked_lanes(geom.dtype)
+        lanes = _conv.blocked_lanes(geom.dtype, _blocked_wide(geom))
         kblocks = -(-Kg // lanes)
         bands, _ = _blocked_plan(geom, n_threads)
         band = -(-P // bands)
@@ -932,7 +939,7 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "blocked":
         bands, cblock = _blocked_plan(geom, n_threads)
         _conv.blocked_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
-                              geom.groups, bands, cblock, n_threads)
+                              geom.groups, bands, cblock, _blocked_wide(geom), n_threads)
     elif algorithm == "depthwise":
         _conv.depthwise_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                 _depthwise_plan(geom, n_threads)[0], n_threads)

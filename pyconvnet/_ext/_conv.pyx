@@ -52,8 +52,9 @@ from ._depthwise cimport (PCN_DW_LANES_D, PCN_DW_LANES_F, pcn_dw_forward_d, pcn_
                           pcn_window_geom, pcn_dw_input_grad_d, pcn_dw_input_grad_f, pcn_dw_pack_d,
                           pcn_dw_pack_f, pcn_dw_pack_out_d, pcn_dw_pack_out_f, pcn_dw_unpack_d,
                           pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f,
-                          pcn_blk_forward_d, pcn_blk_forward_f, pcn_blk_lanes_d,
-                          pcn_blk_lanes_f, PCN_BLK_STRIP)
+                          pcn_blk_forward_d, pcn_blk_forward_f, pcn_blk_forward_narrow_d,
+                          pcn_blk_forward_narrow_f, pcn_blk_lanes_d, pcn_blk_lanes_f,
+                          PCN_BLK_STRIP)
 from ._openmp cimport omp_get_thread_num
 from ._simd cimport pcn_simd_init
 
@@ -1834,10 +1835,13 @@ cdef pcn_window_geom _dw_geometry(const Geom *g) noexcept nogil:
 BLOCKED_STRIP = PCN_BLK_STRIP
 
 
-def blocked_lanes(dtype):
+def blocked_lanes(dtype, bint wide=True):
     """Output channels per block of the register-blocked kernel for
-    ``dtype`` on this CPU (64 bytes of them, 128 with AVX-512)."""
-    return pcn_blk_lanes_f() if np.dtype(dtype) == np.float32 else pcn_blk_lanes_d()
+    ``dtype`` on this CPU (64 bytes of them, 128 with AVX-512 unless not
+    ``wide``)."""
+    if np.dtype(dtype) == np.float32:
+        return pcn_blk_lanes_f() if wide else PCN_DW_LANES_F
+    return pcn_blk_lanes_d() if wide else PCN_DW_LANES_D
 
 
 def depthwise_lanes(dtype):
@@ -2051,16 +2055,17 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                     const floating[::1] bias,             # IN  (K,) or None
                     floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
                     tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
-                    Py_ssize_t bands, Py_ssize_t cblock, int n_threads):
+                    Py_ssize_t bands, Py_ssize_t cblock, bint wide, int n_threads):
     """Forward pass by the register-blocked direct loops, one task per
     (image, group, block of output channels, band of output positions); a
     padded layer's input is first copied with its padding (one task per
-    plane). Each pass over a band takes ``cblock`` input channels."""
+    plane). Each pass over a band takes ``cblock`` input channels; blocks
+    of output channels are 128 bytes with AVX-512 where ``wide``, else 64."""
     cdef:
         Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, groups)
         pcn_window_geom d = _dw_geometry(&g)
         Py_ssize_t N = x.shape[0]
-        Py_ssize_t lanes = pcn_blk_lanes_f() if floating is float else pcn_blk_lanes_d()
+        Py_ssize_t lanes = blocked_lanes(np.float32 if floating is float else np.float64, wide)
         Py_ssize_t kblocks = _ceil_div(g.Kg, lanes)
         Py_ssize_t taps = g.FD * g.FH * g.FW
         Py_ssize_t P = g.OD * g.OH * g.OW
@@ -2132,7 +2137,15 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                 gi = (task // (bands * kblocks)) % g.G
                 n = task // (bands * kblocks * g.G)
                 k0 = kb * lanes
-                if floating is float:
+                if floating is float and not wide:
+                    pcn_blk_forward_narrow_f(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
+                                             _min(lanes, g.Kg - k0),
+                                             src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs,
+                                             g.Cg, &wb[gi * kblocks + kb, 0],
+                                             &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
+                                             b * band, _min(P, b * band + band),
+                                             &acc[omp_get_thread_num(), 0], cblock)
+                elif floating is float:
                     pcn_blk_forward_f(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
                                       _min(lanes, g.Kg - k0),
                                       src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs, g.Cg,
@@ -2140,6 +2153,14 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                                       &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
                                       b * band, _min(P, b * band + band),
                                       &acc[omp_get_thread_num(), 0], cblock)
+                elif not wide:
+                    pcn_blk_forward_narrow_d(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
+                                             _min(lanes, g.Kg - k0),
+                                             src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs,
+                                             g.Cg, &wb[gi * kblocks + kb, 0],
+                                             &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
+                                             b * band, _min(P, b * band + band),
+                                             &acc[omp_get_thread_num(), 0], cblock)
                 else:
                     pcn_blk_forward_d(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
                                       _min(lanes, g.Kg - k0),

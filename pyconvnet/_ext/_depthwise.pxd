@@ -65,3 +65,15 @@ cdef extern from "pcn_blocked.h":
                            const double *wb, const double *bias, const pcn_window_geom *g,
                            Py_ssize_t p0, Py_ssize_t p1, double *acc,
                            Py_ssize_t cb) noexcept nogil
+    # the same with blocks of 64 bytes of output channels on any CPU
+    void pcn_blk_forward_narrow_f(float *y, Py_ssize_t plane, Py_ssize_t nk, const float *xp,
+                                  Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,
+                                  const float *wb, const float *bias, const pcn_window_geom *g,
+                                  Py_ssize_t p0, Py_ssize_t p1, float *acc,
+                                  Py_ssize_t cb) noexcept nogil
+    void pcn_blk_forward_narrow_d(double *y, Py_ssize_t plane, Py_ssize_t nk,
+                                  const double *xp, Py_ssize_t cs, Py_ssize_t ss,
+                                  Py_ssize_t rs, Py_ssize_t Cg, const double *wb,
+                                  const double *bias, const pcn_window_geom *g,
+                                  Py_ssize_t p0, Py_ssize_t p1, double *acc,
+                                  Py_ssize_t cb) noexcept nogil

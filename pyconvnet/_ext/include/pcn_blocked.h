@@ -165,6 +165,26 @@ static Py_ssize_t pcn_blk_lanes_d(void) {
     return PCN_DW_LANES_D;
 }
 
+/* The 64-byte blocks (AVX2 or baseline loops) whatever the CPU: for
+   layers of few output channels per group, where 128-byte blocks would
+   mostly compute padding lanes. */
+static void pcn_blk_forward_narrow_f(float *y, Py_ssize_t plane, Py_ssize_t nk,
+                                     const float *xp, Py_ssize_t cs, Py_ssize_t ss,
+                                     Py_ssize_t rs, Py_ssize_t Cg, const float *wb,
+                                     const float *bias, const pcn_window_geom *g,
+                                     Py_ssize_t p0, Py_ssize_t p1, float *acc, Py_ssize_t cb) {
+    PCN_PICK(pcn_blk_forward_f0, pcn_blk_forward_f1)(y, plane, nk, xp, cs, ss, rs, Cg, wb,
+                                                     bias, g, p0, p1, acc, cb);
+}
+static void pcn_blk_forward_narrow_d(double *y, Py_ssize_t plane, Py_ssize_t nk,
+                                     const double *xp, Py_ssize_t cs, Py_ssize_t ss,
+                                     Py_ssize_t rs, Py_ssize_t Cg, const double *wb,
+                                     const double *bias, const pcn_window_geom *g,
+                                     Py_ssize_t p0, Py_ssize_t p1, double *acc, Py_ssize_t cb) {
+    PCN_PICK(pcn_blk_forward_d0, pcn_blk_forward_d1)(y, plane, nk, xp, cs, ss, rs, Cg, wb,
+                                                     bias, g, p0, p1, acc, cb);
+}
+
 static void pcn_blk_forward_f(float *y, Py_ssize_t plane, Py_ssize_t nk, const float *xp,
                               Py_ssize_t cs, Py_ssize_t ss, Py_ssize_t rs, Py_ssize_t Cg,
                               const float *wb, const float *bias, const pcn_window_geom *g,
