@@ -141,6 +141,9 @@ _DEPTHWISE_BAND_BYTES = 256 << 10
 # each pass over them at most this many bytes of weights (the first-level
 # cache's share).
 _BLOCKED_BAND = 4096
+# A band's input, where several blocks of output channels read it in turn,
+# is at most this many bytes (the per-core cache's share).
+_BLOCKED_INPUT_BYTES = 512 << 10
 # Its per-tap offsets live on the stack: kernels of at most this many taps.
 _BLOCKED_TAPS = 4096
 _BLOCKED_WEIGHT_BYTES = 16 << 10
@@ -560,18 +563,30 @@ def _blocked_wide(geom):
 
 
 def _blocked_plan(geom, n_threads):
-    """(bands of output positions per plane, input channels per pass) of
-    the register-blocked kernel: as many bands as give every thread two
-    tasks, none longer than _BLOCKED_BAND positions (its partial sums stay
-    in cache), and as many input channels per pass as keep their weights
-    within _BLOCKED_WEIGHT_BYTES."""
+    """(bands of output positions per plane, input channels per pass, blocks
+    of output channels per task) of the register-blocked kernel.
+
+    A task runs its blocks of output channels one after the other over its
+    band, so that the band's input, read from memory by the first, is in
+    cache for the others: bands of at most _BLOCKED_BAND positions (their
+    partial sums stay in cache) whose input fits _BLOCKED_INPUT_BYTES where
+    there are several blocks. Blocks are shared out over tasks, and bands
+    cut further, only where images x groups x bands leave a thread without
+    two tasks. Each pass over a band takes as many input channels as keep
+    their weights within _BLOCKED_WEIGHT_BYTES."""
     lanes = _conv.blocked_lanes(geom.dtype, _blocked_wide(geom))
     positions = math.prod(geom.out)
-    tasks = geom.N * geom.groups * -(-geom.Kg // lanes)
-    bands = min(positions, max(-(-positions // _BLOCKED_BAND), -(-2 * n_threads // tasks)))
+    kblocks = -(-geom.Kg // lanes)
+    units = geom.N * geom.groups
+    bands = -(-positions // _BLOCKED_BAND)
+    if kblocks > 1:
+        per_position = geom.Cg * math.prod(geom.stride) * geom.dtype.itemsize
+        bands = max(bands, -(-positions * per_position // _BLOCKED_INPUT_BYTES))
+    bands = min(positions, max(bands, -(-2 * n_threads // (units * kblocks))))
+    kgroups = min(kblocks, -(-2 * n_threads // (units * bands)))
     taps = math.prod(geom.kernel)
     cblock = max(4, _BLOCKED_WEIGHT_BYTES // (taps * lanes * geom.dtype.itemsize))
-    return bands, cblock
+    return bands, cblock, -(-kblocks // kgroups)
 
 
 def _depthwise_plan(geom, n_threads):
@@ -658,15 +673,16 @@ def _cost_terms(geom, algorithm, op, n_threads):
     elif algorithm == "blocked":
         lanes = _conv.blocked_lanes(geom.dtype, _blocked_wide(geom))
         kblocks = -(-Kg // lanes)
-        bands, _ = _blocked_plan(geom, n_threads)
+        bands, _, kgroup = _blocked_plan(geom, n_threads)
         band = -(-P // bands)
         strips = -(-band // _conv.BLOCKED_STRIP) * _conv.BLOCKED_STRIP * bands
-        tasks = N * G * kblocks * bands
+        kgroups = -(-kblocks // kgroup)
+        tasks = N * G * kgroups * bands
         work = {"macs": N * G * kblocks * lanes * Cg * taps * strips,
                 "copied": _blocked_bytes(geom) // geom.dtype.itemsize + N * K * P,
                 "packed": G * kblocks * lanes * Cg * taps,
-                # every block of output channels reads the whole input again
-                "reread": kblocks * N * C * math.prod(geom.spatial)}
+                # the input, read from memory once per group of output blocks
+                "reread": kgroups * N * C * math.prod(geom.spatial)}
     elif algorithm == "depthwise":
         lanes = _conv.depthwise_lanes(geom.dtype)
         blocks = -(-C // lanes)
@@ -937,9 +953,10 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
                 _conv.gemm_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                    geom.groups, tile, kblock, n_threads)
     elif algorithm == "blocked":
-        bands, cblock = _blocked_plan(geom, n_threads)
+        bands, cblock, kgroup = _blocked_plan(geom, n_threads)
         _conv.blocked_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
-                              geom.groups, bands, cblock, _blocked_wide(geom), n_threads)
+                              geom.groups, bands, cblock, kgroup, _blocked_wide(geom),
+                              n_threads)
     elif algorithm == "depthwise":
         _conv.depthwise_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                 _depthwise_plan(geom, n_threads)[0], n_threads)

@@ -970,8 +970,9 @@ def test_register_blocked_kernel_matches_reference(data):
     """The register-blocked direct kernel (strips of output positions for
     blocks of 16 float32 or 8 float64 output channels) against the
     reference: output channels around the block width, every kernel,
-    stride, dilation, padding and groups, 1-D to 3-D, bands of positions and
-    passes over the input channels of any size."""
+    stride, dilation, padding and groups, 1-D to 3-D, bands of positions,
+    passes over the input channels and groups of output blocks per task of
+    any size."""
     nd = data.draw(st.integers(1, 3))
     groups = data.draw(st.integers(1, 3))
     cg = data.draw(st.integers(1, 6))
@@ -986,6 +987,7 @@ def test_register_blocked_kernel_matches_reference(data):
     dtype = data.draw(st.sampled_from([np.float32, np.float64]))
     n_threads = data.draw(st.integers(1, 3))
     band = data.draw(st.sampled_from([1, 5, conv._BLOCKED_BAND]))
+    input_bytes = data.draw(st.sampled_from([1, conv._BLOCKED_INPUT_BYTES]))
     weight_bytes = data.draw(st.sampled_from([1, conv._BLOCKED_WEIGHT_BYTES]))
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
     x = rng.standard_normal((n, cg * groups) + spatial)
@@ -994,10 +996,12 @@ def test_register_blocked_kernel_matches_reference(data):
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     geom = conv._validate(nd, x, w, b, *kwargs.values())[3]
     assert "blocked" in conv._applicable(geom, "forward")
-    saved = conv._algorithm, conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES
+    saved = (conv._algorithm, conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES,
+             conv._BLOCKED_INPUT_BYTES)
     conv._algorithm = lambda g, op="forward", n_threads=1: (
         "blocked" if "blocked" in conv._applicable(g, op) else saved[0](g, op, n_threads))
     conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES = band, weight_bytes
+    conv._BLOCKED_INPUT_BYTES = input_bytes
     try:
         y = FORWARD[nd](x.astype(dtype), w.astype(dtype),
                         None if b is None else b.astype(dtype), n_threads=n_threads, **kwargs)
@@ -1005,7 +1009,8 @@ def test_register_blocked_kernel_matches_reference(data):
         dx, _, _ = BACKWARD[nd](dy.astype(dtype), x.astype(dtype), w.astype(dtype),
                                 n_threads=n_threads, **kwargs)
     finally:
-        conv._algorithm, conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES = saved
+        (conv._algorithm, conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES,
+         conv._BLOCKED_INPUT_BYTES) = saved
     cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
     close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
     close(dx, ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)[0], dtype)

@@ -2050,17 +2050,52 @@ cdef void _pad_plane(const floating *x, floating *xp, const Geom *g,
                        x + (z * g.H + r) * g.W, w1 * sizeof(floating))
 
 
+cdef void _blocked_task(floating *y, const floating *src, const floating *wb,
+                        floating *acc, const Geom *g, const pcn_window_geom *d,
+                        Py_ssize_t n, Py_ssize_t gi, Py_ssize_t kb, Py_ssize_t kblocks,
+                        Py_ssize_t lanes, Py_ssize_t width, Py_ssize_t cs, Py_ssize_t ss,
+                        Py_ssize_t rs, Py_ssize_t P, Py_ssize_t p0, Py_ssize_t p1,
+                        Py_ssize_t cblock, bint wide, int tid,
+                        Py_ssize_t acc_stride) noexcept nogil:
+    # Positions [p0, p1) of block kb of group gi's output channels, image n.
+    cdef:
+        Py_ssize_t k0 = kb * lanes
+        Py_ssize_t taps = g.FD * g.FH * g.FW
+        floating *yk = y + (n * g.K + gi * g.Kg + k0) * P
+        const floating *xg = src + (n * g.C + gi * g.Cg) * cs
+        const floating *wk = wb + (gi * kblocks + kb) * width
+        floating *at = acc + tid * acc_stride
+        Py_ssize_t nk = _min(lanes, g.Kg - k0)
+    if floating is float:
+        if wide:
+            pcn_blk_forward_f(yk, P, nk, xg, cs, ss, rs, g.Cg, wk, wk + g.Cg * taps * lanes,
+                              d, p0, p1, at, cblock)
+        else:
+            pcn_blk_forward_narrow_f(yk, P, nk, xg, cs, ss, rs, g.Cg, wk,
+                                     wk + g.Cg * taps * lanes, d, p0, p1, at, cblock)
+    else:
+        if wide:
+            pcn_blk_forward_d(yk, P, nk, xg, cs, ss, rs, g.Cg, wk, wk + g.Cg * taps * lanes,
+                              d, p0, p1, at, cblock)
+        else:
+            pcn_blk_forward_narrow_d(yk, P, nk, xg, cs, ss, rs, g.Cg, wk,
+                                     wk + g.Cg * taps * lanes, d, p0, p1, at, cblock)
+
+
 def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                     const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
                     const floating[::1] bias,             # IN  (K,) or None
                     floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
                     tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
-                    Py_ssize_t bands, Py_ssize_t cblock, bint wide, int n_threads):
+                    Py_ssize_t bands, Py_ssize_t cblock, Py_ssize_t kgroup, bint wide,
+                    int n_threads):
     """Forward pass by the register-blocked direct loops, one task per
     (image, group, block of output channels, band of output positions); a
     padded layer's input is first copied with its padding (one task per
-    plane). Each pass over a band takes ``cblock`` input channels; blocks
-    of output channels are 128 bytes with AVX-512 where ``wide``, else 64."""
+    plane). A task runs ``kgroup`` blocks of output channels one after the
+    other over its band, which the first brings into cache for the others;
+    each pass over a band takes ``cblock`` input channels; blocks of output
+    channels are 128 bytes with AVX-512 where ``wide``, else 64."""
     cdef:
         Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, groups)
         pcn_window_geom d = _dw_geometry(&g)
@@ -2070,7 +2105,7 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         Py_ssize_t taps = g.FD * g.FH * g.FW
         Py_ssize_t P = g.OD * g.OH * g.OW
         Py_ssize_t width = (g.Cg * taps + 1) * lanes
-        Py_ssize_t band, n_tasks, task, b, kb, gi, n, k0, nk, c, t, k, u, c0, c1
+        Py_ssize_t band, n_tasks, task, b, kb, gi, n, k0, nk, c, t, k, u, c0, c1, kg, kgroups
         Py_ssize_t cchunks = _ceil_div(g.Cg, 16)
         Py_ssize_t cs, ss, rs
         # a copy where the windows reach outside the input (padding before,
@@ -2084,7 +2119,9 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         floating *dst
     band = _ceil_div(P, _max(1, _min(bands, P)))
     bands = _ceil_div(P, band)
-    n_tasks = N * g.G * kblocks * bands
+    kgroup = _max(1, _min(kgroup, kblocks))
+    kgroups = _ceil_div(kblocks, kgroup)
+    n_tasks = N * g.G * kgroups * bands
     n_threads = <int>_max(1, _min(n_threads, n_tasks))   # no idle buffers
     cblock = _max(1, cblock)
     dtype = np.float32 if floating is float else np.float64
@@ -2133,39 +2170,11 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
         with nogil:
             for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
                 b = task % bands
-                kb = (task // bands) % kblocks
-                gi = (task // (bands * kblocks)) % g.G
-                n = task // (bands * kblocks * g.G)
-                k0 = kb * lanes
-                if floating is float and not wide:
-                    pcn_blk_forward_narrow_f(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
-                                             _min(lanes, g.Kg - k0),
-                                             src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs,
-                                             g.Cg, &wb[gi * kblocks + kb, 0],
-                                             &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
-                                             b * band, _min(P, b * band + band),
-                                             &acc[omp_get_thread_num(), 0], cblock)
-                elif floating is float:
-                    pcn_blk_forward_f(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
-                                      _min(lanes, g.Kg - k0),
-                                      src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs, g.Cg,
-                                      &wb[gi * kblocks + kb, 0],
-                                      &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
-                                      b * band, _min(P, b * band + band),
-                                      &acc[omp_get_thread_num(), 0], cblock)
-                elif not wide:
-                    pcn_blk_forward_narrow_d(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
-                                             _min(lanes, g.Kg - k0),
-                                             src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs,
-                                             g.Cg, &wb[gi * kblocks + kb, 0],
-                                             &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
-                                             b * band, _min(P, b * band + band),
-                                             &acc[omp_get_thread_num(), 0], cblock)
-                else:
-                    pcn_blk_forward_d(&y[n, gi * g.Kg + k0, 0, 0, 0], P,
-                                      _min(lanes, g.Kg - k0),
-                                      src + (n * g.C + gi * g.Cg) * cs, cs, ss, rs, g.Cg,
-                                      &wb[gi * kblocks + kb, 0],
-                                      &wb[gi * kblocks + kb, g.Cg * taps * lanes], &d,
-                                      b * band, _min(P, b * band + band),
-                                      &acc[omp_get_thread_num(), 0], cblock)
+                kg = (task // bands) % kgroups
+                gi = (task // (bands * kgroups)) % g.G
+                n = task // (bands * kgroups * g.G)
+                for kb in range(kg * kgroup, _min(kblocks, kg * kgroup + kgroup)):
+                    _blocked_task(&y[0, 0, 0, 0, 0], src, &wb[0, 0], &acc[0, 0], &g, &d,
+                                  n, gi, kb, kblocks, lanes, width, cs, ss, rs, P,
+                                  b * band, _min(P, b * band + band), cblock, wide,
+                                  omp_get_thread_num(), acc.shape[1])
