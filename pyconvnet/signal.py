@@ -21,7 +21,11 @@ everything (:mod:`scipy.fft`), or overlap-save blocks in parallel
 (:mod:`numpy.fft`, which writes into reused workspaces); with
 ``method='auto'`` a cost model picks the fastest.
 """
+import functools
+import itertools
 import math
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -67,6 +71,14 @@ _TASK_POINTS = 1 << 17
 _TASK_OVERHEAD = 0.3e-3
 _POOL_OVERHEAD = 0.5e-3
 _WHOLE_PENALTY = 1.5
+# Tiles per task of the tiled 2-D transforms: about this many points.
+_TILE_TASK_POINTS = 1 << 18
+# The tiled 2-D transforms' cost model (see _tile_cost), seconds per unit on
+# one thread: per P log2 P of a tile, per point, per P log2 P and log2 P
+# beyond 17, per P log2 P of a single tile of everything; and the speed-up
+# of the threads on a single tile (they share the lines of each axis).
+_TILE_COSTS = (9.8e-11, 4.66e-9, 0.85e-11, 2.8e-10)
+_WHOLE_SPEEDUP = 1.3
 
 
 def output_shape(shape1, shape2, mode="full"):
@@ -211,6 +223,18 @@ def _choose(shape1, shape2, start, shape, dtype, n_threads, count=1):
         # Twice the lanes per vector instruction; the FFTs gain less.
         direct, fft = direct / 2, fft / 1.5
     return "direct" if direct <= fft + _FFT_OVERHEAD else "fft"
+
+
+def _choose_tiled(shape, kernel_shape, count, dtype, n_threads):
+    """method='auto' for the 'valid' correlations of a 2-D array with
+    ``count`` kernels: the direct loops or the tiled transforms."""
+    outputs = math.prod(n - k + 1 for n, k in zip(shape, kernel_shape))
+    direct = count * outputs * math.prod(kernel_shape) * _DIRECT_COST / n_threads
+    if np.dtype(dtype) == np.float32:
+        direct /= 2
+    fft = _tile_plan(tuple(shape), tuple(kernel_shape), count, n_threads,
+                     np.dtype(dtype).itemsize)[0]
+    return "direct" if direct <= fft else "fft"
 
 
 def _fft_plan(shape1, shape2, start, shape, n_threads):
@@ -453,6 +477,183 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None,
             for helper in helpers:
                 helper.result()
     return outs if stack else outs[0]
+
+
+# Threads for the tiled transforms, kept between calls (starting a pool
+# costs about 0.3 ms, more than a 512x512 match). A child made by fork()
+# starts without it: the parent's threads do not exist there.
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _reset_pool_after_fork():
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def _run_tasks(run, n_tasks, n_threads):
+    """``run(i)`` for every ``i < n_tasks`` on up to ``n_threads`` threads,
+    the calling one among them: each thread takes the next task number
+    from a shared counter until none is left, so a slow thread (or a pool
+    busy with another call's tasks) delays nobody."""
+    global _pool, _pool_size
+    n_workers = min(n_threads, n_tasks)
+    counter = itertools.count()
+
+    def drain():
+        for i in iter(counter.__next__, None):
+            if i >= n_tasks:
+                return
+            run(i)
+
+    if n_workers <= 1:
+        drain()
+        return
+    with _pool_lock:
+        if _pool_size < n_workers - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=False)   # its queued tasks still run
+            _pool_size = n_workers - 1
+            _pool = ThreadPoolExecutor(_pool_size, thread_name_prefix="pyconvnet")
+        pool = _pool
+    helpers = [pool.submit(drain) for _ in range(n_workers - 1)]
+    try:
+        drain()
+    finally:
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()
+
+
+# Tile lengths the 2-D tiled transforms consider: fast FFT sizes (factors
+# 2, 3 and 5) from 64 to 1536, and each axis whole.
+_TILE_LENGTHS = (64, 80, 96, 120, 128, 144, 160, 192, 200, 240, 256, 288, 320, 360, 384, 400,
+                 432, 480, 512, 576, 640, 720, 768, 864, 960, 1024, 1152, 1280, 1536)
+
+
+@functools.lru_cache(maxsize=256)
+def _tile_plan(shape, kernel_shape, count, n_threads, itemsize):
+    """Predicted time and tile lengths ``(Lh, Lw)`` of :func:`_tiled_correlate`
+    for ``count`` kernels: the fastest of every pair of candidate lengths
+    under the cost model of ``_TILE_COSTS``."""
+    best = None
+    options = [[length for length in _TILE_LENGTHS if k <= length - k + 1 and length < n]
+               + [scipy.fft.next_fast_len(n, real=True)] for n, k in zip(shape, kernel_shape)]
+    for Lh in options[0]:
+        for Lw in options[1]:
+            time = _tile_cost(shape, kernel_shape, (Lh, Lw), count, n_threads, itemsize)
+            if best is None or time < best[0]:
+                best = (time, (Lh, Lw))
+    return best
+
+
+def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
+    r"""The cost model of the tiled transforms, in seconds: per tile of
+    :math:`P = L_h L_w` points, a multiple of :math:`P \log_2 P` (a larger
+    one past :math:`2^{17}` points, out of the cache, and for one tile of
+    everything), and one of :math:`P` (gathering, multiplying, writing);
+    each kernel beyond the first adds what the products and inverse
+    transforms take, about half of it. Fitted on measured times of float32
+    on one thread of a 2-core AVX-512 machine (benchmarks/bench_signal.py
+    ``--fit``); float64 counts 1.4 times as much."""
+    (H, W), (kh, kw), (Lh, Lw) = shape, kernel_shape, lengths
+    rows = -(-(H - kh + 1) // (Lh - kh + 1))
+    cols = -(-(W - kw + 1) // (Lw - kw + 1))
+    tiles = rows * cols
+    points = Lh * Lw
+    log = math.log2(points)
+    per_log, per_point, past_cache, whole = _TILE_COSTS
+    tile = points * (log * (per_log + past_cache * max(0.0, log - 17)
+                            + (whole if tiles == 1 else 0.0)) + per_point)
+    tile *= (1 + 0.55 * (count - 1)) * (1.4 if itemsize == 8 else 1.0)
+    if tiles == 1:
+        return tile / min(n_threads, _WHOLE_SPEEDUP)
+    # whole tasks go to the threads: the busiest thread's share
+    return -(-tiles // n_threads) * tile
+
+
+def _tiled_correlate(x, kernels, lengths, n_threads):
+    """'valid' correlation of a 2-D ``x`` with every kernel of the stack
+    ``(T, kh, kw)``, ``(T, *out_shape)``, by overlap-save over tiles of
+    ``lengths`` points.
+
+    A tile of ``L`` input points per axis gives ``L - K + 1`` exact outputs:
+    the first ones of the circular correlation of the tile with the kernel,
+    whose spectrum is the conjugate of the zero-padded kernel's, computed
+    once per call. Runs of tiles along a row go to the threads as tasks;
+    each one gathers its tiles (zero beyond ``x``), transforms them forward
+    in one batch, multiplies by every kernel's spectrum and transforms back,
+    and writes its outputs. With a single task (one tile for all of ``x``)
+    the transforms use the threads instead.
+    """
+    (H, W), (T, kh, kw) = x.shape, kernels.shape
+    Lh, Lw = lengths
+    sh, sw = Lh - kh + 1, Lw - kw + 1
+    oh, ow = H - kh + 1, W - kw + 1
+    rows, cols = -(-oh // sh), -(-ow // sw)
+    spectrum_dtype = np.complex64 if x.dtype == np.float32 else np.complex128
+    spectra = np.conj(scipy.fft.rfft2(kernels, (Lh, Lw), workers=n_threads)).astype(
+        spectrum_dtype, copy=False)
+    out = np.empty((T, oh, ow), dtype=x.dtype)
+    per_task = max(1, min(cols, _TILE_TASK_POINTS // (Lh * Lw)))
+    # enough tasks for every thread where there are tiles enough
+    per_task = max(1, min(per_task, rows * cols // (2 * n_threads)))
+    row_tasks = -(-cols // per_task)
+    n_tasks = rows * row_tasks
+    workers = n_threads if n_tasks == 1 else 1
+    item = x.itemsize
+    layout = [("tiles", x.dtype, per_task * Lh * Lw)]
+
+    def run(task):
+        r, first = divmod(task, row_tasks)
+        first *= per_task
+        m = min(per_task, cols - first)
+        top, height = r * sh, min(Lh, H - r * sh)
+        n_rows = min(sh, oh - top)
+        with _workspace(layout) as work:
+            tiles = work["tiles"][:m * Lh * Lw].reshape(m, Lh, Lw)
+            # tiles that lie wholly inside x along the columns: one strided copy
+            whole = max(0, min(m, (W - Lw) // sw + 1 - first))
+            if whole:
+                source = x[top:top + height, first * sw:]
+                tiles[:whole, :height] = np.lib.stride_tricks.as_strided(
+                    source, (whole, height, Lw), (sw * item, source.strides[0], item),
+                    writeable=False)
+                if height < Lh:
+                    tiles[:whole, height:] = 0
+            for j in range(whole, m):
+                left = (first + j) * sw
+                width = min(Lw, W - left)
+                tiles[j, :height, :width] = x[top:top + height, left:left + width]
+                tiles[j, height:] = 0
+                tiles[j, :height, width:] = 0
+            spectrum = scipy.fft.rfft2(tiles, workers=workers)
+        for t in range(T):
+            product = spectrum if T == 1 else spectrum * spectra[t]
+            if T == 1:
+                product *= spectra[t]
+            # back along the columns, then along the rows that hold exact
+            # outputs only (measured: a third less than the whole inverse)
+            product = scipy.fft.ifft(product, axis=1, workers=workers, overwrite_x=True)
+            result = scipy.fft.irfft(product[:, :n_rows], Lw, axis=-1, workers=workers)
+            # tiles whose outputs lie wholly inside the output: one strided copy
+            inner = max(0, min(m, ow // sw - first))
+            if inner:
+                target = out[t, top:top + n_rows, first * sw:(first + inner) * sw]
+                target.reshape(n_rows, inner, sw)[...] = \
+                    result[:inner, :n_rows, :sw].transpose(1, 0, 2)
+            for j in range(inner, m):
+                left = (first + j) * sw
+                width = min(sw, ow - left)
+                out[t, top:top + n_rows, left:left + width] = result[j, :n_rows, :width]
+
+    _run_tasks(run, n_tasks, n_threads)
+    return out
 
 
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
@@ -845,7 +1046,7 @@ def _box_similarity(region, templates, centered, method, n_threads):
     if not centered and offset != 0:
         sums = offset * np.sum(t64[live], axis=axes)
         numerators += sums.reshape((-1,) + (1,) * len(shape)).astype(dtype)
-    work = np.empty((n_threads, 2 * windows.shape[-1]))
+    work = np.empty((n_threads, 5 * windows.shape[-1]))
     kernel_shape3 = (1,) * (3 - len(kernel_shape)) + kernel_shape
     # one pass of window sums for every template
     _correlate.normalize_by_window_norms(
@@ -949,7 +1150,9 @@ def _correlate_stack(x, kernels, method, n_threads):
     kernel_shape = kernels.shape[1:]
     start, shape = _full_window(x.shape, kernel_shape, "valid")
     kernels = np.ascontiguousarray(kernels, dtype=x.dtype)
-    if method == "auto":
+    if method == "auto" and x.ndim == 2:
+        method = _choose_tiled(x.shape, kernel_shape, len(kernels), x.dtype, n_threads)
+    elif method == "auto":
         method = _choose(x.shape, kernel_shape, start, shape, x.dtype, n_threads,
                          count=len(kernels))
     if method == "direct":
@@ -957,6 +1160,9 @@ def _correlate_stack(x, kernels, method, n_threads):
         for kernel, o in zip(kernels, out):
             _direct_window(x, kernel, start, shape, n_threads, out=o)
         return out
+    if x.ndim == 2:
+        lengths = _tile_plan(x.shape, kernel_shape, len(kernels), n_threads, x.itemsize)[1]
+        return _tiled_correlate(x, kernels, lengths, n_threads)
     blocks = _fft_plan(x.shape, kernel_shape, start, shape, n_threads)[1]
     if blocks is None and len(kernels) > 1 and len(shape) in _BLOCK_RULES:
         # One transform of everything would transform each kernel at the
