@@ -77,7 +77,10 @@ _TILE_TASK_POINTS = 1 << 18
 # one thread: per P log2 P of a tile, per point, per P log2 P and log2 P
 # beyond 17, per P log2 P of a single tile of everything; and the speed-up
 # of the threads on a single tile (they share the lines of each axis).
-_TILE_COSTS = (9.8e-11, 4.66e-9, 0.85e-11, 2.8e-10)
+_TILE_COSTS = (11.3e-11, 5.36e-9, 0.98e-11, 3.2e-10)
+# The register-blocked direct 2-D loops, seconds per multiply-add on one
+# thread, by item size (measured on the same machine).
+_BLOCK_DIRECT_COST = {4: 0.034e-9, 8: 0.063e-9}
 _WHOLE_SPEEDUP = 1.3
 
 
@@ -228,12 +231,11 @@ def _choose(shape1, shape2, start, shape, dtype, n_threads, count=1):
 def _choose_tiled(shape, kernel_shape, count, dtype, n_threads):
     """method='auto' for the 'valid' correlations of a 2-D array with
     ``count`` kernels: the direct loops or the tiled transforms."""
+    itemsize = np.dtype(dtype).itemsize
     outputs = math.prod(n - k + 1 for n, k in zip(shape, kernel_shape))
-    direct = count * outputs * math.prod(kernel_shape) * _DIRECT_COST / n_threads
-    if np.dtype(dtype) == np.float32:
-        direct /= 2
-    fft = _tile_plan(tuple(shape), tuple(kernel_shape), count, n_threads,
-                     np.dtype(dtype).itemsize)[0]
+    direct = (count * outputs * math.prod(kernel_shape) * _BLOCK_DIRECT_COST[itemsize]
+              / n_threads)
+    fft = _tile_plan(tuple(shape), tuple(kernel_shape), count, n_threads, itemsize)[0]
     return "direct" if direct <= fft else "fft"
 
 
@@ -560,7 +562,7 @@ def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
     each kernel beyond the first adds what the products and inverse
     transforms take, about half of it. Fitted on measured times of float32
     on one thread of a 2-core AVX-512 machine (benchmarks/bench_signal.py
-    ``--fit``); float64 counts 1.4 times as much."""
+    ``--fit``); float64 counts 1.7 times as much."""
     (H, W), (kh, kw), (Lh, Lw) = shape, kernel_shape, lengths
     rows = -(-(H - kh + 1) // (Lh - kh + 1))
     cols = -(-(W - kw + 1) // (Lw - kw + 1))
@@ -570,7 +572,7 @@ def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
     per_log, per_point, past_cache, whole = _TILE_COSTS
     tile = points * (log * (per_log + past_cache * max(0.0, log - 17)
                             + (whole if tiles == 1 else 0.0)) + per_point)
-    tile *= (1 + 0.55 * (count - 1)) * (1.4 if itemsize == 8 else 1.0)
+    tile *= (1 + 0.55 * (count - 1)) * (1.7 if itemsize == 8 else 1.0)
     if tiles == 1:
         return tile / min(n_threads, _WHOLE_SPEEDUP)
     # whole tasks go to the threads: the busiest thread's share
@@ -1158,7 +1160,10 @@ def _correlate_stack(x, kernels, method, n_threads):
     if method == "direct":
         out = np.empty((len(kernels),) + shape, dtype=x.dtype)
         for kernel, o in zip(kernels, out):
-            _direct_window(x, kernel, start, shape, n_threads, out=o)
+            if x.ndim == 2:
+                _correlate.correlate2d_valid(np.ascontiguousarray(x), kernel, o, n_threads)
+            else:
+                _direct_window(x, kernel, start, shape, n_threads, out=o)
         return out
     if x.ndim == 2:
         lengths = _tile_plan(x.shape, kernel_shape, len(kernels), n_threads, x.itemsize)[1]
