@@ -579,10 +579,10 @@ def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
     return -(-tiles // n_threads) * tile
 
 
-def _tiled_correlate(x, kernels, lengths, n_threads):
-    """'valid' correlation of a 2-D ``x`` with every kernel of the stack
-    ``(T, kh, kw)``, ``(T, *out_shape)``, by overlap-save over tiles of
-    ``lengths`` points.
+def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
+    """'valid' correlation of a 2-D ``x - offset`` with every kernel of the
+    stack ``(T, kh, kw)``, ``(T, *out_shape)``, by overlap-save over tiles
+    of ``lengths`` points.
 
     A tile of ``L`` input points per axis gives ``L - K + 1`` exact outputs:
     the first ones of the circular correlation of the tile with the kernel,
@@ -609,6 +609,7 @@ def _tiled_correlate(x, kernels, lengths, n_threads):
     n_tasks = rows * row_tasks
     workers = n_threads if n_tasks == 1 else 1
     item = x.itemsize
+    shift = x.dtype.type(offset)
     layout = [("tiles", x.dtype, per_task * Lh * Lw)]
 
     def run(task):
@@ -623,15 +624,16 @@ def _tiled_correlate(x, kernels, lengths, n_threads):
             whole = max(0, min(m, (W - Lw) // sw + 1 - first))
             if whole:
                 source = x[top:top + height, first * sw:]
-                tiles[:whole, :height] = np.lib.stride_tricks.as_strided(
+                np.subtract(np.lib.stride_tricks.as_strided(
                     source, (whole, height, Lw), (sw * item, source.strides[0], item),
-                    writeable=False)
+                    writeable=False), shift, out=tiles[:whole, :height])
                 if height < Lh:
                     tiles[:whole, height:] = 0
             for j in range(whole, m):
                 left = (first + j) * sw
                 width = min(Lw, W - left)
-                tiles[j, :height, :width] = x[top:top + height, left:left + width]
+                np.subtract(x[top:top + height, left:left + width], shift,
+                            out=tiles[j, :height, :width])
                 tiles[j, height:] = 0
                 tiles[j, :height, width:] = 0
             spectrum = scipy.fft.rfft2(tiles, workers=workers)
@@ -997,11 +999,14 @@ def _offset(x, where=None):
     ``x``'s dtype. Sums of products of ``x - offset`` then round relative to
     the spread of ``x``, not to its distance from zero; and the subtraction
     itself is exact where ``x`` lies within a factor 2 of the offset."""
+    if where is None and x.size > 1 << 18:
+        # a sample decides, and any offset keeps the scores exact: whole
+        # rows (read at the speed of memory), about 2**18 elements
+        x = x.reshape(-1, x.shape[-1])
+        x = x[::-(-x.size // (1 << 18))]
     values = (x if where is None else x[where]).ravel()
     if values.size == 0:
         return 0.0
-    # a sample decides, and any offset keeps the scores exact: every 7th
-    # element of up to a million
     if values.size > 1 << 16:
         values = np.ascontiguousarray(values[::max(1, values.size // (1 << 20)) * 7])
     mean = float(np.sum(values, dtype=np.float64)) / values.size
@@ -1030,41 +1035,52 @@ def _box_similarity(region, templates, centered, method, n_threads):
     scores = np.zeros((len(templates),) + shape, dtype=dtype)
     if flat.all():
         return scores
-    windows = region
-    finite = bool(np.isfinite(np.sum(region)))
-    if not finite:
-        # Running sums would carry a NaN or infinity along the whole row:
-        # normalise with them zeroed, then mark the windows that hold them.
-        nonfinite = ~np.isfinite(region)
-        windows = np.where(nonfinite, 0, region)
-    # Correlate a shifted to zero mean (in double precision, before rounding
-    # to the input's dtype), so that an offset costs no precision; the
-    # cosine adds the shift's share back exactly, the centred score does
-    # not depend on it (the template sums to zero).
-    offset = _offset(windows)
-    shifted = windows - dtype.type(offset) if offset != 0 else windows
     live = np.flatnonzero(~flat)
-    numerators = _correlate_stack(shifted, t64[live].astype(dtype), method, n_threads)
-    if not centered and offset != 0:
-        sums = offset * np.sum(t64[live], axis=axes)
-        numerators += sums.reshape((-1,) + (1,) * len(shape)).astype(dtype)
-    work = np.empty((n_threads, 5 * windows.shape[-1]))
-    kernel_shape3 = (1,) * (3 - len(kernel_shape)) + kernel_shape
-    # one pass of window sums for every template
-    _correlate.normalize_by_window_norms(
-        _as3d(shifted if centered else windows), *kernel_shape3,
-        numerators.reshape((len(live),) + _as3d(numerators[0]).shape),
-        1 / np.sqrt(energy[live]), centered, tolerance, work, n_threads)
+    numerators, finite = _box_scores(region, t64[live], energy[live], centered, tolerance,
+                                     method, n_threads)
+    nonfinite = None
+    if not finite:
+        # Running sums carry a NaN or infinity along the whole row: score
+        # with them zeroed, then mark the windows that hold them.
+        nonfinite = ~np.isfinite(region)
+        numerators = _box_scores(np.where(nonfinite, 0, region), t64[live], energy[live],
+                                 centered, tolerance, method, n_threads)[0]
     if len(live) == len(templates):
         scores = numerators
     else:
         scores[live] = numerators
-    if not finite:
+    if nonfinite is not None:
         counts = _correlate_window(nonfinite.astype(dtype), np.ones(kernel_shape, dtype),
                                    tuple(k - 1 for k in kernel_shape), shape,
                                    "direct", n_threads)
         scores[:, counts > 0.5] = np.nan
     return scores
+
+
+def _box_scores(windows, templates, energy, centered, tolerance, method, n_threads):
+    """The scores of every template (float64, centred if ``centered``, of
+    squared norm ``energy``) over the windows of ``windows`` ('valid'), and
+    whether every window sum was finite (if not, the scores are not right)."""
+    dtype = windows.dtype
+    axes = tuple(range(1, templates.ndim))
+    # Correlate a shifted to zero mean (in double precision, before rounding
+    # to the input's dtype), so that an offset costs no precision; the
+    # cosine adds the shift's share back exactly, the centred score does
+    # not depend on it (the template sums to zero).
+    offset = _offset(windows)
+    numerators = _correlate_stack(windows, templates.astype(dtype), method, n_threads, offset)
+    if not centered and offset != 0:
+        sums = offset * np.sum(templates, axis=axes)
+        numerators += sums.reshape((-1,) + (1,) * (templates.ndim - 1)).astype(dtype)
+    work = np.empty((n_threads, 5 * windows.shape[-1]))
+    kernel_shape3 = (1,) * (4 - templates.ndim) + templates.shape[1:]
+    # one pass of window sums for every template (centred: of a - offset,
+    # which leaves the spread alone)
+    finite = _correlate.normalize_by_window_norms(
+        _as3d(windows), *kernel_shape3,
+        numerators.reshape((len(templates),) + _as3d(numerators[0]).shape),
+        1 / np.sqrt(energy), centered, offset if centered else 0.0, tolerance, work, n_threads)
+    return numerators, finite
 
 
 def _weighted_similarity(region, templates, weights, missing, nan_policy, centered, method,
@@ -1145,10 +1161,24 @@ def _weighted_similarity(region, templates, weights, missing, nan_policy, center
     return scores
 
 
-def _correlate_stack(x, kernels, method, n_threads):
-    """'valid' correlation of ``x`` with every kernel of the stack
-    ``(T, *kernel_shape)``, ``(T, *out_shape)``: with FFTs, ``x`` is
-    transformed once for all of them."""
+def _shifted(x, offset, n_threads):
+    """``x - offset`` in ``x``'s dtype, the rows shared among the threads."""
+    out = np.empty_like(x)
+    value = x.dtype.type(offset)
+    parts = np.array_split(np.arange(len(x)), min(len(x), 4 * n_threads))
+
+    def run(i):
+        rows = slice(parts[i][0], parts[i][-1] + 1) if len(parts[i]) else slice(0, 0)
+        np.subtract(x[rows], value, out=out[rows])
+
+    _run_tasks(run, len(parts), n_threads)
+    return out
+
+
+def _correlate_stack(x, kernels, method, n_threads, offset=0.0):
+    """'valid' correlation of ``x - offset`` (rounded to ``x``'s dtype) with
+    every kernel of the stack ``(T, *kernel_shape)``, ``(T, *out_shape)``:
+    with FFTs, ``x`` is transformed once for all of them."""
     kernel_shape = kernels.shape[1:]
     start, shape = _full_window(x.shape, kernel_shape, "valid")
     kernels = np.ascontiguousarray(kernels, dtype=x.dtype)
@@ -1157,6 +1187,12 @@ def _correlate_stack(x, kernels, method, n_threads):
     elif method == "auto":
         method = _choose(x.shape, kernel_shape, start, shape, x.dtype, n_threads,
                          count=len(kernels))
+    if x.ndim == 2 and method == "fft":
+        # the tiles subtract the offset as they gather x
+        lengths = _tile_plan(x.shape, kernel_shape, len(kernels), n_threads, x.itemsize)[1]
+        return _tiled_correlate(x, kernels, lengths, n_threads, offset)
+    if offset != 0:
+        x = _shifted(x, offset, n_threads)
     if method == "direct":
         out = np.empty((len(kernels),) + shape, dtype=x.dtype)
         for kernel, o in zip(kernels, out):
@@ -1165,9 +1201,6 @@ def _correlate_stack(x, kernels, method, n_threads):
             else:
                 _direct_window(x, kernel, start, shape, n_threads, out=o)
         return out
-    if x.ndim == 2:
-        lengths = _tile_plan(x.shape, kernel_shape, len(kernels), n_threads, x.itemsize)[1]
-        return _tiled_correlate(x, kernels, lengths, n_threads)
     blocks = _fft_plan(x.shape, kernel_shape, start, shape, n_threads)[1]
     if blocks is None and len(kernels) > 1 and len(shape) in _BLOCK_RULES:
         # One transform of everything would transform each kernel at the

@@ -25,6 +25,7 @@ from ._window cimport (
     pcn_column_add_f,
     pcn_column_slide_d,
     pcn_column_slide_f,
+    pcn_count_nonfinite,
     pcn_inverse_norms_d,
     pcn_inverse_norms_f,
     pcn_scale_scores_d,
@@ -113,8 +114,10 @@ def correlate2d_valid(const floating[:, ::1] x,     # IN  (H, W)
         Py_ssize_t O0 = out.shape[0], O1 = out.shape[1]
         Py_ssize_t n_blocks = (O0 + PCN_BLOCK_ROWS - 1) // PCN_BLOCK_ROWS
         Py_ssize_t blk, r
+    # Blocks go to whichever thread is free: a thread slowed by another
+    # program on its core holds up none of the others.
     with nogil:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
             r = blk * PCN_BLOCK_ROWS
             if floating is float:
                 pcn_block_taps_f(&x[r, 0], x.shape[1], &w[0, 0], w.shape[0], w.shape[1],
@@ -129,20 +132,25 @@ def normalize_by_window_norms(
         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
         floating[:, :, :, ::1] score,     # IN/OUT (T, ...) correlations -> similarities
         const double[::1] template_scale, # IN  (T,) 1 / norm of each template
-        bint centered, double flat_tolerance,
+        bint centered, double offset, double flat_tolerance,
         double[:, ::1] work,              # scratch, (n_threads, 5 * W of x)
         int n_threads):
     """Divide each correlation by the norm of its window and the template's.
 
     ``score[t, i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``
-    and template ``t``: the window sums are taken once for every template.
-    The window's sum s1 and sum of squares s2 come from running sums, kept in
+    and template ``t``: the window sums are taken once for every template,
+    over ``x - offset`` (in double precision, so that an array far from zero
+    keeps the precision of its spread). The window's sum s1 and sum of squares s2 come from running sums, kept in
     double precision (include/pcn_window.h): down the rows in a buffer of
     column sums, then along each row. Both are recomputed from scratch at
     the start of every band of rows and every ``PCN_REFRESH`` columns, so
     rounding cannot build up. The window's spread is s2 (or s2 - s1**2 / n
     when centred); windows whose spread is at most ``flat_tolerance * s2``
     score 0.
+
+    Returns whether every window sum was finite: where ``x`` holds NaN or
+    infinity, or squares beyond double's range, the scores are not right
+    (the running sums carry them along) and the caller takes another way.
     """
     cdef:
         Py_ssize_t T = score.shape[0]
@@ -150,15 +158,16 @@ def normalize_by_window_norms(
         Py_ssize_t XW = x.shape[2]
         # Bands of rows start their column sums from kd * kh rows: four
         # times kh rows each (measured: 64-row bands cost 1.4x at kh = 128),
-        # few enough that every thread has several.
-        Py_ssize_t band = _max(32, _min(_max(4 * kh, 64), (D * H + 4 * n_threads - 1)
-                                        // (4 * n_threads)))
+        # few enough that every thread has eight.
+        Py_ssize_t band = _max(32, _min(_max(4 * kh, 64), (D * H + 8 * n_threads - 1)
+                                        // (8 * n_threads)))
         Py_ssize_t n_bands = (H + band - 1) // band
         # Few bands (1-D input, short images): split the rows into column
         # ranges too, so that every thread has work.
         Py_ssize_t n_parts = 1 if D * n_bands >= 4 * n_threads else (W + CHUNK - 1) // CHUNK
         Py_ssize_t part = (W + n_parts - 1) // n_parts
         Py_ssize_t task, i, j, j0, j1, c0, c1, width, a, b, k, t
+        Py_ssize_t nonfinite = 0
         double inv_count = 1.0 / <double>(kd * kh * kw)
         double *col1
         double *col2
@@ -172,7 +181,8 @@ def normalize_by_window_norms(
         s1 = col2 + XW
         s2 = s1 + XW
         inv = <floating *> (s2 + XW)
-        for task in prange(D * n_bands * n_parts, schedule="static"):
+        # bands to whichever thread is free (see correlate2d_valid)
+        for task in prange(D * n_bands * n_parts, schedule="dynamic"):
             c0 = (task % n_parts) * part
             c1 = _min(c0 + part, W)
             width = c1 - c0 + kw - 1
@@ -187,19 +197,20 @@ def normalize_by_window_norms(
                     for a in range(kd):
                         for b in range(kh):
                             if floating is float:
-                                pcn_column_add_f(col1, col2, &x[i + a, j + b, c0], width)
+                                pcn_column_add_f(col1, col2, &x[i + a, j + b, c0], offset, width)
                             else:
-                                pcn_column_add_d(col1, col2, &x[i + a, j + b, c0], width)
+                                pcn_column_add_d(col1, col2, &x[i + a, j + b, c0], offset, width)
                 else:
                     # slide the column sums down one row
                     for a in range(kd):
                         if floating is float:
                             pcn_column_slide_f(col1, col2, &x[i + a, j + kh - 1, c0],
-                                               &x[i + a, j - 1, c0], width)
+                                               &x[i + a, j - 1, c0], offset, width)
                         else:
                             pcn_column_slide_d(col1, col2, &x[i + a, j + kh - 1, c0],
-                                               &x[i + a, j - 1, c0], width)
+                                               &x[i + a, j - 1, c0], offset, width)
                 pcn_window_sums(col1, col2, kw, c1 - c0, s1, s2)
+                nonfinite += pcn_count_nonfinite(s2, c1 - c0)
                 if floating is float:
                     pcn_inverse_norms_f(s1, s2, c1 - c0, inv_count, centered,
                                         flat_tolerance, inv)
@@ -212,3 +223,4 @@ def normalize_by_window_norms(
                     for t in range(T):
                         pcn_scale_scores_d(&score[t, i, j, c0], inv, template_scale[t],
                                            c1 - c0)
+    return nonfinite == 0

@@ -1,9 +1,9 @@
 /* Window norms of the similarity maps (pyconvnet._ext._correlate), one row
  * of windows at a time, every sum in double precision:
  *
- *   column sums   c1[k] = sum of x, c2[k] = sum of x*x down the window's
- *                 rows (slid one row at a time: add the new row, subtract
- *                 the old one);
+ *   column sums   c1[k] = sum of v, c2[k] = sum of v*v down the window's
+ *                 rows, v = x - offset (slid one row at a time: add the new
+ *                 row, subtract the old one);
  *   window sums   s1[k] = sum_{c < kw} c1[k + c], s2 likewise, as running
  *                 sums along the row that restart from a direct sum every
  *                 PCN_REFRESH positions (rounding cannot build up), four
@@ -29,20 +29,20 @@
 
 #define PCN_COLUMN_LOOPS(ADD, SLIDE, T, ATTR)                                  \
     ATTR static void ADD(double *PCN_R c1, double *PCN_R c2,                   \
-                         const T *PCN_R x, ptrdiff_t n)                        \
+                         const T *PCN_R x, double offset, ptrdiff_t n)         \
     {                                                                          \
         for (ptrdiff_t k = 0; k < n; k++) {                                    \
-            const double v = x[k];                                             \
+            const double v = x[k] - offset;                                    \
             c1[k] += v;                                                        \
             c2[k] += v * v;                                                    \
         }                                                                      \
     }                                                                          \
     ATTR static void SLIDE(double *PCN_R c1, double *PCN_R c2,                 \
                            const T *PCN_R add, const T *PCN_R sub,             \
-                           ptrdiff_t n)                                        \
+                           double offset, ptrdiff_t n)                         \
     {                                                                          \
         for (ptrdiff_t k = 0; k < n; k++) {                                    \
-            const double v = add[k], u = sub[k];                               \
+            const double v = add[k] - offset, u = sub[k] - offset;             \
             c1[k] += v - u;                                                    \
             c2[k] += v * v - u * u;                                            \
         }                                                                      \
@@ -55,16 +55,18 @@ PCN_COLUMN_LOOPS(pcn_column_add_f1, pcn_column_slide_f1, float, PCN_AVX2)
 PCN_COLUMN_LOOPS(pcn_column_add_d1, pcn_column_slide_d1, double, PCN_AVX2)
 #endif
 
-static void pcn_column_add_f(double *c1, double *c2, const float *x, ptrdiff_t n) {
-    PCN_PICK(pcn_column_add_f0, pcn_column_add_f1)(c1, c2, x, n); }
-static void pcn_column_add_d(double *c1, double *c2, const double *x, ptrdiff_t n) {
-    PCN_PICK(pcn_column_add_d0, pcn_column_add_d1)(c1, c2, x, n); }
+static void pcn_column_add_f(double *c1, double *c2, const float *x, double offset,
+                             ptrdiff_t n) {
+    PCN_PICK(pcn_column_add_f0, pcn_column_add_f1)(c1, c2, x, offset, n); }
+static void pcn_column_add_d(double *c1, double *c2, const double *x, double offset,
+                             ptrdiff_t n) {
+    PCN_PICK(pcn_column_add_d0, pcn_column_add_d1)(c1, c2, x, offset, n); }
 static void pcn_column_slide_f(double *c1, double *c2, const float *add, const float *sub,
-                               ptrdiff_t n) {
-    PCN_PICK(pcn_column_slide_f0, pcn_column_slide_f1)(c1, c2, add, sub, n); }
+                               double offset, ptrdiff_t n) {
+    PCN_PICK(pcn_column_slide_f0, pcn_column_slide_f1)(c1, c2, add, sub, offset, n); }
 static void pcn_column_slide_d(double *c1, double *c2, const double *add, const double *sub,
-                               ptrdiff_t n) {
-    PCN_PICK(pcn_column_slide_d0, pcn_column_slide_d1)(c1, c2, add, sub, n); }
+                               double offset, ptrdiff_t n) {
+    PCN_PICK(pcn_column_slide_d0, pcn_column_slide_d1)(c1, c2, add, sub, offset, n); }
 
 
 /* s1[k] = sum_{c < kw} c1[k + c] and s2 likewise, 0 <= k < n. */
@@ -109,6 +111,15 @@ static void pcn_window_sums(const double *PCN_R c1, const double *PCN_R c2, ptrd
                 }
             }
     }
+}
+
+/* How many of s[0..n) are NaN or infinite (s - s is 0 for the others). */
+static ptrdiff_t pcn_count_nonfinite(const double *PCN_R s, ptrdiff_t n)
+{
+    ptrdiff_t count = 0;
+    for (ptrdiff_t k = 0; k < n; k++)
+        count += !(s[k] - s[k] == 0);
+    return count;
 }
 
 /* inv[k] = 1 / sqrt(spread), or 0 for a flat window (its spread taken as
