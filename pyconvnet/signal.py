@@ -613,6 +613,11 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
     layout = [("tiles", x.dtype, per_task * Lh * Lw)]
 
     def run(task):
+        # (NaN or infinity in x make NaN here quietly, as one transform does)
+        with np.errstate(invalid="ignore", over="ignore"):
+            transform(task)
+
+    def transform(task):
         r, first = divmod(task, row_tasks)
         first *= per_task
         m = min(per_task, cols - first)
