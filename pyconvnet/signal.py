@@ -17,9 +17,13 @@ correlation by the norms of the template and of each window.
 
 The correlation runs either directly (typed Cython loops over OpenMP threads)
 or through real FFTs on the same number of threads: one transform of
-everything (:mod:`scipy.fft`), or overlap-save blocks in parallel
-(:mod:`numpy.fft`, which writes into reused workspaces); with
-``method='auto'`` a cost model picks the fastest.
+everything (:mod:`scipy.fft`), or overlap-save blocks in parallel; with
+``method='auto'`` a cost model picks the fastest. The 2-D similarity maps
+have paths of their own: direct loops that keep a block of outputs in
+registers, and tiles of the image transformed, multiplied by every
+template's spectrum and transformed back by a pool of threads, each tile
+on one thread; a cost model fitted on measured times picks the path and
+the tiles.
 """
 import functools
 import itertools
@@ -881,8 +885,12 @@ def similarity_map(a, template, *, centered=False, mode="valid", mask=None,
     (each one addition and one subtraction per step, separably along each
     axis, in double precision for either dtype), never from a loop over
     windows, so the cost is that of one correlation plus a few passes over
-    ``a``. With :math:`s_1 = \sum_k w_m[k]`, :math:`s_2 = \sum_k w_m[k]^2`
-    and :math:`n` elements per window, the centred numerator is
+    ``a``. In 2-D, ``method='fft'`` correlates by overlap-save over tiles
+    of the image, on all threads, and ``method='direct'`` by loops that
+    keep blocks of outputs in vector registers; ``'auto'`` predicts the
+    faster from a cost model fitted on measured times. With
+    :math:`s_1 = \sum_k w_m[k]`, :math:`s_2 = \sum_k w_m[k]^2` and
+    :math:`n` elements per window, the centred numerator is
     :math:`\sum_k w_m[k] (t[k] - \bar t)` and the centred window norm is
     :math:`\sqrt{s_2 - s_1^2 / n}`. With a mask or missing data the sums
     are correlations with the mask (Padfield's masked normalised

@@ -140,13 +140,13 @@ def normalize_by_window_norms(
     ``score[t, i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``
     and template ``t``: the window sums are taken once for every template,
     over ``x - offset`` (in double precision, so that an array far from zero
-    keeps the precision of its spread). The window's sum s1 and sum of squares s2 come from running sums, kept in
-    double precision (include/pcn_window.h): down the rows in a buffer of
-    column sums, then along each row. Both are recomputed from scratch at
-    the start of every band of rows and every ``PCN_REFRESH`` columns, so
-    rounding cannot build up. The window's spread is s2 (or s2 - s1**2 / n
-    when centred); windows whose spread is at most ``flat_tolerance * s2``
-    score 0.
+    keeps the precision of its spread). The window's sum s1 and sum of
+    squares s2 come from running sums, kept in double precision
+    (include/pcn_window.h): down the rows in a buffer of column sums, then
+    along each row. Both are recomputed from scratch at the start of every
+    band of rows and every ``PCN_REFRESH`` columns, so rounding cannot build
+    up. The window's spread is s2 (or s2 - s1**2 / n when centred); windows
+    whose spread is at most ``flat_tolerance * s2`` score 0.
 
     Returns whether every window sum was finite: where ``x`` holds NaN or
     infinity, or squares beyond double's range, the scores are not right
