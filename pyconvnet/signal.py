@@ -75,8 +75,11 @@ _TASK_POINTS = 1 << 17
 _TASK_OVERHEAD = 0.3e-3
 _POOL_OVERHEAD = 0.5e-3
 _WHOLE_PENALTY = 1.5
-# Tiles per task of the tiled 2-D transforms: about this many points.
-_TILE_TASK_POINTS = 1 << 18
+# Tiles per task of the tiled 2-D transforms: about this many points. Each
+# task holds the GIL for some 0.1 ms of Python between its transforms;
+# measured on one thread, tasks of 2**18 to 2**20 points cost the same, and
+# the larger leave the GIL free for more threads.
+_TILE_TASK_POINTS = 1 << 19
 # The tiled 2-D transforms' cost model (see _tile_cost), seconds per unit on
 # one thread: per P log2 P of a tile, per point, per P log2 P and log2 P
 # beyond 17, per P log2 P of a single tile of everything; and the speed-up
