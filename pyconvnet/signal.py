@@ -17,11 +17,19 @@ correlation by the norms of the template and of each window.
 
 The correlation runs either directly (typed Cython loops over OpenMP threads)
 or through real FFTs on the same number of threads: one transform of
-everything (:mod:`scipy.fft`), or overlap-save blocks in parallel
-(:mod:`numpy.fft`, which writes into reused workspaces); with
-``method='auto'`` a cost model picks the fastest.
+everything (:mod:`scipy.fft`), or overlap-save blocks in parallel; with
+``method='auto'`` a cost model picks the fastest. The 2-D similarity maps
+have paths of their own: direct loops that keep a block of outputs in
+registers, and tiles of the image transformed, multiplied by every
+template's spectrum and transformed back by a pool of threads, each tile
+on one thread; a cost model fitted on measured times picks the path and
+the tiles.
 """
+import functools
+import itertools
 import math
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -67,6 +75,20 @@ _TASK_POINTS = 1 << 17
 _TASK_OVERHEAD = 0.3e-3
 _POOL_OVERHEAD = 0.5e-3
 _WHOLE_PENALTY = 1.5
+# Tiles per task of the tiled 2-D transforms: about this many points. Each
+# task holds the GIL for some 0.1 ms of Python between its transforms;
+# measured on one thread, tasks of 2**18 to 2**20 points cost the same, and
+# the larger leave the GIL free for more threads.
+_TILE_TASK_POINTS = 1 << 19
+# The tiled 2-D transforms' cost model (see _tile_cost), seconds per unit on
+# one thread: per P log2 P of a tile, per point, per P log2 P and log2 P
+# beyond 17, per P log2 P of a single tile of everything; and the speed-up
+# of the threads on a single tile (they share the lines of each axis).
+_TILE_COSTS = (11.3e-11, 5.36e-9, 0.98e-11, 3.2e-10)
+# The register-blocked direct 2-D loops, seconds per multiply-add on one
+# thread, by item size (measured on the same machine).
+_BLOCK_DIRECT_COST = {4: 0.034e-9, 8: 0.063e-9}
+_WHOLE_SPEEDUP = 1.3
 
 
 def output_shape(shape1, shape2, mode="full"):
@@ -211,6 +233,17 @@ def _choose(shape1, shape2, start, shape, dtype, n_threads, count=1):
         # Twice the lanes per vector instruction; the FFTs gain less.
         direct, fft = direct / 2, fft / 1.5
     return "direct" if direct <= fft + _FFT_OVERHEAD else "fft"
+
+
+def _choose_tiled(shape, kernel_shape, count, dtype, n_threads):
+    """method='auto' for the 'valid' correlations of a 2-D array with
+    ``count`` kernels: the direct loops or the tiled transforms."""
+    itemsize = np.dtype(dtype).itemsize
+    outputs = math.prod(n - k + 1 for n, k in zip(shape, kernel_shape))
+    direct = (count * outputs * math.prod(kernel_shape) * _BLOCK_DIRECT_COST[itemsize]
+              / n_threads)
+    fft = _tile_plan(tuple(shape), tuple(kernel_shape), count, n_threads, itemsize)[0]
+    return "direct" if direct <= fft else "fft"
 
 
 def _fft_plan(shape1, shape2, start, shape, n_threads):
@@ -455,6 +488,190 @@ def _overlap_save(a, kernel, start, shape, lengths, n_threads, task_points=None,
     return outs if stack else outs[0]
 
 
+# Threads for the tiled transforms, kept between calls (starting a pool
+# costs about 0.3 ms, more than a 512x512 match). A child made by fork()
+# starts without it: the parent's threads do not exist there.
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _reset_pool_after_fork():
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def _run_tasks(run, n_tasks, n_threads):
+    """``run(i)`` for every ``i < n_tasks`` on up to ``n_threads`` threads,
+    the calling one among them: each thread takes the next task number
+    from a shared counter until none is left, so a slow thread (or a pool
+    busy with another call's tasks) delays nobody."""
+    global _pool, _pool_size
+    n_workers = min(n_threads, n_tasks)
+    counter = itertools.count()
+
+    def drain():
+        for i in iter(counter.__next__, None):
+            if i >= n_tasks:
+                return
+            run(i)
+
+    if n_workers <= 1:
+        drain()
+        return
+    with _pool_lock:
+        if _pool_size < n_workers - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=False)   # its queued tasks still run
+            _pool_size = n_workers - 1
+            _pool = ThreadPoolExecutor(_pool_size, thread_name_prefix="pyconvnet")
+        pool = _pool
+    helpers = [pool.submit(drain) for _ in range(n_workers - 1)]
+    try:
+        drain()
+    finally:
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()
+
+
+# Tile lengths the 2-D tiled transforms consider: fast FFT sizes (factors
+# 2, 3 and 5) from 64 to 1536, and each axis whole.
+_TILE_LENGTHS = (64, 80, 96, 120, 128, 144, 160, 192, 200, 240, 256, 288, 320, 360, 384, 400,
+                 432, 480, 512, 576, 640, 720, 768, 864, 960, 1024, 1152, 1280, 1536)
+
+
+@functools.lru_cache(maxsize=256)
+def _tile_plan(shape, kernel_shape, count, n_threads, itemsize):
+    """Predicted time and tile lengths ``(Lh, Lw)`` of :func:`_tiled_correlate`
+    for ``count`` kernels: the fastest of every pair of candidate lengths
+    under the cost model of ``_TILE_COSTS``."""
+    best = None
+    options = [[length for length in _TILE_LENGTHS if k <= length - k + 1 and length < n]
+               + [scipy.fft.next_fast_len(n, real=True)] for n, k in zip(shape, kernel_shape)]
+    for Lh in options[0]:
+        for Lw in options[1]:
+            time = _tile_cost(shape, kernel_shape, (Lh, Lw), count, n_threads, itemsize)
+            if best is None or time < best[0]:
+                best = (time, (Lh, Lw))
+    return best
+
+
+def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
+    r"""The cost model of the tiled transforms, in seconds: per tile of
+    :math:`P = L_h L_w` points, a multiple of :math:`P \log_2 P` (a larger
+    one past :math:`2^{17}` points, out of the cache, and for one tile of
+    everything), and one of :math:`P` (gathering, multiplying, writing);
+    each kernel beyond the first adds what the products and inverse
+    transforms take, about half of it. Fitted on measured times of float32
+    on one thread of a 2-core AVX-512 machine (benchmarks/bench_signal.py
+    ``--fit``); float64 counts 1.7 times as much."""
+    (H, W), (kh, kw), (Lh, Lw) = shape, kernel_shape, lengths
+    rows = -(-(H - kh + 1) // (Lh - kh + 1))
+    cols = -(-(W - kw + 1) // (Lw - kw + 1))
+    tiles = rows * cols
+    points = Lh * Lw
+    log = math.log2(points)
+    per_log, per_point, past_cache, whole = _TILE_COSTS
+    tile = points * (log * (per_log + past_cache * max(0.0, log - 17)
+                            + (whole if tiles == 1 else 0.0)) + per_point)
+    tile *= (1 + 0.55 * (count - 1)) * (1.7 if itemsize == 8 else 1.0)
+    if tiles == 1:
+        return tile / min(n_threads, _WHOLE_SPEEDUP)
+    # whole tasks go to the threads: the busiest thread's share
+    return -(-tiles // n_threads) * tile
+
+
+def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
+    """'valid' correlation of a 2-D ``x - offset`` with every kernel of the
+    stack ``(T, kh, kw)``, ``(T, *out_shape)``, by overlap-save over tiles
+    of ``lengths`` points.
+
+    A tile of ``L`` input points per axis gives ``L - K + 1`` exact outputs:
+    the first ones of the circular correlation of the tile with the kernel,
+    whose spectrum is the conjugate of the zero-padded kernel's, computed
+    once per call. Runs of tiles along a row go to the threads as tasks;
+    each one gathers its tiles (zero beyond ``x``), transforms them forward
+    in one batch, multiplies by every kernel's spectrum and transforms back,
+    and writes its outputs. With a single task (one tile for all of ``x``)
+    the transforms use the threads instead.
+    """
+    (H, W), (T, kh, kw) = x.shape, kernels.shape
+    Lh, Lw = lengths
+    sh, sw = Lh - kh + 1, Lw - kw + 1
+    oh, ow = H - kh + 1, W - kw + 1
+    rows, cols = -(-oh // sh), -(-ow // sw)
+    spectrum_dtype = np.complex64 if x.dtype == np.float32 else np.complex128
+    spectra = np.conj(scipy.fft.rfft2(kernels, (Lh, Lw), workers=n_threads)).astype(
+        spectrum_dtype, copy=False)
+    out = np.empty((T, oh, ow), dtype=x.dtype)
+    per_task = max(1, min(cols, _TILE_TASK_POINTS // (Lh * Lw)))
+    # enough tasks for every thread where there are tiles enough
+    per_task = max(1, min(per_task, rows * cols // (2 * n_threads)))
+    row_tasks = -(-cols // per_task)
+    n_tasks = rows * row_tasks
+    workers = n_threads if n_tasks == 1 else 1
+    item = x.itemsize
+    shift = x.dtype.type(offset)
+    layout = [("tiles", x.dtype, per_task * Lh * Lw)]
+
+    def run(task):
+        # (NaN or infinity in x make NaN here quietly, as one transform does)
+        with np.errstate(invalid="ignore", over="ignore"):
+            transform(task)
+
+    def transform(task):
+        r, first = divmod(task, row_tasks)
+        first *= per_task
+        m = min(per_task, cols - first)
+        top, height = r * sh, min(Lh, H - r * sh)
+        n_rows = min(sh, oh - top)
+        with _workspace(layout) as work:
+            tiles = work["tiles"][:m * Lh * Lw].reshape(m, Lh, Lw)
+            # tiles that lie wholly inside x along the columns: one strided copy
+            whole = max(0, min(m, (W - Lw) // sw + 1 - first))
+            if whole:
+                source = x[top:top + height, first * sw:]
+                np.subtract(np.lib.stride_tricks.as_strided(
+                    source, (whole, height, Lw), (sw * item, source.strides[0], item),
+                    writeable=False), shift, out=tiles[:whole, :height])
+                if height < Lh:
+                    tiles[:whole, height:] = 0
+            for j in range(whole, m):
+                left = (first + j) * sw
+                width = min(Lw, W - left)
+                np.subtract(x[top:top + height, left:left + width], shift,
+                            out=tiles[j, :height, :width])
+                tiles[j, height:] = 0
+                tiles[j, :height, width:] = 0
+            spectrum = scipy.fft.rfft2(tiles, workers=workers)
+        for t in range(T):
+            product = spectrum if T == 1 else spectrum * spectra[t]
+            if T == 1:
+                product *= spectra[t]
+            # back along the columns, then along the rows that hold exact
+            # outputs only (measured: a third less than the whole inverse)
+            product = scipy.fft.ifft(product, axis=1, workers=workers, overwrite_x=True)
+            result = scipy.fft.irfft(product[:, :n_rows], Lw, axis=-1, workers=workers)
+            # tiles whose outputs lie wholly inside the output: one strided copy
+            inner = max(0, min(m, ow // sw - first))
+            if inner:
+                target = out[t, top:top + n_rows, first * sw:(first + inner) * sw]
+                target.reshape(n_rows, inner, sw)[...] = \
+                    result[:inner, :n_rows, :sw].transpose(1, 0, 2)
+            for j in range(inner, m):
+                left = (first + j) * sw
+                width = min(sw, ow - left)
+                out[t, top:top + n_rows, left:left + width] = result[j, :n_rows, :width]
+
+    _run_tasks(run, n_tasks, n_threads)
+    return out
+
+
 def correlate(in1, in2, mode="full", method="auto", *, n_threads=None):
     r"""Cross-correlate two arrays of rank 1, 2 or 3.
 
@@ -671,8 +888,12 @@ def similarity_map(a, template, *, centered=False, mode="valid", mask=None,
     (each one addition and one subtraction per step, separably along each
     axis, in double precision for either dtype), never from a loop over
     windows, so the cost is that of one correlation plus a few passes over
-    ``a``. With :math:`s_1 = \sum_k w_m[k]`, :math:`s_2 = \sum_k w_m[k]^2`
-    and :math:`n` elements per window, the centred numerator is
+    ``a``. In 2-D, ``method='fft'`` correlates by overlap-save over tiles
+    of the image, on all threads, and ``method='direct'`` by loops that
+    keep blocks of outputs in vector registers; ``'auto'`` predicts the
+    faster from a cost model fitted on measured times. With
+    :math:`s_1 = \sum_k w_m[k]`, :math:`s_2 = \sum_k w_m[k]^2` and
+    :math:`n` elements per window, the centred numerator is
     :math:`\sum_k w_m[k] (t[k] - \bar t)` and the centred window norm is
     :math:`\sqrt{s_2 - s_1^2 / n}`. With a mask or missing data the sums
     are correlations with the mask (Padfield's masked normalised
@@ -794,11 +1015,14 @@ def _offset(x, where=None):
     ``x``'s dtype. Sums of products of ``x - offset`` then round relative to
     the spread of ``x``, not to its distance from zero; and the subtraction
     itself is exact where ``x`` lies within a factor 2 of the offset."""
+    if where is None and x.size > 1 << 18:
+        # a sample decides, and any offset keeps the scores exact: whole
+        # rows (read at the speed of memory), about 2**18 elements
+        x = x.reshape(-1, x.shape[-1])
+        x = x[::-(-x.size // (1 << 18))]
     values = (x if where is None else x[where]).ravel()
     if values.size == 0:
         return 0.0
-    # a sample decides, and any offset keeps the scores exact: every 7th
-    # element of up to a million
     if values.size > 1 << 16:
         values = np.ascontiguousarray(values[::max(1, values.size // (1 << 20)) * 7])
     mean = float(np.sum(values, dtype=np.float64)) / values.size
@@ -827,41 +1051,52 @@ def _box_similarity(region, templates, centered, method, n_threads):
     scores = np.zeros((len(templates),) + shape, dtype=dtype)
     if flat.all():
         return scores
-    windows = region
-    finite = bool(np.isfinite(np.sum(region)))
-    if not finite:
-        # Running sums would carry a NaN or infinity along the whole row:
-        # normalise with them zeroed, then mark the windows that hold them.
-        nonfinite = ~np.isfinite(region)
-        windows = np.where(nonfinite, 0, region)
-    # Correlate a shifted to zero mean (in double precision, before rounding
-    # to the input's dtype), so that an offset costs no precision; the
-    # cosine adds the shift's share back exactly, the centred score does
-    # not depend on it (the template sums to zero).
-    offset = _offset(windows)
-    shifted = windows - dtype.type(offset) if offset != 0 else windows
     live = np.flatnonzero(~flat)
-    numerators = _correlate_stack(shifted, t64[live].astype(dtype), method, n_threads)
-    if not centered and offset != 0:
-        sums = offset * np.sum(t64[live], axis=axes)
-        numerators += sums.reshape((-1,) + (1,) * len(shape)).astype(dtype)
-    work = np.empty((n_threads, 2 * windows.shape[-1]))
-    kernel_shape3 = (1,) * (3 - len(kernel_shape)) + kernel_shape
-    # one pass of window sums for every template
-    _correlate.normalize_by_window_norms(
-        _as3d(shifted if centered else windows), *kernel_shape3,
-        numerators.reshape((len(live),) + _as3d(numerators[0]).shape),
-        1 / np.sqrt(energy[live]), centered, tolerance, work, n_threads)
+    numerators, finite = _box_scores(region, t64[live], energy[live], centered, tolerance,
+                                     method, n_threads)
+    nonfinite = None
+    if not finite:
+        # Running sums carry a NaN or infinity along the whole row: score
+        # with them zeroed, then mark the windows that hold them.
+        nonfinite = ~np.isfinite(region)
+        numerators = _box_scores(np.where(nonfinite, 0, region), t64[live], energy[live],
+                                 centered, tolerance, method, n_threads)[0]
     if len(live) == len(templates):
         scores = numerators
     else:
         scores[live] = numerators
-    if not finite:
+    if nonfinite is not None:
         counts = _correlate_window(nonfinite.astype(dtype), np.ones(kernel_shape, dtype),
                                    tuple(k - 1 for k in kernel_shape), shape,
                                    "direct", n_threads)
         scores[:, counts > 0.5] = np.nan
     return scores
+
+
+def _box_scores(windows, templates, energy, centered, tolerance, method, n_threads):
+    """The scores of every template (float64, centred if ``centered``, of
+    squared norm ``energy``) over the windows of ``windows`` ('valid'), and
+    whether every window sum was finite (if not, the scores are not right)."""
+    dtype = windows.dtype
+    axes = tuple(range(1, templates.ndim))
+    # Correlate a shifted to zero mean (in double precision, before rounding
+    # to the input's dtype), so that an offset costs no precision; the
+    # cosine adds the shift's share back exactly, the centred score does
+    # not depend on it (the template sums to zero).
+    offset = _offset(windows)
+    numerators = _correlate_stack(windows, templates.astype(dtype), method, n_threads, offset)
+    if not centered and offset != 0:
+        sums = offset * np.sum(templates, axis=axes)
+        numerators += sums.reshape((-1,) + (1,) * (templates.ndim - 1)).astype(dtype)
+    work = np.empty((n_threads, 5 * windows.shape[-1]))
+    kernel_shape3 = (1,) * (4 - templates.ndim) + templates.shape[1:]
+    # one pass of window sums for every template (centred: of a - offset,
+    # which leaves the spread alone)
+    finite = _correlate.normalize_by_window_norms(
+        _as3d(windows), *kernel_shape3,
+        numerators.reshape((len(templates),) + _as3d(numerators[0]).shape),
+        1 / np.sqrt(energy), centered, offset if centered else 0.0, tolerance, work, n_threads)
+    return numerators, finite
 
 
 def _weighted_similarity(region, templates, weights, missing, nan_policy, centered, method,
@@ -942,20 +1177,45 @@ def _weighted_similarity(region, templates, weights, missing, nan_policy, center
     return scores
 
 
-def _correlate_stack(x, kernels, method, n_threads):
-    """'valid' correlation of ``x`` with every kernel of the stack
-    ``(T, *kernel_shape)``, ``(T, *out_shape)``: with FFTs, ``x`` is
-    transformed once for all of them."""
+def _shifted(x, offset, n_threads):
+    """``x - offset`` in ``x``'s dtype, the rows shared among the threads."""
+    out = np.empty_like(x)
+    value = x.dtype.type(offset)
+    parts = np.array_split(np.arange(len(x)), min(len(x), 4 * n_threads))
+
+    def run(i):
+        rows = slice(parts[i][0], parts[i][-1] + 1) if len(parts[i]) else slice(0, 0)
+        np.subtract(x[rows], value, out=out[rows])
+
+    _run_tasks(run, len(parts), n_threads)
+    return out
+
+
+def _correlate_stack(x, kernels, method, n_threads, offset=0.0):
+    """'valid' correlation of ``x - offset`` (rounded to ``x``'s dtype) with
+    every kernel of the stack ``(T, *kernel_shape)``, ``(T, *out_shape)``:
+    with FFTs, ``x`` is transformed once for all of them."""
     kernel_shape = kernels.shape[1:]
     start, shape = _full_window(x.shape, kernel_shape, "valid")
     kernels = np.ascontiguousarray(kernels, dtype=x.dtype)
-    if method == "auto":
+    if method == "auto" and x.ndim == 2:
+        method = _choose_tiled(x.shape, kernel_shape, len(kernels), x.dtype, n_threads)
+    elif method == "auto":
         method = _choose(x.shape, kernel_shape, start, shape, x.dtype, n_threads,
                          count=len(kernels))
+    if x.ndim == 2 and method == "fft":
+        # the tiles subtract the offset as they gather x
+        lengths = _tile_plan(x.shape, kernel_shape, len(kernels), n_threads, x.itemsize)[1]
+        return _tiled_correlate(x, kernels, lengths, n_threads, offset)
+    if offset != 0:
+        x = _shifted(x, offset, n_threads)
     if method == "direct":
         out = np.empty((len(kernels),) + shape, dtype=x.dtype)
         for kernel, o in zip(kernels, out):
-            _direct_window(x, kernel, start, shape, n_threads, out=o)
+            if x.ndim == 2:
+                _correlate.correlate2d_valid(np.ascontiguousarray(x), kernel, o, n_threads)
+            else:
+                _direct_window(x, kernel, start, shape, n_threads, out=o)
         return out
     blocks = _fft_plan(x.shape, kernel_shape, start, shape, n_threads)[1]
     if blocks is None and len(kernels) > 1 and len(shape) in _BLOCK_RULES:

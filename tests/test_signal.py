@@ -307,6 +307,103 @@ def test_concurrent_fft_in_blocks_from_python_threads():
         np.testing.assert_allclose(c, expected, rtol=1e-10, atol=1e-10)
 
 
+@given(data=st.data(), precision=st.sampled_from([np.float32, np.float64]),
+       threads=st.sampled_from([1, 2, 3]), count=st.integers(1, 3),
+       offset=st.sampled_from([0.0, 3.5]))
+@settings(deadline=None)
+def test_tiled_correlation_with_any_tiles_matches_naive_loops(data, precision, threads, count,
+                                                             offset):
+    # Tiles from the kernel's own size upwards: one exact output per tile,
+    # tiles that reach past the array on the right and at the bottom, a
+    # single tile of everything, and more tasks than threads.
+    shape = data.draw(st.tuples(st.integers(1, 40), st.integers(1, 40)), label="shape")
+    kernel_shape = data.draw(st.tuples(st.integers(1, shape[0]), st.integers(1, shape[1])),
+                             label="kernel_shape")
+    lengths = tuple(data.draw(st.integers(k, max(k, n) + 8), label="length")
+                    for k, n in zip(kernel_shape, shape))
+    a = random(shape, precision)
+    kernels = random((count,) + kernel_shape, precision)
+    got = signal._tiled_correlate(a, kernels, lengths, threads, offset)
+    assert got.dtype == precision and got.flags.c_contiguous
+    shifted = (a - precision(offset)).astype(np.float64)
+    for g, k in zip(got, kernels):
+        expected = scipy.signal.correlate(shifted, k.astype(np.float64), "valid", "direct")
+        np.testing.assert_allclose(g, expected, **tolerance(precision))
+
+
+@given(data=st.data(), precision=st.sampled_from([np.float32, np.float64]),
+       threads=st.sampled_from([1, 2, 5]))
+@settings(deadline=None)
+def test_register_blocked_direct_correlation_matches_naive_loops(data, precision, threads):
+    # Output widths below, at and past one block of registers, row counts
+    # that leave partial blocks of rows.
+    shape = data.draw(st.tuples(st.integers(1, 23), st.integers(1, 60)), label="shape")
+    kernel_shape = data.draw(st.tuples(st.integers(1, shape[0]), st.integers(1, shape[1])),
+                             label="kernel_shape")
+    a, k = random(shape, precision), random(kernel_shape, precision)
+    out = np.empty([n - m + 1 for n, m in zip(shape, kernel_shape)], dtype=precision)
+    signal._correlate.correlate2d_valid(a, k, out, threads)
+    expected = scipy.signal.correlate(a.astype(np.float64), k.astype(np.float64), "valid",
+                                      "direct")
+    np.testing.assert_allclose(out, expected, **tolerance(precision))
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_tile_plans_and_paths_agree_on_large_images(method, dtype):
+    # Sizes where the cost model picks tiles smaller than the image, both
+    # paths, a stack of templates, and the thread pool grown between calls.
+    a = random((120, 150), dtype)
+    t = random((4, 11, 13), dtype)
+    lengths = signal._tile_plan(a.shape, t.shape[1:], 4, 4, a.itemsize)[1]
+    assert lengths[0] < 120 or lengths[1] < 150
+    expected = np.stack([ref.similarity_map(a.astype(np.float64), k.astype(np.float64),
+                                            centered=True) for k in t])
+    for threads in (1, 2, 4):
+        got = similarity_map(a, t, centered=True, method=method, n_threads=threads)
+        np.testing.assert_allclose(got, expected, **tolerance(dtype))
+
+
+def test_tasks_run_once_each_and_errors_reach_the_caller():
+    seen = []
+    signal._run_tasks(seen.append, 50, 4)
+    assert sorted(seen) == list(range(50))
+
+    def fail(i):
+        if i == 7:
+            raise RuntimeError("task 7")
+
+    with pytest.raises(RuntimeError, match="task 7"):
+        signal._run_tasks(fail, 20, 3)
+
+
+def test_concurrent_tiled_similarity_from_python_threads():
+    # Calls from several threads share the kept pool of tile workers.
+    a, t = random((400, 380), np.float32), random((33, 30), np.float32)
+    expected = similarity_map(a, t, method="fft", n_threads=1)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda n: similarity_map(a, t, method="fft", n_threads=1 + n % 3), range(8)))
+    for got in results:
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_values_found_by_the_window_sums(bad, method):
+    # No separate pass looks for NaN or infinity: the window sums tell.
+    a = random((90, 100), np.float32) + 5
+    a[40, 50] = bad
+    t = random((9, 7), np.float32)
+    got = similarity_map(a, t, centered=True, method=method)
+    hit = np.zeros(got.shape, dtype=bool)
+    hit[32:41, 44:51] = True
+    assert np.isnan(got[hit]).all()
+    clean = a.copy()
+    clean[40, 50] = 0
+    expected = similarity_map(clean, t, centered=True, method="direct")
+    np.testing.assert_allclose(got[~hit], expected[~hit], **tolerance(np.float32))
+
+
 # --- bad input ------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, error, match", [

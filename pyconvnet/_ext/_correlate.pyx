@@ -10,20 +10,34 @@ Lower-rank inputs are passed as 3-D views with leading axes of length one.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport sqrt
-
 from ._common cimport _max, _min
 from ._openmp cimport omp_get_thread_num
-from ._rowtaps cimport pcn_row_taps_d, pcn_row_taps_f
+from ._rowtaps cimport (
+    PCN_BLOCK_ROWS,
+    pcn_block_taps_d,
+    pcn_block_taps_f,
+    pcn_row_taps_d,
+    pcn_row_taps_f,
+)
 from ._simd cimport pcn_simd_init
+from ._window cimport (
+    pcn_column_add_d,
+    pcn_column_add_f,
+    pcn_column_slide_d,
+    pcn_column_slide_f,
+    pcn_count_nonfinite,
+    pcn_inverse_norms_d,
+    pcn_inverse_norms_f,
+    pcn_scale_scores_d,
+    pcn_scale_scores_f,
+    pcn_window_sums,
+)
 
 
 # Output elements per task along the last axis: a chunk of this many
 # accumulators stays in the L1 cache while the kernel sweeps over it.
 cdef enum:
     CHUNK = 2048
-    # Running window sums restart from scratch every REFRESH positions.
-    REFRESH = 256
 
 
 # The row loops (include/pcn_rowtaps.h) come in baseline and AVX2/FMA
@@ -89,93 +103,124 @@ def correlate3d(const floating[:, :, ::1] x,      # IN
                             orow[k] += wrow[c] * xrow[k + c + o2]
 
 
+def correlate2d_valid(const floating[:, ::1] x,     # IN  (H, W)
+                      const floating[:, ::1] w,     # IN  (kh, kw), kh <= H, kw <= W
+                      floating[:, ::1] out,         # OUT (H - kh + 1, W - kw + 1)
+                      int n_threads):
+    """The 'valid' correlation of a 2-D array, a few output rows at a time
+    with their outputs in registers (include/pcn_blocktaps.h); blocks of
+    rows go to the threads."""
+    cdef:
+        Py_ssize_t O0 = out.shape[0], O1 = out.shape[1]
+        Py_ssize_t n_blocks = (O0 + PCN_BLOCK_ROWS - 1) // PCN_BLOCK_ROWS
+        Py_ssize_t blk, r
+    # Blocks go to whichever thread is free: a thread slowed by another
+    # program on its core holds up none of the others.
+    with nogil:
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
+            r = blk * PCN_BLOCK_ROWS
+            if floating is float:
+                pcn_block_taps_f(&x[r, 0], x.shape[1], &w[0, 0], w.shape[0], w.shape[1],
+                                 &out[r, 0], O1, _min(PCN_BLOCK_ROWS, O0 - r), O1)
+            else:
+                pcn_block_taps_d(&x[r, 0], x.shape[1], &w[0, 0], w.shape[0], w.shape[1],
+                                 &out[r, 0], O1, _min(PCN_BLOCK_ROWS, O0 - r), O1)
+
+
 def normalize_by_window_norms(
         const floating[:, :, ::1] x,      # IN  (D, H, W) values under the windows
         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
         floating[:, :, :, ::1] score,     # IN/OUT (T, ...) correlations -> similarities
         const double[::1] template_scale, # IN  (T,) 1 / norm of each template
-        bint centered, double flat_tolerance,
-        double[:, ::1] work,              # scratch, (n_threads, 2 * W of x)
+        bint centered, double offset, double flat_tolerance,
+        double[:, ::1] work,              # scratch, (n_threads, 5 * W of x)
         int n_threads):
     """Divide each correlation by the norm of its window and the template's.
 
     ``score[t, i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``
-    and template ``t``: the window sums are taken once for every template.
-    The window's sum s1 and sum of squares s2 come from running sums, kept in
-    double precision: down the rows in a buffer of column sums, then along
-    each row. Both are recomputed from scratch at the start of every band of
-    rows and every ``REFRESH`` columns, so rounding cannot build up. The
-    window's spread is s2 (or s2 - s1**2 / n when centred); windows whose
-    spread is at most ``flat_tolerance * s2`` score 0.
+    and template ``t``: the window sums are taken once for every template,
+    over ``x - offset`` (in double precision, so that an array far from zero
+    keeps the precision of its spread). The window's sum s1 and sum of
+    squares s2 come from running sums, kept in double precision
+    (include/pcn_window.h): down the rows in a buffer of column sums, then
+    along each row. Both are recomputed from scratch at the start of every
+    band of rows and every ``PCN_REFRESH`` columns, so rounding cannot build
+    up. The window's spread is s2 (or s2 - s1**2 / n when centred); windows
+    whose spread is at most ``flat_tolerance * s2`` score 0.
+
+    Returns whether every window sum was finite: where ``x`` holds NaN or
+    infinity, or squares beyond double's range, the scores are not right
+    (the running sums carry them along) and the caller takes another way.
     """
     cdef:
         Py_ssize_t T = score.shape[0]
         Py_ssize_t D = score.shape[1], H = score.shape[2], W = score.shape[3]
-        Py_ssize_t band = 32
+        Py_ssize_t XW = x.shape[2]
+        # Bands of rows start their column sums from kd * kh rows: four
+        # times kh rows each (measured: 64-row bands cost 1.4x at kh = 128),
+        # few enough that every thread has eight.
+        Py_ssize_t band = _max(32, _min(_max(4 * kh, 64), (D * H + 8 * n_threads - 1)
+                                        // (8 * n_threads)))
         Py_ssize_t n_bands = (H + band - 1) // band
         # Few bands (1-D input, short images): split the rows into column
         # ranges too, so that every thread has work.
         Py_ssize_t n_parts = 1 if D * n_bands >= 4 * n_threads else (W + CHUNK - 1) // CHUNK
         Py_ssize_t part = (W + n_parts - 1) // n_parts
-        Py_ssize_t task, i, j, j0, j1, k, k0, k1, c0, c1, blk, a, b, t
-        double n = <double>(kd * kh * kw)
-        double s1, s2, spread, v, value, inverse
+        Py_ssize_t task, i, j, j0, j1, c0, c1, width, a, b, k, t
+        Py_ssize_t nonfinite = 0
+        double inv_count = 1.0 / <double>(kd * kh * kw)
         double *col1
         double *col2
+        double *s1
+        double *s2
+        floating *inv
 
     with nogil, parallel(num_threads=n_threads):
         col1 = &work[omp_get_thread_num(), 0]
-        col2 = col1 + x.shape[2]
-        for task in prange(D * n_bands * n_parts, schedule="static"):
+        col2 = col1 + XW
+        s1 = col2 + XW
+        s2 = s1 + XW
+        inv = <floating *> (s2 + XW)
+        # bands to whichever thread is free (see correlate2d_valid)
+        for task in prange(D * n_bands * n_parts, schedule="dynamic"):
             c0 = (task % n_parts) * part
             c1 = _min(c0 + part, W)
+            width = c1 - c0 + kw - 1
             i = task // n_parts // n_bands
             j0 = (task // n_parts % n_bands) * band
             j1 = _min(j0 + band, H)
             for j in range(j0, j1):
                 if j == j0:
-                    for k in range(c0, c1 + kw - 1):
+                    for k in range(width):
                         col1[k] = 0
                         col2[k] = 0
                     for a in range(kd):
                         for b in range(kh):
-                            for k in range(c0, c1 + kw - 1):
-                                v = x[i + a, j + b, k]
-                                col1[k] += v
-                                col2[k] += v * v
+                            if floating is float:
+                                pcn_column_add_f(col1, col2, &x[i + a, j + b, c0], offset, width)
+                            else:
+                                pcn_column_add_d(col1, col2, &x[i + a, j + b, c0], offset, width)
                 else:
                     # slide the column sums down one row
                     for a in range(kd):
-                        for k in range(c0, c1 + kw - 1):
-                            v = x[i + a, j + kh - 1, k]
-                            col1[k] += v
-                            col2[k] += v * v
-                            v = x[i + a, j - 1, k]
-                            col1[k] -= v
-                            col2[k] -= v * v
-                for blk in range((c1 - c0 + REFRESH - 1) // REFRESH):
-                    k0 = c0 + blk * REFRESH
-                    k1 = _min(k0 + REFRESH, c1)
-                    s1 = 0
-                    s2 = 0
-                    for b in range(k0, k0 + kw):
-                        s1 = s1 + col1[b]
-                        s2 = s2 + col2[b]
-                    for k in range(k0, k1):
-                        if k > k0:
-                            s1 = s1 + col1[k + kw - 1] - col1[k - 1]
-                            s2 = s2 + col2[k + kw - 1] - col2[k - 1]
-                        spread = s2 - s1 * s1 / n if centered else s2
-                        if spread <= flat_tolerance * s2:
-                            for t in range(T):
-                                score[t, i, j, k] = 0
+                        if floating is float:
+                            pcn_column_slide_f(col1, col2, &x[i + a, j + kh - 1, c0],
+                                               &x[i + a, j - 1, c0], offset, width)
                         else:
-                            inverse = 1.0 / sqrt(spread)
-                            for t in range(T):
-                                # clip rounding excess; NaN fails both tests and stays
-                                value = score[t, i, j, k] * (inverse * template_scale[t])
-                                if value > 1.0:
-                                    value = 1.0
-                                elif value < -1.0:
-                                    value = -1.0
-                                score[t, i, j, k] = value
+                            pcn_column_slide_d(col1, col2, &x[i + a, j + kh - 1, c0],
+                                               &x[i + a, j - 1, c0], offset, width)
+                pcn_window_sums(col1, col2, kw, c1 - c0, s1, s2)
+                nonfinite += pcn_count_nonfinite(s2, c1 - c0)
+                if floating is float:
+                    pcn_inverse_norms_f(s1, s2, c1 - c0, inv_count, centered,
+                                        flat_tolerance, inv)
+                    for t in range(T):
+                        pcn_scale_scores_f(&score[t, i, j, c0], inv,
+                                           <float> template_scale[t], c1 - c0)
+                else:
+                    pcn_inverse_norms_d(s1, s2, c1 - c0, inv_count, centered,
+                                        flat_tolerance, inv)
+                    for t in range(T):
+                        pcn_scale_scores_d(&score[t, i, j, c0], inv, template_scale[t],
+                                           c1 - c0)
+    return nonfinite == 0
