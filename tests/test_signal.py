@@ -202,9 +202,11 @@ def test_centered_similarity_equals_match_template(data, method):
     a, t = random((h, w)), random((th, tw))
     if th * tw == 1:
         return  # a single-pixel template has no spread: both sides are degenerate
-    expected = skimage_feature.match_template(a, t)
+    # scikit-image's scores leave [-1, 1] by rounding on nearly flat
+    # windows (-1.00000009 seen), where both sides round at about 1e-8
+    expected = np.clip(skimage_feature.match_template(a, t), -1, 1)
     got = similarity_map(a, t, centered=True, method=method)
-    np.testing.assert_allclose(got, expected, atol=1e-8)
+    np.testing.assert_allclose(got, expected, atol=1e-7)
 
 
 def test_match_template_on_a_real_photograph():
@@ -512,8 +514,10 @@ def test_masked_similarity_matches_naive(shapes, kind, centered, mode, method, d
     got = similarity_map(a, t, centered=centered, mode=mode, mask=mask, method=method,
                          n_threads=n_threads)
     assert got.dtype == dtype
-    np.testing.assert_allclose(got, naive_match(a, t, mask, centered, mode),
-                               **tolerance(dtype))
+    # (float64: windows at the edge of a 'full' map hold a few masked
+    # pixels, whose spread is small: the scores round at about 1e-8 there)
+    tol = tolerance(dtype) if np.dtype(dtype) == np.float32 else dict(rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(got, naive_match(a, t, mask, centered, mode), **tol)
 
 
 @pytest.mark.parametrize("masked", [False, True])
