@@ -723,37 +723,36 @@ def _predicted_time(geom, algorithm, op, n_threads):
     return sum(costs.get(k, 0.0) * v for k, v in features.items())
 
 
-# Fitted by benchmarks/fit_conv_costs.py on every conv layer of twelve of
-# the built-in networks (its default list but MobileNet v3 and SqueezeNet)
-# at batch 1 and 8 (VGG-16's, and the first eight networks' at batch 32,
-# from an earlier run of the kernels that did not change; MobileNet v2's
-# also on 1 thread) on 2 threads of an AVX-512 Xeon with 2 cores, fully
-# connected layers aside: the model picks the fastest kernel in 733 of 930
-# cases, and its picks take 1.05x the time of the fastest on average (the
-# register-blocked kernel in its AVX-512 version: the costs belong to the
-# machine they were fitted on). Units: seconds per call, per task, and per
-# unit of each amount of work.
+# Fitted by benchmarks/fit_conv_costs.py on every conv layer of the
+# benchmark's fourteen built-in networks at batch 1 and 8 (and the first
+# eight's at batch 32, from an earlier run of the kernels that did not
+# change; MobileNet v2's also on 1 thread) on 2 threads of an AVX-512 Xeon
+# with 2 cores, fully connected layers aside: the model picks the fastest
+# kernel in 825 of 1053 cases, and its picks take 1.06x the time of the
+# fastest on average (the register-blocked kernel in its AVX-512 version:
+# the costs belong to the machine they were fitted on). Units: seconds per
+# call, per task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 5.177e-05, "macs": 1.815e-11, "packed": 4.485e-10,
-                          "tasks": 3.391e-07},
-    ("gemm", "weight_grad"): {"call": 6.695e-05, "copied": 1.813e-10, "macs": 1.816e-11,
-                              "packed": 2.364e-10, "reduced": 1.254e-09, "tasks": 3.049e-08},
-    ("winograd", "forward"): {"call": 0.0001416, "filters": 2.116e-09, "macs": 2.064e-11,
-                              "transformed": 1.262e-09},
-    ("winograd", "weight_grad"): {"filters": 5.24e-09, "macs": 2.003e-11, "tasks": 0.000125,
-                                  "transformed": 1.369e-09},
-    ("blocked", "forward"): {"call": 4.73e-05, "copied": 4.523e-10, "macs": 1.637e-11,
-                             "packed": 1.241e-09, "reread": 8.927e-11, "tasks": 2.073e-07},
-    ("padded", "forward"): {"call": 3.038e-05, "copied": 5.07e-10, "macs": 4.802e-11,
-                            "tasks": 9.659e-08},
-    ("padded", "weight_grad"): {"call": 4.272e-05, "copied": 4.91e-10, "macs": 3.605e-11,
-                                "tasks": 2.166e-07},
-    ("depthwise", "forward"): {"call": 2.718e-05, "copied": 3.943e-10, "macs": 3.282e-11,
-                               "tasks": 3.98e-07},
-    ("depthwise", "weight_grad"): {"call": 2.352e-05, "copied": 4.187e-10, "macs": 5.153e-11,
-                                   "tasks": 4.535e-07},
-    ("direct", "forward"): {"call": 2.356e-05, "macs": 1.873e-10, "tasks": 4.795e-07},
-    ("direct", "weight_grad"): {"call": 5.053e-05, "macs": 3.881e-10, "tasks": 4.674e-07},
+    ("gemm", "forward"): {"call": 4.508e-05, "macs": 1.837e-11, "packed": 4.39e-10,
+                          "tasks": 3.668e-07},
+    ("gemm", "weight_grad"): {"call": 6.321e-05, "copied": 1.691e-10, "macs": 1.785e-11,
+                              "packed": 2.56e-10, "reduced": 1.259e-09, "tasks": 4.452e-08},
+    ("winograd", "forward"): {"call": 0.0001474, "filters": 2.008e-09, "macs": 1.908e-11,
+                              "transformed": 1.301e-09},
+    ("winograd", "weight_grad"): {"filters": 4.628e-09, "macs": 1.966e-11, "tasks": 0.0001363,
+                                  "transformed": 1.384e-09},
+    ("blocked", "forward"): {"call": 3.691e-05, "copied": 6.133e-10, "macs": 1.585e-11,
+                             "packed": 1.374e-09, "reread": 2.762e-10, "tasks": 3.281e-07},
+    ("padded", "forward"): {"call": 2.517e-05, "copied": 5.289e-10, "macs": 4.88e-11,
+                            "tasks": 1.006e-07},
+    ("padded", "weight_grad"): {"call": 3.806e-05, "copied": 4.163e-10, "macs": 4.636e-11,
+                                "tasks": 2.636e-07},
+    ("depthwise", "forward"): {"call": 3.209e-05, "copied": 4.272e-10, "macs": 3.515e-11,
+                               "tasks": 3.905e-07},
+    ("depthwise", "weight_grad"): {"call": 3.292e-05, "copied": 4.215e-10, "macs": 5.5e-11,
+                                   "tasks": 1.465e-07},
+    ("direct", "forward"): {"call": 2.405e-05, "macs": 1.809e-10, "tasks": 5.094e-07},
+    ("direct", "weight_grad"): {"call": 5.12e-05, "macs": 3.815e-10, "tasks": 4.591e-07},
 }
 
 
