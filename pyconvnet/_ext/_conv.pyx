@@ -1844,6 +1844,59 @@ def blocked_lanes(dtype, bint wide=True):
     return pcn_blk_lanes_d() if wide else PCN_DW_LANES_D
 
 
+# The header's loops for either dtype, behind one name.
+
+cdef inline void _dw_pack(floating *xp, const floating *x, Py_ssize_t plane, Py_ssize_t nc,
+                          const pcn_window_geom *g, Py_ssize_t r0,
+                          Py_ssize_t rows) noexcept nogil:
+    if floating is float:
+        pcn_dw_pack_f(xp, x, plane, nc, g, r0, rows)
+    else:
+        pcn_dw_pack_d(xp, x, plane, nc, g, r0, rows)
+
+
+cdef inline void _dw_pack_out(floating *dyp, const floating *dy, Py_ssize_t plane,
+                              Py_ssize_t nc, Py_ssize_t P) noexcept nogil:
+    if floating is float:
+        pcn_dw_pack_out_f(dyp, dy, plane, nc, P)
+    else:
+        pcn_dw_pack_out_d(dyp, dy, plane, nc, P)
+
+
+cdef inline void _dw_unpack(floating *dx, const floating *dxp, Py_ssize_t plane,
+                            Py_ssize_t nc, const pcn_window_geom *g) noexcept nogil:
+    if floating is float:
+        pcn_dw_unpack_f(dx, dxp, plane, nc, g)
+    else:
+        pcn_dw_unpack_d(dx, dxp, plane, nc, g)
+
+
+cdef inline void _dw_forward(floating *y, Py_ssize_t plane, Py_ssize_t nc,
+                             const floating *xp, const floating *wb, const floating *bias,
+                             const pcn_window_geom *g, Py_ssize_t oh0,
+                             Py_ssize_t oh1) noexcept nogil:
+    if floating is float:
+        pcn_dw_forward_f(y, plane, nc, xp, wb, bias, g, oh0, oh1)
+    else:
+        pcn_dw_forward_d(y, plane, nc, xp, wb, bias, g, oh0, oh1)
+
+
+cdef inline void _dw_weight_grad(floating *acc, const floating *xp, const floating *dyp,
+                                 const pcn_window_geom *g) noexcept nogil:
+    if floating is float:
+        pcn_dw_weight_grad_f(acc, xp, dyp, g)
+    else:
+        pcn_dw_weight_grad_d(acc, xp, dyp, g)
+
+
+cdef inline void _dw_input_grad(floating *dxp, const floating *dyp, const floating *wb,
+                                const pcn_window_geom *g) noexcept nogil:
+    if floating is float:
+        pcn_dw_input_grad_f(dxp, dyp, wb, g)
+    else:
+        pcn_dw_input_grad_d(dxp, dyp, wb, g)
+
+
 def depthwise_lanes(dtype):
     """Channels per block of the depthwise and register-blocked kernels for
     ``dtype`` (64 bytes of them)."""
@@ -1918,16 +1971,10 @@ def depthwise_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W
                 oh0 = b * band
                 oh1 = _min(g.OH, oh0 + band)
                 nc = _min(lanes, g.C - blk * lanes)
-                if floating is float:
-                    pcn_dw_pack_f(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc, &d,
-                                  oh0 * g.sh, (oh1 - oh0 - 1) * g.sh + (g.FH - 1) * g.dh + 1)
-                    pcn_dw_forward_f(&y[n, blk * lanes, 0, 0, 0], P, nc, &xp[tid, 0],
-                                     &wb[blk, 0], &wb[blk, taps * lanes], &d, oh0, oh1)
-                else:
-                    pcn_dw_pack_d(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc, &d,
-                                  oh0 * g.sh, (oh1 - oh0 - 1) * g.sh + (g.FH - 1) * g.dh + 1)
-                    pcn_dw_forward_d(&y[n, blk * lanes, 0, 0, 0], P, nc, &xp[tid, 0],
-                                     &wb[blk, 0], &wb[blk, taps * lanes], &d, oh0, oh1)
+                _dw_pack(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc, &d, oh0 * g.sh,
+                         (oh1 - oh0 - 1) * g.sh + (g.FH - 1) * g.dh + 1)
+                _dw_forward(&y[n, blk * lanes, 0, 0, 0], P, nc, &xp[tid, 0], &wb[blk, 0],
+                            &wb[blk, taps * lanes], &d, oh0, oh1)
 
 
 def depthwise_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
@@ -1969,16 +2016,9 @@ def depthwise_weight_grad(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, 
                 nc = _min(lanes, g.C - blk * lanes)
                 memset(&part[task, 0], 0, taps * lanes * sizeof(floating))
                 for n in range(ch * per, _min(N, (ch + 1) * per)):
-                    if floating is float:
-                        pcn_dw_pack_f(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc,
-                                      &d, 0, d.PH)
-                        pcn_dw_pack_out_f(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
-                        pcn_dw_weight_grad_f(&part[task, 0], &xp[tid, 0], &dyp[tid, 0], &d)
-                    else:
-                        pcn_dw_pack_d(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc,
-                                      &d, 0, d.PH)
-                        pcn_dw_pack_out_d(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
-                        pcn_dw_weight_grad_d(&part[task, 0], &xp[tid, 0], &dyp[tid, 0], &d)
+                    _dw_pack(&xp[tid, 0], &x[n, blk * lanes, 0, 0, 0], plane, nc, &d, 0, d.PH)
+                    _dw_pack_out(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
+                    _dw_weight_grad(&part[task, 0], &xp[tid, 0], &dyp[tid, 0], &d)
             for c in range(g.C):
                 blk = c // lanes
                 for t in range(taps):
@@ -2019,14 +2059,9 @@ def depthwise_input_grad(const floating[:, :, :, :, ::1] dy,   # IN  (N, C, OD, 
                 n = task // blocks
                 nc = _min(lanes, g.C - blk * lanes)
                 memset(&dxp[tid, 0], 0, size * sizeof(floating))
-                if floating is float:
-                    pcn_dw_pack_out_f(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
-                    pcn_dw_input_grad_f(&dxp[tid, 0], &dyp[tid, 0], &wb[blk, 0], &d)
-                    pcn_dw_unpack_f(&dx[n, blk * lanes, 0, 0, 0], &dxp[tid, 0], plane, nc, &d)
-                else:
-                    pcn_dw_pack_out_d(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
-                    pcn_dw_input_grad_d(&dxp[tid, 0], &dyp[tid, 0], &wb[blk, 0], &d)
-                    pcn_dw_unpack_d(&dx[n, blk * lanes, 0, 0, 0], &dxp[tid, 0], plane, nc, &d)
+                _dw_pack_out(&dyp[tid, 0], &dy[n, blk * lanes, 0, 0, 0], P, nc, P)
+                _dw_input_grad(&dxp[tid, 0], &dyp[tid, 0], &wb[blk, 0], &d)
+                _dw_unpack(&dx[n, blk * lanes, 0, 0, 0], &dxp[tid, 0], plane, nc, &d)
 
 
 # --- direct kernels, register-blocked -----------------------------------------
