@@ -12,6 +12,8 @@ fastest kernel and how much slower its picks are when it does not.
 Run ``python benchmarks/fit_conv_costs.py --json costs.json`` to measure and
 fit; ``--load costs.json`` refits saved measurements without timing again
 (``--recompute`` takes their amounts of work from the current cost terms).
+``--kernel pointwise --merge costs.json`` times again only the cases where
+one kernel applies and fits them with the saved others.
 """
 import argparse
 import json
@@ -98,6 +100,8 @@ def measure(args):
                 for op in OPS:
                     kernels = candidates(geom, op)
                     if len(kernels) < 2 and not args.all:
+                        continue
+                    if args.kernel and args.kernel not in kernels:
                         continue
                     calls = [run(op, geom, arrays, k, n_threads) for k in kernels]
                     # one untimed run each; drop kernels far slower than the best
@@ -222,6 +226,12 @@ def main(argv=None):
                         help="also time layers where only one kernel applies")
     parser.add_argument("--json", default=None, help="save the measurements here")
     parser.add_argument("--load", default=None, help="fit saved measurements")
+    parser.add_argument("--kernel", default=None,
+                        help="time only the cases where this kernel applies (all their "
+                             "kernels)")
+    parser.add_argument("--merge", default=None,
+                        help="fit these measurements with saved ones (--merge FILE), "
+                             "whose cases measured again are dropped")
     parser.add_argument("--recompute", action="store_true",
                         help="with --load: the amounts of work from the current cost terms "
                              "(layers of --nets)")
@@ -234,6 +244,12 @@ def main(argv=None):
         records = measure(args)
         if args.json:
             Path(args.json).write_text(json.dumps(records))
+    if args.merge:
+        def case(r):
+            return r["layer"], r["batch"], r["threads"], r["op"]
+        measured = {case(r) for r in records}
+        saved = recompute(json.loads(Path(args.merge).read_text()), args.nets.split(","))
+        records = records + [r for r in saved if case(r) not in measured]
     costs = fit(records)
     evaluate(records, costs)
     print("_COSTS = {")

@@ -92,6 +92,7 @@ import numpy as np
 import threadpoolctl
 from scipy.linalg import blas as _blas
 
+from . import _workspace
 from ._docstrings import docformat
 from ._ext import _conv
 from ._geometry import kernel_extent, same_pair, window_count
@@ -147,6 +148,9 @@ _BLOCKED_INPUT_BYTES = 512 << 10
 # Its per-tap offsets live on the stack: kernels of at most this many taps.
 _BLOCKED_TAPS = 4096
 _BLOCKED_WEIGHT_BYTES = 16 << 10
+# Bytes of input rows the pointwise kernel copies at a time (per thread),
+# for every block of output channels to read from the second-level cache.
+_POINTWISE_CHUNK_BYTES = 256 << 10
 
 
 # --- holding BLAS to one thread ---------------------------------------------
@@ -460,6 +464,10 @@ def _applicable(geom, op):
         rows = geom.kernel[1] if op == "forward" else None
         if _depthwise_buffer(geom, rows) <= _PADDED_BYTES:
             kernels.add("depthwise")
+    if (op == "forward" and _pointwise(geom) and geom.Cg * geom.Kg > 1
+            and geom.Cg * _conv.pointwise_shape(geom.dtype)[1] * geom.dtype.itemsize
+            <= _PADDED_BYTES):
+        kernels.add("pointwise")
     unit_stride = geom.stride == (1, 1, 1)
     if op != "input_grad":
         # the padded volume the outputs read, each stride phase rounded up
@@ -589,6 +597,29 @@ def _blocked_plan(geom, n_threads):
     return bands, cblock, -(-kblocks // kgroups)
 
 
+def _pointwise_plan(geom, n_threads):
+    """(strips of positions per band, blocks of output channels per task,
+    strips per chunk) of the pointwise kernel.
+
+    Positions are counted over the images side by side and cut into bands
+    of whole strips, about four tasks per thread (the tasks are taken
+    dynamically). A task runs every block of output channels over its
+    strips, each strip copied once and read from cache by every block,
+    unless groups x bands leave threads fewer than four tasks: then the
+    blocks are shared out too, at least four to a task. A task copies the
+    input rows of as many strips at a time as fill _POINTWISE_CHUNK_BYTES,
+    which every block then reads from cache."""
+    block, strip = _conv.pointwise_shape(geom.dtype)
+    strips = -(-geom.N * math.prod(geom.out) // strip)
+    kblocks = -(-geom.Kg // block)
+    bands = min(strips, max(1, -(-4 * n_threads // geom.groups)))
+    band = -(-strips // bands)
+    bands = -(-strips // band)
+    kgroups = max(1, min(-(-kblocks // 4), -(-4 * n_threads // (geom.groups * bands))))
+    chunk = max(1, _POINTWISE_CHUNK_BYTES // (geom.Cg * strip * geom.dtype.itemsize))
+    return band, -(-kblocks // kgroups), min(chunk, band)
+
+
 def _depthwise_plan(geom, n_threads):
     """(bands of output rows per plane in the forward pass, chunks of
     images in the weight gradient) of the depthwise kernels.
@@ -683,6 +714,16 @@ def _cost_terms(geom, algorithm, op, n_threads):
                 "packed": G * kblocks * lanes * Cg * taps,
                 # the input, read from memory once per group of output blocks
                 "reread": kgroups * N * C * math.prod(geom.spatial)}
+    elif algorithm == "pointwise":
+        block, strip = _conv.pointwise_shape(geom.dtype)
+        band, kgroup, _ = _pointwise_plan(geom, n_threads)
+        strips = -(-N * P // strip)
+        kblocks = -(-Kg // block)
+        kgroups = -(-kblocks // kgroup)
+        tasks = G * -(-strips // band) * kgroups
+        work = {"macs": G * kblocks * block * Cg * strips * strip,
+                # each strip's rows copied once per group of blocks
+                "copied": kgroups * N * C * P + N * K * P}
     elif algorithm == "depthwise":
         lanes = _conv.depthwise_lanes(geom.dtype)
         blocks = -(-C // lanes)
@@ -743,6 +784,8 @@ _COSTS = {
                                   "transformed": 1.384e-09},
     ("blocked", "forward"): {"call": 3.691e-05, "copied": 6.133e-10, "macs": 1.585e-11,
                              "packed": 1.374e-09, "reread": 2.762e-10, "tasks": 3.281e-07},
+    ("pointwise", "forward"): {"call": 6.711e-05, "copied": 3.283e-10, "macs": 1.027e-11,
+                               "tasks": 1.864e-07},
     ("padded", "forward"): {"call": 2.517e-05, "copied": 5.289e-10, "macs": 4.88e-11,
                             "tasks": 1.006e-07},
     ("padded", "weight_grad"): {"call": 3.806e-05, "copied": 4.163e-10, "macs": 4.636e-11,
@@ -894,7 +937,7 @@ def _forward(nd, x, weight, bias, stride, padding, dilation, groups, n_threads):
     n_threads = check_n_threads(n_threads)
     x, weight, bias, geom, out_shape, unbatched = _validate(
         nd, x, weight, bias, stride, padding, dilation, groups)
-    y = np.empty(out_shape, dtype=geom.dtype)
+    y = _workspace.empty_aligned(out_shape, geom.dtype)
     if geom.N:
         _run_forward(geom, x.reshape(geom.x5), weight.reshape(geom.w5), bias,
                      y.reshape(geom.y5), n_threads)
@@ -956,6 +999,9 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
         _conv.blocked_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                               geom.groups, bands, cblock, kgroup, _blocked_wide(geom),
                               n_threads)
+    elif algorithm == "pointwise":
+        _conv.pointwise_forward(x5, w5, bias, y5, geom.groups,
+                                *_pointwise_plan(geom, n_threads), n_threads)
     elif algorithm == "depthwise":
         _conv.depthwise_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                 _depthwise_plan(geom, n_threads)[0], n_threads)
@@ -1044,7 +1090,7 @@ def _backward(nd, grad_output, x, weight, stride, padding, dilation, groups, n_t
     if dy.shape != expected:
         raise ValueError(f"grad_output must have the shape of the forward output, "
                          f"{expected}, got {dy.shape}")
-    dx = np.empty(x.shape, dtype=dtype) if compute_input_grad else None
+    dx = _workspace.empty_aligned(x.shape, dtype) if compute_input_grad else None
     dw = np.empty(weight.shape, dtype=dtype)
     db = np.empty(geom.K, dtype=dtype)
     if geom.N == 0:

@@ -25,7 +25,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["MAX_BYTES", "MAX_BUFFERS", "take", "give", "clear", "cached_bytes", "Scratch", "arrays"]
+__all__ = ["MAX_BYTES", "MAX_BUFFERS", "take", "give", "clear", "cached_bytes", "Scratch", "arrays",
+           "empty_aligned"]
 
 #: Most bytes of free buffers kept between calls.
 MAX_BYTES = 64 << 20
@@ -139,3 +140,15 @@ def arrays(layout):
         yield parts
     finally:
         give(buffer)
+
+
+def empty_aligned(shape, dtype):
+    """An uninitialised C-contiguous array (not from the cache: the caller
+    keeps it) whose data starts on a 64-byte boundary, so that vector
+    loops storing whole cache lines never split one (numpy's own
+    allocations are 16-byte aligned)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    buf = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    start = (-buf.ctypes.data) % _ALIGN
+    return buf[start:start + nbytes].view(dtype).reshape(shape)

@@ -29,7 +29,10 @@ from conftest import tolerance
 FORWARD = {1: conv1d, 2: conv2d, 3: conv3d}
 BACKWARD = {1: conv1d_backward, 2: conv2d_backward, 3: conv3d_backward}
 KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "gemm-split", "padded", "depthwise",
-           "blocked", "direct"]
+           "blocked", "pointwise", "direct"]
+# every version of the vector loops this CPU can run
+SIMD = ("baseline", "avx2", "avx512")[:("baseline", "avx2", "avx512").index(
+    conv._conv.simd()) + 1]
 
 
 @pytest.fixture(params=KERNELS)
@@ -268,7 +271,7 @@ def test_kernel_choice_for_typical_layers():
     assert algorithm((1, 64, 56, 56), 64, 3, padding=1) == "winograd"
     assert algorithm((1, 64, 56, 56), 64, 3, padding=2, dilation=2) == "winograd"
     assert algorithm((1, 64, 56, 56), 64, 3, stride=2, padding=1) in ("gemm", "blocked")
-    assert algorithm((8, 256, 56, 56), 64, 1) in ("gemm", "blocked")
+    assert algorithm((8, 256, 56, 56), 64, 1) == "pointwise"
     assert algorithm((8, 512, 28, 28), 512, 3, stride=2, padding=1) in ("gemm", "blocked")
     assert algorithm((1, 16, 28, 28), 32, 3, padding=1) == "blocked"
     assert algorithm((1, 3, 224, 224), 64, 7, stride=2, padding=3) in ("gemm", "blocked")
@@ -949,6 +952,7 @@ def test_depthwise_kernels_match_reference(data):
     conv._algorithm = lambda g, op="forward", n_threads=1: (
         "depthwise" if "depthwise" in conv._applicable(g, op) else saved(g, op, n_threads))
     conv._DEPTHWISE_BAND_BYTES = band_bytes
+    previous = conv._conv._limit_simd(data.draw(st.sampled_from(SIMD)))
     try:
         y = FORWARD[nd](x.astype(dtype), w.astype(dtype),
                         None if b is None else b.astype(dtype), n_threads=n_threads, **kwargs)
@@ -957,6 +961,7 @@ def test_depthwise_kernels_match_reference(data):
                                  n_threads=n_threads, **kwargs)
     finally:
         conv._algorithm, conv._DEPTHWISE_BAND_BYTES = saved, saved_band
+        conv._conv._limit_simd(previous)
     cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
     close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
     ex, ew, _ = ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)
@@ -1002,6 +1007,7 @@ def test_register_blocked_kernel_matches_reference(data):
         "blocked" if "blocked" in conv._applicable(g, op) else saved[0](g, op, n_threads))
     conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES = band, weight_bytes
     conv._BLOCKED_INPUT_BYTES = input_bytes
+    previous = conv._conv._limit_simd(data.draw(st.sampled_from(SIMD)))
     try:
         y = FORWARD[nd](x.astype(dtype), w.astype(dtype),
                         None if b is None else b.astype(dtype), n_threads=n_threads, **kwargs)
@@ -1011,6 +1017,98 @@ def test_register_blocked_kernel_matches_reference(data):
     finally:
         (conv._algorithm, conv._BLOCKED_BAND, conv._BLOCKED_WEIGHT_BYTES,
          conv._BLOCKED_INPUT_BYTES) = saved
+        conv._conv._limit_simd(previous)
     cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
     close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
     close(dx, ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)[0], dtype)
+
+
+def unaligned(a):
+    """A C-contiguous copy of ``a`` starting 4 bytes past a 64-byte boundary."""
+    buf = np.empty(a.nbytes + 128, np.uint8)
+    start = (-buf.ctypes.data) % 64 + 4
+    out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_pointwise_kernel_matches_reference(data):
+    """The pointwise kernel (1x1, unit stride, no padding: strips of
+    positions counted over the images side by side, blocks of output
+    channels) against the reference, in every version of its vector loops:
+    output channels around the block widths, maps shorter and longer than a
+    strip, groups, 1-D to 3-D, bands and groups of blocks per task of any
+    size, inputs at any alignment."""
+    nd = data.draw(st.integers(1, 3))
+    groups = data.draw(st.integers(1, 3))
+    cg = data.draw(st.integers(1, 20))
+    kg = data.draw(st.sampled_from([1, 3, 4, 5, 7, 8, 9, 16, 17, 25]))
+    if cg * kg == 1:
+        kg = 2   # (a depthwise 1x1 layer takes the depthwise kernels)
+    n = data.draw(st.integers(1, 4))
+    spatial = tuple(data.draw(st.integers(1, 9 if nd == 1 else 7 if nd == 2 else 4))
+                    for _ in range(nd))
+    if nd == 1:
+        spatial = (data.draw(st.integers(1, 60)),)
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    n_threads = data.draw(st.integers(1, 3))
+    simd = data.draw(st.sampled_from(SIMD))
+    band = data.draw(st.integers(1, 4))
+    kgroup = data.draw(st.integers(1, 5))
+    chunk = data.draw(st.integers(1, 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, cg * groups) + spatial)
+    w = rng.standard_normal((kg * groups, cg) + (1,) * nd)
+    b = rng.standard_normal(kg * groups) if data.draw(st.booleans()) else None
+    geom = conv._validate(nd, x, w, b, 1, 0, 1, groups)[3]
+    assert "pointwise" in conv._applicable(geom, "forward")
+    xd, wd = unaligned(x.astype(dtype)), w.astype(dtype)
+    saved = conv._algorithm, conv._pointwise_plan
+    conv._algorithm = lambda g, op="forward", n_threads=1: (
+        "pointwise" if "pointwise" in conv._applicable(g, op) else saved[0](g, op, n_threads))
+    conv._pointwise_plan = lambda g, n_threads: (band, kgroup, chunk)
+    previous = conv._conv._limit_simd(simd)
+    try:
+        y = FORWARD[nd](xd, wd, None if b is None else b.astype(dtype), groups=groups,
+                        n_threads=n_threads)
+        dy = rng.standard_normal(y.shape)
+        # the input gradient of a pointwise layer is a pointwise layer
+        dx, _, _ = BACKWARD[nd](dy.astype(dtype), xd, wd, groups=groups, n_threads=n_threads)
+    finally:
+        conv._algorithm, conv._pointwise_plan = saved
+        conv._conv._limit_simd(previous)
+    cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
+    close(y, ref.conv_forward(*cast[:3], groups=groups), dtype)
+    close(dx, ref.conv_backward(cast[3], cast[0], cast[1], groups=groups)[0], dtype)
+    np.testing.assert_array_equal(xd, x.astype(dtype))   # input untouched
+
+
+def test_pointwise_plan_uses_every_thread():
+    """Batch 1 on a 7x7 map still gives every thread tasks: positions of
+    the images side by side, then blocks of output channels shared out."""
+    for shape, k, n_threads in [((1, 960, 7, 7), 160, 2), ((1, 160, 7, 7), 960, 16),
+                                ((8, 256, 56, 56), 64, 16), ((2, 32, 3, 3), 8, 4)]:
+        x = np.empty(shape, np.float32)
+        geom = conv._validate(2, x, np.empty((k, shape[1], 1, 1), np.float32), None,
+                              1, 0, 1, 1)[3]
+        block, strip = conv._conv.pointwise_shape(np.float32)
+        band, kgroup, _ = conv._pointwise_plan(geom, n_threads)
+        strips = -(-shape[0] * shape[2] * shape[3] // strip)
+        kblocks = -(-k // block)
+        tasks = -(-strips // band) * -(-kblocks // kgroup)
+        assert tasks >= min(n_threads, strips * kblocks)
+
+
+def test_simd_levels_can_be_limited_and_restored():
+    top = conv._conv.simd()
+    try:
+        for level in SIMD:
+            conv._conv._limit_simd(level)
+            assert conv._conv.simd() == level
+            block, strip = conv._conv.pointwise_shape(np.float32)
+            assert strip % 8 == 0 or level == "baseline"
+    finally:
+        conv._conv._limit_simd(None)
+    assert conv._conv.simd() == top

@@ -54,7 +54,8 @@ from ._depthwise cimport (PCN_DW_LANES_D, PCN_DW_LANES_F, pcn_dw_forward_d, pcn_
                           pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f,
                           pcn_blk_forward_d, pcn_blk_forward_f, pcn_blk_forward_narrow_d,
                           pcn_blk_forward_narrow_f, pcn_blk_lanes_d, pcn_blk_lanes_f,
-                          PCN_BLK_STRIP)
+                          PCN_BLK_STRIP, pcn_avx2, pcn_avx512, pcn_pw_range_d, pcn_pw_range_f,
+                          pcn_pw_block, pcn_pw_strip)
 from ._openmp cimport omp_get_thread_num
 from ._simd cimport pcn_simd_init
 
@@ -86,15 +87,29 @@ def clear_cache():
 # (include/pcn_simd.h).
 
 
-_AVX2 = bool(pcn_simd_init())
+pcn_simd_init()
+_SUPPORTED = ("baseline", "avx2", "avx512")[pcn_avx2 + pcn_avx512]
 
 
 def simd():
     """The instruction set of the vector loops: 'avx512' (AVX2 loops, and
     AVX-512 ones where there are), 'avx2' or 'baseline'."""
-    if _AVX2 and pcn_blk_lanes_f() > PCN_DW_LANES_F:
-        return "avx512"
-    return "avx2" if _AVX2 else "baseline"
+    return ("baseline", "avx2", "avx512")[pcn_avx2 + pcn_avx512]
+
+
+def _limit_simd(level=None):
+    """Run this module's vector loops with at most the instruction set
+    ``level`` ('baseline', 'avx2', 'avx512'; None: all the CPU supports),
+    for tests of every version on one machine. Returns the previous level.
+    Not thread-safe: no kernel may be running."""
+    global pcn_avx2, pcn_avx512
+    levels = ("baseline", "avx2", "avx512")
+    previous = simd()
+    top = levels.index(_SUPPORTED)
+    wanted = top if level is None else min(top, levels.index(level))
+    pcn_avx2 = wanted >= 1
+    pcn_avx512 = wanted >= 2
+    return previous
 
 
 cdef struct Geom:
@@ -2213,3 +2228,70 @@ def blocked_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
                                   n, gi, kb, kblocks, lanes, width, cs, ss, rs, P,
                                   b * band, _min(P, b * band + band), cblock, wide,
                                   omp_get_thread_num(), acc.shape[1])
+
+
+# --- pointwise convolution --------------------------------------------------
+# A 1x1 kernel with unit stride and no padding reads each input plane as a
+# row of the product's right-hand matrix (include/pcn_pointwise.h): no copy
+# of the input, strips of positions times blocks of output channels.
+
+
+def pointwise_shape(dtype):
+    """(output channels per block, positions per strip) of the pointwise
+    kernel for ``dtype`` on this CPU."""
+    return pcn_pw_block(), pcn_pw_strip(np.dtype(dtype) != np.float32)
+
+
+def pointwise_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                      const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, 1, 1, 1)
+                      const floating[::1] bias,             # IN  (K,) or None
+                      floating[:, :, :, :, ::1] y,          # OUT (N, K, D, H, W)
+                      Py_ssize_t groups, Py_ssize_t band, Py_ssize_t kgroup,
+                      Py_ssize_t chunk, int n_threads):
+    """Forward pass of a pointwise layer, one task per (group, band of
+    ``band`` strips of positions, counted over the images side by side,
+    ``kgroup`` blocks of output channels); a task copies ``chunk`` strips'
+    rows at a time."""
+    cdef:
+        Py_ssize_t N = x.shape[0], C = x.shape[1], K = w.shape[0]
+        Py_ssize_t Cg = C // groups, Kg = K // groups
+        Py_ssize_t P = x.shape[2] * x.shape[3] * x.shape[4]
+        Py_ssize_t KB = pcn_pw_block()
+        Py_ssize_t S = pcn_pw_strip(floating is double)
+        Py_ssize_t kblocks = _ceil_div(Kg, KB)
+        Py_ssize_t strips = _ceil_div(N * P, S)
+        Py_ssize_t bands, kgroups, n_tasks, task, b, kg, gi
+        floating[:, ::1] buf
+    band = _max(1, _min(band, strips))
+    bands = _ceil_div(strips, band)
+    kgroup = _max(1, _min(kgroup, kblocks))
+    kgroups = _ceil_div(kblocks, kgroup)
+    n_tasks = groups * bands * kgroups
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        # each thread's copy of a chunk's rows, aligned to 64 bytes, and a
+        # row of zeros
+        chunk = _max(1, _min(chunk, band))
+        buf = scratch.array((n_threads, chunk * Cg * S + Cg + 64), dtype)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                kg = task % kgroups
+                b = (task // kgroups) % bands
+                gi = task // (kgroups * bands)
+                _pw_range(&y[0, gi * Kg, 0, 0, 0], K * P, &x[0, gi * Cg, 0, 0, 0], C * P, P,
+                          Cg, &w[gi * Kg, 0, 0, 0, 0], NULL if bias is None else &bias[gi * Kg], Kg,
+                          kg * kgroup, _min(kblocks, kg * kgroup + kgroup),
+                          b * band * S, _min(N * P, (b + 1) * band * S), chunk,
+                          &buf[omp_get_thread_num(), 0])
+
+
+cdef inline void _pw_range(floating *y, Py_ssize_t yn, const floating *x, Py_ssize_t xn,
+                           Py_ssize_t P, Py_ssize_t Cg, const floating *w,
+                           const floating *bias, Py_ssize_t Kg, Py_ssize_t kb0,
+                           Py_ssize_t kb1, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t chunk,
+                           floating *buf) noexcept nogil:
+    if floating is float:
+        pcn_pw_range_f(y, yn, x, xn, P, Cg, w, bias, Kg, kb0, kb1, t0, t1, chunk, buf)
+    else:
+        pcn_pw_range_d(y, yn, x, xn, P, Cg, w, bias, Kg, kb0, kb1, t0, t1, chunk, buf)

@@ -77,3 +77,24 @@ cdef extern from "pcn_blocked.h":
                                   const double *bias, const pcn_window_geom *g,
                                   Py_ssize_t p0, Py_ssize_t p1, double *acc,
                                   Py_ssize_t cb) noexcept nogil
+
+
+# Pointwise convolution (1x1, unit stride, unpadded) on the planes as stored
+# (include/pcn_pointwise.h).
+cdef extern from "pcn_pointwise.h":
+    int pcn_avx2
+    int pcn_avx512
+    # output channels per block, positions per strip (float32: double_ = 0)
+    Py_ssize_t pcn_pw_block() noexcept nogil
+    Py_ssize_t pcn_pw_strip(int double_) noexcept nogil
+    # flattened positions [t0, t1) (images side by side) of channel blocks
+    # [kb0, kb1) of one group, in chunks of strips; buf: room for chunk x Cg
+    # x strip + Cg + 64 values
+    void pcn_pw_range_f(float *y, Py_ssize_t yn, const float *x, Py_ssize_t xn,
+                        Py_ssize_t P, Py_ssize_t Cg, const float *w, const float *bias,
+                        Py_ssize_t Kg, Py_ssize_t kb0, Py_ssize_t kb1, Py_ssize_t t0,
+                        Py_ssize_t t1, Py_ssize_t chunk, float *buf) noexcept nogil
+    void pcn_pw_range_d(double *y, Py_ssize_t yn, const double *x, Py_ssize_t xn,
+                        Py_ssize_t P, Py_ssize_t Cg, const double *w, const double *bias,
+                        Py_ssize_t Kg, Py_ssize_t kb0, Py_ssize_t kb1, Py_ssize_t t0,
+                        Py_ssize_t t1, Py_ssize_t chunk, double *buf) noexcept nogil
