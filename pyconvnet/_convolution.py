@@ -62,6 +62,18 @@ every layer of the built-in networks (:func:`_predicted_time`):
   times six input values (compiled for AVX2 and FMA too, picked at run
   time). No column matrix and no BLAS call: small layers (small maps, few
   channels, batch 1) and kernels other than 3x3, any stride and dilation.
+* Pointwise loops for a 1x1 kernel with unit stride and no padding: the
+  input planes are the rows of the product's right-hand matrix, read in
+  strips of positions (the images' planes side by side, so that 7x7 maps
+  fill whole strips) copied a chunk at a time into an aligned buffer; a
+  block of output channels times a strip, its sums in registers (8 x 48
+  float32 with AVX-512, 4 x 24 with AVX2), each input channel one row of
+  vector loads times broadcast weights. No BLAS call, no repacked weights.
+* An implicit GEMM with the same register blocks for any other layer: the
+  column matrix of im2col, but only a chunk of strips of it at a time (a
+  block of rows per pass, copied by runs along the output rows and clipped
+  at the padding), so that it stays in the second-level cache and never
+  exists whole.
 * Depthwise kernels (one input channel per output channel): a block of 64
   bytes of channels of one image copied into a zero-padded buffer with the
   channels innermost, where every tap of every output is one vector
@@ -151,6 +163,11 @@ _BLOCKED_WEIGHT_BYTES = 16 << 10
 # Bytes of input rows the pointwise kernel copies at a time (per thread),
 # for every block of output channels to read from the second-level cache.
 _POINTWISE_CHUNK_BYTES = 256 << 10
+# The implicit GEMM's passes take at most this many bytes of a block's
+# weights (the first-level cache's share) and build at most this many bytes
+# of columns at a time (the second-level cache's share).
+_IMPLICIT_WEIGHT_BYTES = 16 << 10
+_IMPLICIT_CHUNK_BYTES = 512 << 10
 
 
 # --- holding BLAS to one thread ---------------------------------------------
@@ -468,6 +485,10 @@ def _applicable(geom, op):
             and geom.Cg * _conv.pointwise_shape(geom.dtype)[1] * geom.dtype.itemsize
             <= _PADDED_BYTES):
         kernels.add("pointwise")
+    if (op == "forward" and not _pointwise(geom) and geom.Cg * geom.Kg > 1
+            and geom.rows * _conv.pointwise_shape(geom.dtype)[1] * geom.dtype.itemsize
+            <= _PADDED_BYTES):
+        kernels.add("implicit")
     unit_stride = geom.stride == (1, 1, 1)
     if op != "input_grad":
         # the padded volume the outputs read, each stride phase rounded up
@@ -597,6 +618,7 @@ def _blocked_plan(geom, n_threads):
     return bands, cblock, -(-kblocks // kgroups)
 
 
+@functools.lru_cache(maxsize=1024)
 def _pointwise_plan(geom, n_threads):
     """(strips of positions per band, blocks of output channels per task,
     strips per chunk) of the pointwise kernel.
@@ -618,6 +640,35 @@ def _pointwise_plan(geom, n_threads):
     kgroups = max(1, min(-(-kblocks // 4), -(-4 * n_threads // (geom.groups * bands))))
     chunk = max(1, _POINTWISE_CHUNK_BYTES // (geom.Cg * strip * geom.dtype.itemsize))
     return band, -(-kblocks // kgroups), min(chunk, band)
+
+
+@functools.lru_cache(maxsize=1024)
+def _implicit_plan(geom, n_threads):
+    """(strips per band, blocks of output channels per task, strips per
+    chunk, rows per pass) of the implicit GEMM: the split of
+    :func:`_pointwise_plan`, each pass over as many rows of the columns as
+    keep a block's weights within _IMPLICIT_WEIGHT_BYTES, and as many
+    strips' columns built at a time as fill _IMPLICIT_CHUNK_BYTES."""
+    block, strip = _conv.pointwise_shape(geom.dtype)
+    rows = min(geom.rows, max(16, _IMPLICIT_WEIGHT_BYTES // (block * geom.dtype.itemsize)))
+    chunk = max(1, _IMPLICIT_CHUNK_BYTES // (rows * strip * geom.dtype.itemsize))
+    strips = -(-geom.N * math.prod(geom.out) // strip)
+    kblocks = -(-geom.Kg // block)
+    # Each band reads every weight of its blocks once per chunk, each group
+    # of blocks builds its band's columns: of the splits that give every
+    # thread about two tasks, the one that moves the fewest values.
+    best = None
+    for bands in range(1, min(strips, 8 * n_threads) + 1):
+        band = -(-strips // bands)
+        kgroups = min(kblocks, max(1, -(-2 * n_threads // (geom.groups * -(-strips // band)))))
+        chunks = -(-strips // band) * -(-band // min(chunk, band))
+        moved = chunks * kblocks * block + kgroups * strips * strip
+        idle = -(-geom.groups * -(-strips // band) * kgroups // n_threads) * n_threads
+        key = (moved * idle, bands)
+        if best is None or key < best[0]:
+            best = key, band, -(-kblocks // kgroups)
+    _, band, kgroup = best
+    return band, kgroup, min(chunk, band), rows
 
 
 def _depthwise_plan(geom, n_threads):
@@ -724,6 +775,17 @@ def _cost_terms(geom, algorithm, op, n_threads):
         work = {"macs": G * kblocks * block * Cg * strips * strip,
                 # each strip's rows copied once per group of blocks
                 "copied": kgroups * N * C * P + N * K * P}
+    elif algorithm == "implicit":
+        block, strip = _conv.pointwise_shape(geom.dtype)
+        band, kgroup, _, _ = _implicit_plan(geom, n_threads)
+        strips = -(-N * P // strip)
+        kblocks = -(-Kg // block)
+        kgroups = -(-kblocks // kgroup)
+        tasks = G * -(-strips // band) * kgroups
+        work = {"macs": G * kblocks * block * R * strips * strip,
+                # the columns built once per group of blocks
+                "gathered": kgroups * G * R * strips * strip,
+                "copied": N * K * P}
     elif algorithm == "depthwise":
         lanes = _conv.depthwise_lanes(geom.dtype)
         blocks = -(-C // lanes)
@@ -768,10 +830,12 @@ def _predicted_time(geom, algorithm, op, n_threads):
 # benchmark's fourteen built-in networks at batch 1 and 8 (and the first
 # eight's at batch 32, from an earlier run of the kernels that did not
 # change; MobileNet v2's also on 1 thread) on 2 threads of an AVX-512 Xeon
-# with 2 cores, fully connected layers aside: the model picks the fastest
-# kernel in 825 of 1053 cases, and its picks take 1.06x the time of the
-# fastest on average (the register-blocked kernel in its AVX-512 version:
-# the costs belong to the machine they were fitted on). Units: seconds per
+# with 2 cores, fully connected layers aside; the pointwise and implicit
+# GEMM costs on the layers where they apply, timed again with every other
+# kernel that applies (``--kernel NAME --merge``). The model picks the
+# fastest kernel in 841 of 1056 cases, and its picks take 1.06x the time of
+# the fastest on average (the vector loops in their AVX-512 versions: the
+# costs belong to the machine they were fitted on). Units: seconds per
 # call, per task, and per unit of each amount of work.
 _COSTS = {
     ("gemm", "forward"): {"call": 4.508e-05, "macs": 1.837e-11, "packed": 4.39e-10,
@@ -784,8 +848,9 @@ _COSTS = {
                                   "transformed": 1.384e-09},
     ("blocked", "forward"): {"call": 3.691e-05, "copied": 6.133e-10, "macs": 1.585e-11,
                              "packed": 1.374e-09, "reread": 2.762e-10, "tasks": 3.281e-07},
-    ("pointwise", "forward"): {"call": 6.711e-05, "copied": 3.283e-10, "macs": 1.027e-11,
-                               "tasks": 1.864e-07},
+    ("pointwise", "forward"): {"call": 6.858e-05, "copied": 3.08e-10, "macs": 1.051e-11},
+    ("implicit", "forward"): {"call": 4.075e-05, "copied": 4.781e-10, "gathered": 5.571e-10,
+                              "macs": 1.393e-11, "tasks": 2.801e-06},
     ("padded", "forward"): {"call": 2.517e-05, "copied": 5.289e-10, "macs": 4.88e-11,
                             "tasks": 1.006e-07},
     ("padded", "weight_grad"): {"call": 3.806e-05, "copied": 4.163e-10, "macs": 4.636e-11,
@@ -1002,6 +1067,9 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     elif algorithm == "pointwise":
         _conv.pointwise_forward(x5, w5, bias, y5, geom.groups,
                                 *_pointwise_plan(geom, n_threads), n_threads)
+    elif algorithm == "implicit":
+        _conv.implicit_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
+                               geom.groups, *_implicit_plan(geom, n_threads), n_threads)
     elif algorithm == "depthwise":
         _conv.depthwise_forward(x5, w5, bias, y5, geom.stride, geom.pad, geom.dilation,
                                 _depthwise_plan(geom, n_threads)[0], n_threads)

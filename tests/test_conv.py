@@ -29,7 +29,7 @@ from conftest import tolerance
 FORWARD = {1: conv1d, 2: conv2d, 3: conv3d}
 BACKWARD = {1: conv1d_backward, 2: conv2d_backward, 3: conv3d_backward}
 KERNELS = ["auto", "winograd-2", "winograd-4", "gemm", "gemm-split", "padded", "depthwise",
-           "blocked", "pointwise", "direct"]
+           "blocked", "pointwise", "implicit", "direct"]
 # every version of the vector loops this CPU can run
 SIMD = ("baseline", "avx2", "avx512")[:("baseline", "avx2", "avx512").index(
     conv._conv.simd()) + 1]
@@ -270,11 +270,14 @@ def test_kernel_choice_for_typical_layers():
     # depend on the CPU: 16 float32 channels with AVX2, 32 with AVX-512)
     assert algorithm((1, 64, 56, 56), 64, 3, padding=1) == "winograd"
     assert algorithm((1, 64, 56, 56), 64, 3, padding=2, dilation=2) == "winograd"
-    assert algorithm((1, 64, 56, 56), 64, 3, stride=2, padding=1) in ("gemm", "blocked")
+    assert algorithm((1, 64, 56, 56), 64, 3, stride=2, padding=1) in ("gemm", "blocked",
+                                                                       "implicit")
     assert algorithm((8, 256, 56, 56), 64, 1) == "pointwise"
-    assert algorithm((8, 512, 28, 28), 512, 3, stride=2, padding=1) in ("gemm", "blocked")
+    assert algorithm((8, 512, 28, 28), 512, 3, stride=2, padding=1) in ("gemm", "blocked",
+                                                                         "implicit")
     assert algorithm((1, 16, 28, 28), 32, 3, padding=1) == "blocked"
-    assert algorithm((1, 3, 224, 224), 64, 7, stride=2, padding=3) in ("gemm", "blocked")
+    assert algorithm((1, 3, 224, 224), 64, 7, stride=2, padding=3) in ("gemm", "blocked",
+                                                                        "implicit")
     assert algorithm((8, 960, 7, 7), 960, 3, padding=1, groups=960) == "depthwise"
     assert algorithm((8, 576, 14, 14), 576, 3, stride=2, padding=1, groups=576) == "depthwise"
     assert algorithm((1, 32, 28, 28), 64, 3, padding=1, groups=32) == "padded"  # multiplier 2
@@ -1112,3 +1115,74 @@ def test_simd_levels_can_be_limited_and_restored():
     finally:
         conv._conv._limit_simd(None)
     assert conv._conv.simd() == top
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_implicit_gemm_matches_reference(data):
+    """The implicit GEMM (columns built a chunk of strips at a time, a pass
+    per block of rows, the later passes adding to the outputs) against the
+    reference in every version of its vector loops: any kernel, stride,
+    dilation, padding (cropping too, as the input gradient's transposed
+    layer does) and groups, 1-D to 3-D, bands, chunks, groups of blocks and
+    rows per pass of any size, inputs at any alignment."""
+    nd = data.draw(st.integers(1, 3))
+    groups = data.draw(st.integers(1, 3))
+    cg = data.draw(st.integers(1, 6))
+    kg = data.draw(st.sampled_from([1, 3, 4, 5, 8, 9, 17]))
+    if cg * kg == 1:
+        kg = 2
+    n = data.draw(st.integers(1, 3))
+    kernel = tuple(data.draw(st.integers(1, 4 if nd < 3 else 3)) for _ in range(nd))
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+    padding = tuple(data.draw(st.integers(0, k)) for k in kernel)
+    limit = 9 if nd == 1 else 6 if nd == 2 else 3
+    spatial = tuple(data.draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), d * (k - 1) + limit))
+                    for k, d, p in zip(kernel, dilation, padding))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    n_threads = data.draw(st.integers(1, 3))
+    simd = data.draw(st.sampled_from(SIMD))
+    plan = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5)),
+            data.draw(st.integers(1, 3)), data.draw(st.sampled_from([1, 2, 5, 16, 10 ** 6])))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, cg * groups) + spatial)
+    w = rng.standard_normal((kg * groups, cg) + kernel)
+    b = rng.standard_normal(kg * groups) if data.draw(st.booleans()) else None
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    geom = conv._validate(nd, x, w, b, *kwargs.values())[3]
+    assert "implicit" in conv._applicable(geom, "forward") or conv._pointwise(geom)
+    xd, wd = unaligned(x.astype(dtype)), w.astype(dtype)
+    saved = conv._algorithm, conv._implicit_plan
+    conv._algorithm = lambda g, op="forward", n_threads=1: (
+        "implicit" if "implicit" in conv._applicable(g, op) else saved[0](g, op, n_threads))
+    conv._implicit_plan = lambda g, n_threads: plan
+    previous = conv._conv._limit_simd(simd)
+    try:
+        y = FORWARD[nd](xd, wd, None if b is None else b.astype(dtype), n_threads=n_threads,
+                        **kwargs)
+        dy = rng.standard_normal(y.shape)
+        dx, _, _ = BACKWARD[nd](dy.astype(dtype), xd, wd, n_threads=n_threads, **kwargs)
+    finally:
+        conv._algorithm, conv._implicit_plan = saved
+        conv._conv._limit_simd(previous)
+    cast = [None if a is None else a.astype(dtype).astype(float) for a in (x, w, b, dy)]
+    close(y, ref.conv_forward(*cast[:3], **kwargs), dtype)
+    close(dx, ref.conv_backward(cast[3], cast[0], cast[1], **kwargs)[0], dtype)
+    np.testing.assert_array_equal(xd, x.astype(dtype))
+
+
+def test_implicit_plan_uses_every_thread_and_bounds_its_buffers():
+    for shape, k, ks, n_threads in [((1, 512, 7, 7), 512, 3, 2), ((8, 512, 7, 7), 512, 3, 16),
+                                    ((1, 3, 224, 224), 64, 7, 4), ((2, 64, 27, 27), 192, 5, 3)]:
+        x = np.empty(shape, np.float32)
+        w = np.empty((k, shape[1], ks, ks), np.float32)
+        geom = conv._validate(2, x, w, None, 1, ks // 2, 1, 1)[3]
+        block, strip = conv._conv.pointwise_shape(np.float32)
+        band, kgroup, chunk, rows = conv._implicit_plan(geom, n_threads)
+        strips = -(-shape[0] * shape[2] * shape[3] // strip)
+        tasks = -(-strips // band) * -(-(-(-k // block)) // kgroup)
+        assert tasks >= min(n_threads, strips)
+        assert 1 <= chunk <= band and rows <= geom.rows
+        assert rows * block * 4 <= max(conv._IMPLICIT_WEIGHT_BYTES, 16 * block * 4)
+        assert chunk == 1 or chunk * rows * strip * 4 <= conv._IMPLICIT_CHUNK_BYTES

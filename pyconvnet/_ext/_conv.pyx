@@ -54,7 +54,7 @@ from ._depthwise cimport (PCN_DW_LANES_D, PCN_DW_LANES_F, pcn_dw_forward_d, pcn_
                           pcn_dw_unpack_f, pcn_dw_weight_grad_d, pcn_dw_weight_grad_f,
                           pcn_blk_forward_d, pcn_blk_forward_f, pcn_blk_forward_narrow_d,
                           pcn_blk_forward_narrow_f, pcn_blk_lanes_d, pcn_blk_lanes_f,
-                          PCN_BLK_STRIP, pcn_avx2, pcn_avx512, pcn_pw_range_d, pcn_pw_range_f,
+                          PCN_BLK_STRIP, pcn_avx2, pcn_avx512, pcn_pw_range_d, pcn_pw_range_f, pcn_im_range_d, pcn_im_range_f,
                           pcn_pw_block, pcn_pw_strip)
 from ._openmp cimport omp_get_thread_num
 from ._simd cimport pcn_simd_init
@@ -2295,3 +2295,66 @@ cdef inline void _pw_range(floating *y, Py_ssize_t yn, const floating *x, Py_ssi
         pcn_pw_range_f(y, yn, x, xn, P, Cg, w, bias, Kg, kb0, kb1, t0, t1, chunk, buf)
     else:
         pcn_pw_range_d(y, yn, x, xn, P, Cg, w, bias, Kg, kb0, kb1, t0, t1, chunk, buf)
+
+
+def implicit_forward(const floating[:, :, :, :, ::1] x,    # IN  (N, C, D, H, W)
+                     const floating[:, :, :, :, ::1] w,    # IN  (K, C/G, FD, FH, FW)
+                     const floating[::1] bias,             # IN  (K,) or None
+                     floating[:, :, :, :, ::1] y,          # OUT (N, K, OD, OH, OW)
+                     tuple stride, tuple pad, tuple dilation, Py_ssize_t groups,
+                     Py_ssize_t band, Py_ssize_t kgroup, Py_ssize_t chunk, Py_ssize_t rb,
+                     int n_threads):
+    """Forward pass by the implicit GEMM of include/pcn_pointwise.h, one
+    task per (group, band of ``band`` strips of output positions, counted
+    over the images side by side, ``kgroup`` blocks of output channels); a
+    task builds the columns of ``chunk`` strips at a time, ``rb`` rows per
+    pass."""
+    cdef:
+        Geom g = _geometry(x.shape, w.shape, y.shape, stride, pad, dilation, groups)
+        pcn_window_geom d = _dw_geometry(&g)
+        Py_ssize_t N = x.shape[0]
+        Py_ssize_t P = g.OD * g.OH * g.OW
+        Py_ssize_t R = g.Cg * g.FD * g.FH * g.FW
+        Py_ssize_t KB = pcn_pw_block()
+        Py_ssize_t S = pcn_pw_strip(floating is double)
+        Py_ssize_t kblocks = _ceil_div(g.Kg, KB)
+        Py_ssize_t strips = _ceil_div(N * P, S)
+        Py_ssize_t bands, kgroups, n_tasks, task, b, kg, gi, th
+        floating[:, ::1] buf
+        Py_ssize_t[:, ::1] idx
+    band = _max(1, _min(band, strips))
+    bands = _ceil_div(strips, band)
+    kgroup = _max(1, _min(kgroup, kblocks))
+    kgroups = _ceil_div(kblocks, kgroup)
+    chunk = _max(1, _min(chunk, band))
+    rb = _max(1, _min(rb, R))
+    n_tasks = g.G * bands * kgroups
+    n_threads = <int>_max(1, _min(n_threads, n_tasks))
+    dtype = np.float32 if floating is float else np.float64
+    with _Scratch() as scratch:
+        # each thread's columns of a chunk, aligned to 64 bytes, then rb zeros
+        buf = scratch.array((n_threads, chunk * rb * S + rb + 64), dtype)
+        idx = scratch.array((n_threads, 6 * chunk * S), np.intp)
+        with nogil:
+            for task in prange(n_tasks, num_threads=n_threads, schedule="dynamic"):
+                kg = task % kgroups
+                b = (task // kgroups) % bands
+                gi = task // (kgroups * bands)
+                th = omp_get_thread_num()
+                _im_range(&y[0, gi * g.Kg, 0, 0, 0], g.K * P, &x[0, gi * g.Cg, 0, 0, 0],
+                          g.C * g.D * g.H * g.W, g.Cg, &d, &w[gi * g.Kg, 0, 0, 0, 0],
+                          NULL if bias is None else &bias[gi * g.Kg], g.Kg,
+                          kg * kgroup, _min(kblocks, kg * kgroup + kgroup),
+                          b * band * S, _min(N * P, (b + 1) * band * S), chunk, rb,
+                          &buf[th, 0], &idx[th, 0])
+
+
+cdef inline void _im_range(floating *y, Py_ssize_t yn, const floating *x, Py_ssize_t xn,
+                           Py_ssize_t Cg, const pcn_window_geom *g, const floating *w,
+                           const floating *bias, Py_ssize_t Kg, Py_ssize_t kb0,
+                           Py_ssize_t kb1, Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t chunk,
+                           Py_ssize_t rb, floating *buf, Py_ssize_t *idx) noexcept nogil:
+    if floating is float:
+        pcn_im_range_f(y, yn, x, xn, Cg, g, w, bias, Kg, kb0, kb1, t0, t1, chunk, rb, buf, idx)
+    else:
+        pcn_im_range_d(y, yn, x, xn, Cg, g, w, bias, Kg, kb0, kb1, t0, t1, chunk, rb, buf, idx)

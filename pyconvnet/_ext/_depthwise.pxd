@@ -98,3 +98,16 @@ cdef extern from "pcn_pointwise.h":
                         Py_ssize_t P, Py_ssize_t Cg, const double *w, const double *bias,
                         Py_ssize_t Kg, Py_ssize_t kb0, Py_ssize_t kb1, Py_ssize_t t0,
                         Py_ssize_t t1, Py_ssize_t chunk, double *buf) noexcept nogil
+    # output positions [t0, t1) (images side by side) of channel blocks
+    # [kb0, kb1) of one group of any layer, by an implicit GEMM; buf: room
+    # for chunk x rb x strip + rb + 64 values, idx: 6 x chunk x strip
+    void pcn_im_range_f(float *y, Py_ssize_t yn, const float *x, Py_ssize_t xn,
+                        Py_ssize_t Cg, const pcn_window_geom *g, const float *w,
+                        const float *bias, Py_ssize_t Kg, Py_ssize_t kb0, Py_ssize_t kb1,
+                        Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t chunk, Py_ssize_t rb,
+                        float *buf, Py_ssize_t *idx) noexcept nogil
+    void pcn_im_range_d(double *y, Py_ssize_t yn, const double *x, Py_ssize_t xn,
+                        Py_ssize_t Cg, const pcn_window_geom *g, const double *w,
+                        const double *bias, Py_ssize_t Kg, Py_ssize_t kb0, Py_ssize_t kb1,
+                        Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t chunk, Py_ssize_t rb,
+                        double *buf, Py_ssize_t *idx) noexcept nogil
