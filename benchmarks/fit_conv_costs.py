@@ -33,8 +33,7 @@ try:
 except ImportError:  # run from a source tree with an in-place build
     sys.path.insert(0, str(HERE.parent))
 
-from _common import interleaved  # noqa: E402
-from bench_networks import DEFAULT_NETS, network_layers  # noqa: E402
+from bench_networks import DEFAULT_NETS, interleaved_repeats, network_layers  # noqa: E402
 
 from pyconvnet import _convolution as conv  # noqa: E402
 
@@ -112,7 +111,8 @@ def measure(args):
                         first.append(time.perf_counter() - start)
                     keep = [j for j, t in enumerate(first)
                             if t <= 4 * min(first) or t < 2e-3]
-                    times = interleaved([calls[j] for j in keep], args.rounds, warmup=0)
+                    # in turns, each sample a few milliseconds of calls
+                    times = interleaved_repeats([calls[j] for j in keep], args.rounds)
                     for j, t in zip(keep, times):
                         tasks, work, serial = conv._cost_terms(geom, kernels[j], op, n_threads)
                         records.append(dict(layer=layer.label(), batch=batch,

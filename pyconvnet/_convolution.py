@@ -160,6 +160,10 @@ _BLOCKED_INPUT_BYTES = 512 << 10
 # Its per-tap offsets live on the stack: kernels of at most this many taps.
 _BLOCKED_TAPS = 4096
 _BLOCKED_WEIGHT_BYTES = 16 << 10
+# Fully connected layers of at most this many multiply-adds (a
+# squeeze-and-excitation gate's) are dot products on the calling thread,
+# which take less time than a BLAS call's fixed cost.
+_DENSE_LOOP_MACS = 1 << 18
 # Bytes of input rows the pointwise kernel copies at a time (per thread),
 # for every block of output channels to read from the second-level cache.
 _POINTWISE_CHUNK_BYTES = 256 << 10
@@ -827,40 +831,38 @@ def _predicted_time(geom, algorithm, op, n_threads):
 
 
 # Fitted by benchmarks/fit_conv_costs.py on every conv layer of the
-# benchmark's fourteen built-in networks at batch 1 and 8 (and the first
-# eight's at batch 32, from an earlier run of the kernels that did not
-# change; MobileNet v2's also on 1 thread) on 2 threads of an AVX-512 Xeon
-# with 2 cores, fully connected layers aside; the pointwise and implicit
-# GEMM costs on the layers where they apply, timed again with every other
-# kernel that applies (``--kernel NAME --merge``). The model picks the
-# fastest kernel in 841 of 1056 cases, and its picks take 1.06x the time of
-# the fastest on average (the vector loops in their AVX-512 versions: the
-# costs belong to the machine they were fitted on). Units: seconds per
-# call, per task, and per unit of each amount of work.
+# benchmark's fourteen built-in networks at batch 1 and 8 on 2 threads of
+# an AVX-512 Xeon with 2 cores, fully connected layers aside, each kernel
+# timed in turn with the others that apply (samples of a few milliseconds
+# of calls): the model picks the fastest kernel in 658 of 816 cases, and
+# its picks take 1.04x the time of the fastest on average (the vector loops
+# in their AVX-512 versions: the costs belong to the machine they were
+# fitted on). Units: seconds per call, per task, and per unit of each
+# amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.508e-05, "macs": 1.837e-11, "packed": 4.39e-10,
-                          "tasks": 3.668e-07},
-    ("gemm", "weight_grad"): {"call": 6.321e-05, "copied": 1.691e-10, "macs": 1.785e-11,
-                              "packed": 2.56e-10, "reduced": 1.259e-09, "tasks": 4.452e-08},
-    ("winograd", "forward"): {"call": 0.0001474, "filters": 2.008e-09, "macs": 1.908e-11,
-                              "transformed": 1.301e-09},
-    ("winograd", "weight_grad"): {"filters": 4.628e-09, "macs": 1.966e-11, "tasks": 0.0001363,
-                                  "transformed": 1.384e-09},
-    ("blocked", "forward"): {"call": 3.691e-05, "copied": 6.133e-10, "macs": 1.585e-11,
-                             "packed": 1.374e-09, "reread": 2.762e-10, "tasks": 3.281e-07},
-    ("pointwise", "forward"): {"call": 6.858e-05, "copied": 3.08e-10, "macs": 1.051e-11},
-    ("implicit", "forward"): {"call": 4.075e-05, "copied": 4.781e-10, "gathered": 5.571e-10,
-                              "macs": 1.393e-11, "tasks": 2.801e-06},
-    ("padded", "forward"): {"call": 2.517e-05, "copied": 5.289e-10, "macs": 4.88e-11,
-                            "tasks": 1.006e-07},
-    ("padded", "weight_grad"): {"call": 3.806e-05, "copied": 4.163e-10, "macs": 4.636e-11,
-                                "tasks": 2.636e-07},
-    ("depthwise", "forward"): {"call": 3.209e-05, "copied": 4.272e-10, "macs": 3.515e-11,
-                               "tasks": 3.905e-07},
-    ("depthwise", "weight_grad"): {"call": 3.292e-05, "copied": 4.215e-10, "macs": 5.5e-11,
-                                   "tasks": 1.465e-07},
-    ("direct", "forward"): {"call": 2.405e-05, "macs": 1.809e-10, "tasks": 5.094e-07},
-    ("direct", "weight_grad"): {"call": 5.12e-05, "macs": 3.815e-10, "tasks": 4.591e-07},
+    ("gemm", "forward"): {"call": 4.083e-05, "copied": 3.649e-11, "macs": 1.725e-11,
+                          "packed": 4.301e-10, "tasks": 3.528e-07},
+    ("gemm", "weight_grad"): {"call": 6.218e-05, "copied": 2.53e-10, "macs": 1.761e-11,
+                              "packed": 1.852e-10, "reduced": 1.233e-09, "tasks": 3.133e-08},
+    ("winograd", "forward"): {"filters": 8.102e-10, "macs": 1.802e-11, "packed": 6.868e-10,
+                              "tasks": 0.0001137, "transformed": 1.25e-09},
+    ("winograd", "weight_grad"): {"filters": 4.101e-09, "macs": 1.967e-11, "packed": 1.778e-10,
+                                  "tasks": 0.0001471, "transformed": 1.386e-09},
+    ("blocked", "forward"): {"call": 2.436e-05, "copied": 5.321e-10, "macs": 1.706e-11,
+                             "packed": 1.285e-09, "reread": 1.148e-10, "tasks": 3.853e-07},
+    ("pointwise", "forward"): {"call": 1.961e-05, "copied": 3.206e-10, "macs": 1.266e-11},
+    ("implicit", "forward"): {"call": 1.821e-05, "copied": 3.609e-10, "gathered": 5.765e-10,
+                              "macs": 1.385e-11, "tasks": 2.504e-06},
+    ("padded", "forward"): {"call": 2.299e-05, "copied": 4.609e-10, "macs": 4.806e-11,
+                            "tasks": 3.271e-07},
+    ("padded", "weight_grad"): {"call": 4.136e-05, "copied": 4.065e-10, "macs": 4.007e-11,
+                                "tasks": 3.959e-07},
+    ("depthwise", "forward"): {"call": 2.27e-05, "copied": 4.201e-10, "macs": 2.577e-11,
+                               "tasks": 4.39e-07},
+    ("depthwise", "weight_grad"): {"call": 1.798e-05, "copied": 4.473e-10, "macs": 5.213e-11,
+                                   "tasks": 1.291e-06},
+    ("direct", "forward"): {"call": 1.753e-05, "macs": 1.89e-10, "tasks": 6.304e-07},
+    ("direct", "weight_grad"): {"call": 3.517e-05, "macs": 4.262e-10, "tasks": 8.456e-07},
 }
 
 
@@ -1037,7 +1039,10 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     """y5 = conv(x5, w5) + bias with the kernel :func:`_algorithm` picks."""
     algorithm = _window_local(geom, _algorithm(geom, "forward", n_threads), "forward",
                               (x5, w5), n_threads)
-    if algorithm == "dense":
+    if algorithm == "dense" and geom.N * geom.K * geom.rows <= _DENSE_LOOP_MACS:
+        _conv.dense_forward(x5.reshape(geom.N, -1), w5.reshape(geom.K, -1), bias,
+                            y5.reshape(geom.N, geom.K))
+    elif algorithm == "dense":
         # y (N, K) = X (N, R) @ W^T, computed as y^T = W @ X^T
         y = _dense(geom, w5.reshape(geom.K, -1).T, x5.reshape(geom.N, -1).T, trans_a=1).T
         if bias is not None:
