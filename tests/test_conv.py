@@ -842,6 +842,7 @@ def test_weight_gradient_kernel_choice():
     ((2, 4, 9, 9), 6, 3, dict(stride=2, padding=1)),
     ((1, 3, 8, 9), 4, 5, dict(padding=0)),                  # padded, junk columns
     ((2, 8, 7, 7), 8, 3, dict(padding=1, groups=8)),        # depthwise
+    ((3, 8, 5, 7), 9, 1, dict()),                           # pointwise, images side by side
 ])
 def test_nan_and_inf_stay_in_their_windows(kernel, shape, K, ks, kwargs, dtype, n_threads):
     """An inf or NaN in the input reaches exactly the outputs (and weight

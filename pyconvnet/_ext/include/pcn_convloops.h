@@ -39,15 +39,24 @@ ATTR static void NAME(T *PCN_R ext, const T *PCN_R src, const Py_ssize_t *off, \
         for (q = 0; q < L; q++)                                             \
             ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q] + w3 * a3[q];    \
     }                                                                       \
-    if (n - t > 0) {                                                        \
-        /* one to three taps left: unused streams read tap t, weight 0 */   \
-        const T *a0 = src + off[t];                                         \
-        const T *a1 = src + off[n - t > 1 ? t + 1 : t];                     \
-        const T *a2 = src + off[n - t > 2 ? t + 2 : t];                     \
-        const T w0 = w[t], w1 = n - t > 1 ? w[t + 1] : 0,                   \
-                w2 = n - t > 2 ? w[t + 2] : 0;                              \
+    /* one to three taps left, each stream a tap of its own (a stream of   \
+       weight 0 would turn an inf of its tap into NaN) */                   \
+    if (n - t == 3) {                                                       \
+        const T *a0 = src + off[t], *a1 = src + off[t + 1],                 \
+                *a2 = src + off[t + 2];                                     \
+        const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2];                    \
         for (q = 0; q < L; q++)                                             \
             ext[q] += w0 * a0[q] + w1 * a1[q] + w2 * a2[q];                 \
+    } else if (n - t == 2) {                                                \
+        const T *a0 = src + off[t], *a1 = src + off[t + 1];                 \
+        const T w0 = w[t], w1 = w[t + 1];                                   \
+        for (q = 0; q < L; q++)                                             \
+            ext[q] += w0 * a0[q] + w1 * a1[q];                              \
+    } else if (n - t == 1) {                                                \
+        const T *a0 = src + off[t];                                         \
+        const T w0 = w[t];                                                  \
+        for (q = 0; q < L; q++)                                             \
+            ext[q] += w0 * a0[q];                                           \
     }                                                                       \
 }
 
