@@ -831,30 +831,30 @@ def _predicted_time(geom, algorithm, op, n_threads):
 
 
 # Fitted by benchmarks/fit_conv_costs.py on every conv layer of the
-# benchmark's fourteen built-in networks at batch 1 and 8 on 2 threads of
-# an AVX-512 Xeon with 2 cores, fully connected layers aside, each kernel
-# timed in turn with the others that apply (samples of a few milliseconds
-# of calls): the model picks the fastest kernel in 658 of 816 cases, and
-# its picks take 1.04x the time of the fastest on average (the vector loops
-# in their AVX-512 versions: the costs belong to the machine they were
-# fitted on). Units: seconds per call, per task, and per unit of each
-# amount of work.
+# benchmark's fourteen built-in networks at batch 1 and 8 (the 1x1 layers
+# also at batch 32) on 2 threads of an AVX-512 Xeon with 2 cores, fully
+# connected layers aside, each kernel timed in turn with the others that
+# apply (samples of a few milliseconds of calls): the model picks the
+# fastest kernel in 817 of 1001 cases, and its picks take 1.04x the time of
+# the fastest on average (the vector loops in their AVX-512 versions: the
+# costs belong to the machine they were fitted on). Units: seconds per
+# call, per task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.083e-05, "copied": 3.649e-11, "macs": 1.725e-11,
-                          "packed": 4.301e-10, "tasks": 3.528e-07},
+    ("gemm", "forward"): {"call": 3.942e-05, "copied": 1.11e-11, "macs": 1.702e-11,
+                          "packed": 4.603e-10, "tasks": 3.505e-07},
     ("gemm", "weight_grad"): {"call": 6.218e-05, "copied": 2.53e-10, "macs": 1.761e-11,
                               "packed": 1.852e-10, "reduced": 1.233e-09, "tasks": 3.133e-08},
     ("winograd", "forward"): {"filters": 8.102e-10, "macs": 1.802e-11, "packed": 6.868e-10,
                               "tasks": 0.0001137, "transformed": 1.25e-09},
     ("winograd", "weight_grad"): {"filters": 4.101e-09, "macs": 1.967e-11, "packed": 1.778e-10,
                                   "tasks": 0.0001471, "transformed": 1.386e-09},
-    ("blocked", "forward"): {"call": 2.436e-05, "copied": 5.321e-10, "macs": 1.706e-11,
-                             "packed": 1.285e-09, "reread": 1.148e-10, "tasks": 3.853e-07},
-    ("pointwise", "forward"): {"call": 1.961e-05, "copied": 3.206e-10, "macs": 1.266e-11},
+    ("blocked", "forward"): {"call": 2.295e-05, "copied": 5.284e-10, "macs": 1.653e-11,
+                             "packed": 1.299e-09, "reread": 1.588e-10, "tasks": 3.855e-07},
+    ("pointwise", "forward"): {"call": 1.837e-05, "copied": 3.233e-10, "macs": 1.29e-11},
     ("implicit", "forward"): {"call": 1.821e-05, "copied": 3.609e-10, "gathered": 5.765e-10,
                               "macs": 1.385e-11, "tasks": 2.504e-06},
-    ("padded", "forward"): {"call": 2.299e-05, "copied": 4.609e-10, "macs": 4.806e-11,
-                            "tasks": 3.271e-07},
+    ("padded", "forward"): {"call": 2.167e-05, "copied": 4.94e-10, "macs": 4.863e-11,
+                            "tasks": 3.148e-07},
     ("padded", "weight_grad"): {"call": 4.136e-05, "copied": 4.065e-10, "macs": 4.007e-11,
                                 "tasks": 3.959e-07},
     ("depthwise", "forward"): {"call": 2.27e-05, "copied": 4.201e-10, "macs": 2.577e-11,
