@@ -55,7 +55,9 @@ every layer of the built-in networks (:func:`_predicted_time`):
   with unit stride and no padding needs no unrolling.
 * A layer whose kernel covers its whole (unpadded, undilated) input, with
   one output position, is a fully connected layer: each pass is one matrix
-  product over the batch (BLAS on one thread).
+  product over the batch (BLAS on one thread), or, for a small forward
+  pass (a squeeze-and-excitation gate), dot products on the calling
+  thread.
 * Register-blocked direct loops: strips of six output positions for a
   block of 64 bytes of output channels, their sums held in registers over
   every input channel and tap, each step one tap's weights for the block
