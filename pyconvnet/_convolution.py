@@ -163,9 +163,11 @@ _BLOCKED_INPUT_BYTES = 512 << 10
 _BLOCKED_TAPS = 4096
 _BLOCKED_WEIGHT_BYTES = 16 << 10
 # Fully connected layers of at most this many multiply-adds (a
-# squeeze-and-excitation gate's) are dot products on the calling thread,
-# which take less time than a BLAS call's fixed cost.
-_DENSE_LOOP_MACS = 1 << 18
+# squeeze-and-excitation gate's, up to batch 32) are vector dot products,
+# which take less time than a BLAS call's fixed cost: on the calling thread
+# up to _DENSE_TASK_MACS, else split over threads by block of outputs.
+_DENSE_LOOP_MACS = 1 << 23
+_DENSE_TASK_MACS = 1 << 18
 # Bytes of input rows the pointwise kernel copies at a time (per thread),
 # for every block of output channels to read from the second-level cache.
 _POINTWISE_CHUNK_BYTES = 256 << 10
@@ -1042,8 +1044,10 @@ def _run_forward(geom, x5, w5, bias, y5, n_threads):
     algorithm = _window_local(geom, _algorithm(geom, "forward", n_threads), "forward",
                               (x5, w5), n_threads)
     if algorithm == "dense" and geom.N * geom.K * geom.rows <= _DENSE_LOOP_MACS:
+        # one thread for a gate's few microseconds, blocks of outputs beyond
+        tasks = min(n_threads, geom.K, -(-geom.N * geom.K * geom.rows // _DENSE_TASK_MACS))
         _conv.dense_forward(x5.reshape(geom.N, -1), w5.reshape(geom.K, -1), bias,
-                            y5.reshape(geom.N, geom.K))
+                            y5.reshape(geom.N, geom.K), -(-geom.K // tasks), tasks)
     elif algorithm == "dense":
         # y (N, K) = X (N, R) @ W^T, computed as y^T = W @ X^T
         y = _dense(geom, w5.reshape(geom.K, -1).T, x5.reshape(geom.N, -1).T, trans_a=1).T

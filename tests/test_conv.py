@@ -780,20 +780,23 @@ def test_fully_connected_layers_are_one_matrix_product(shape, K, ks, kwargs, den
     assert (conv._algorithm(geom, "forward") == "dense") == dense
 
 
-@pytest.mark.parametrize("loop_macs", [0, 1 << 30], ids=["blas", "dot-products"])
+@pytest.mark.parametrize("loop_macs,task_macs", [(0, 1), (1 << 30, 1 << 30), (1 << 30, 1)],
+                         ids=["blas", "dot-products", "dot-products-split"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_small_and_large_fully_connected_layers_agree(loop_macs, bias, dtype, monkeypatch):
-    """Both ways of a fully connected layer (dot products on the calling
-    thread for small ones, BLAS for the others) against the reference:
-    one input channel, one output, odd lengths, a squeeze-and-excitation
-    gate's shape."""
+def test_small_and_large_fully_connected_layers_agree(loop_macs, task_macs, bias, dtype,
+                                                      n_threads, monkeypatch):
+    """Every way of a fully connected layer (dot products on the calling
+    thread, or split over threads by blocks of outputs, for small ones;
+    BLAS for the others) against the reference: one input channel, one
+    output, odd lengths, a squeeze-and-excitation gate's shape."""
     monkeypatch.setattr(conv, "_DENSE_LOOP_MACS", loop_macs)
+    monkeypatch.setattr(conv, "_DENSE_TASK_MACS", task_macs)
     rng = np.random.default_rng(3)
     for n, c, k, size in [(1, 1, 1, 1), (3, 7, 13, 1), (2, 26, 104, 1), (5, 3, 9, 3)]:
         x = rng.standard_normal((n, c, size, size)).astype(dtype)
         w = rng.standard_normal((k, c, size, size)).astype(dtype)
         b = rng.standard_normal(k).astype(dtype) if bias else None
-        y = conv2d(x, w, b)
+        y = conv2d(x, w, b, n_threads=n_threads + 1)
         expected = ref.conv_forward(x.astype(float), w.astype(float),
                                     None if b is None else b.astype(float))
         close(y, expected, dtype)

@@ -2363,22 +2363,45 @@ cdef inline void _im_range(floating *y, Py_ssize_t yn, const floating *x, Py_ssi
 def dense_forward(const floating[:, ::1] x,       # IN  (N, R)
                   const floating[:, ::1] w,       # IN  (K, R)
                   const floating[::1] bias,       # IN  (K,) or None
-                  floating[:, ::1] y):            # OUT (N, K)
+                  floating[:, ::1] y,             # OUT (N, K)
+                  Py_ssize_t kblock, int n_threads):
     """y = x w^T + bias for a small fully connected layer, by vector dot
-    products on the calling thread: the microseconds of a
-    squeeze-and-excitation gate's work, without a BLAS call around them."""
+    products, one task per block of ``kblock`` outputs over every image
+    (its rows of weights read from cache by all but the first): the
+    microseconds of a squeeze-and-excitation gate's work, without a BLAS
+    call around them."""
     cdef:
-        Py_ssize_t N = x.shape[0], R = x.shape[1], K = w.shape[0], n, k
+        Py_ssize_t N = x.shape[0], R = x.shape[1], K = w.shape[0], task, kblocks
         Py_ssize_t[::1] off = np.arange(K, dtype=np.intp) * R
-        double[::1] acc = np.empty(max(K, 1), dtype=np.float64)
+        double[::1] acc = np.empty(max(N * K, 1), dtype=np.float64)
+    kblock = _max(1, _min(kblock, K))
+    kblocks = _ceil_div(K, kblock)
+    cdef const floating *bptr = NULL if bias is None else &bias[0]
+    n_threads = <int>_max(1, _min(n_threads, kblocks))
     with nogil:
-        for n in range(N):
-            for k in range(K):
-                acc[k] = 0 if bias is None else bias[k]
-            if R:
-                _dots(&x[n, 0], &w[0, 0], &off[0], K, R, &acc[0])
-            for k in range(K):
-                y[n, k] = <floating>acc[k]
+        if n_threads == 1:      # (no parallel region for a gate's microseconds)
+            _dense_block(&x[0, 0], &w[0, 0], bptr, &y[0, 0], &acc[0], &off[0], N, R, K,
+                         0, K)
+        else:
+            for task in prange(kblocks, num_threads=n_threads, schedule="static"):
+                _dense_block(&x[0, 0], &w[0, 0], bptr, &y[0, 0], &acc[0], &off[0], N, R,
+                             K, task * kblock, _min(K, task * kblock + kblock))
+
+
+cdef void _dense_block(const floating *x, const floating *w, const floating *bias,
+                       floating *y, double *acc, const Py_ssize_t *off, Py_ssize_t N,
+                       Py_ssize_t R, Py_ssize_t K, Py_ssize_t k0,
+                       Py_ssize_t k1) noexcept nogil:
+    # outputs [k0, k1) of every image, the block's rows of weights read
+    # from cache after the first image
+    cdef Py_ssize_t n, k
+    for n in range(N):
+        for k in range(k0, k1):
+            acc[n * K + k] = 0 if bias == NULL else bias[k]
+        if R:
+            _dots(x + n * R, w, off + k0, k1 - k0, R, acc + n * K + k0)
+        for k in range(k0, k1):
+            y[n * K + k] = <floating>acc[n * K + k]
 
 
 cdef inline void _dots(const floating *e, const floating *src, const Py_ssize_t *off,
