@@ -168,6 +168,8 @@ _BLOCKED_WEIGHT_BYTES = 16 << 10
 # up to _DENSE_TASK_MACS, else split over threads by block of outputs.
 _DENSE_LOOP_MACS = 1 << 23
 _DENSE_TASK_MACS = 1 << 18
+# Rows of the inner dimension OpenBLAS's sgemm takes per panel (about).
+_BLAS_PANEL = 384
 # Bytes of input rows the pointwise kernel copies at a time (per thread),
 # for every block of output channels to read from the second-level cache.
 _POINTWISE_CHUNK_BYTES = 256 << 10
@@ -739,6 +741,11 @@ def _cost_terms(geom, algorithm, op, n_threads):
                 serial["reduced"] = min(n_threads, tasks) * K * R
                 copied = 0 if pointwise else N * G * R * P
         work = {"macs": macs, "packed": packed, "copied": copied}
+        if op == "forward":
+            # BLAS clears its output block, then adds each panel's product
+            # to it: passes over the outputs that a short inner dimension
+            # (few input channels) does not amortise
+            work["written"] = N * K * P * -(-R // _BLAS_PANEL)
     elif algorithm == "winograd":
         m = _winograd_m(geom)
         a = m + 2
@@ -839,13 +846,13 @@ def _predicted_time(geom, algorithm, op, n_threads):
 # also at batch 32) on 2 threads of an AVX-512 Xeon with 2 cores, fully
 # connected layers aside, each kernel timed in turn with the others that
 # apply (samples of a few milliseconds of calls): the model picks the
-# fastest kernel in 817 of 1001 cases, and its picks take 1.04x the time of
+# fastest kernel in 836 of 1001 cases, and its picks take 1.03x the time of
 # the fastest on average (the vector loops in their AVX-512 versions: the
 # costs belong to the machine they were fitted on). Units: seconds per
 # call, per task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 3.942e-05, "copied": 1.11e-11, "macs": 1.702e-11,
-                          "packed": 4.603e-10, "tasks": 3.505e-07},
+    ("gemm", "forward"): {"call": 3.859e-05, "copied": 3.299e-11, "macs": 1.591e-11,
+                          "packed": 4.175e-10, "tasks": 3.178e-07, "written": 2.994e-10},
     ("gemm", "weight_grad"): {"call": 6.218e-05, "copied": 2.53e-10, "macs": 1.761e-11,
                               "packed": 1.852e-10, "reduced": 1.233e-09, "tasks": 3.133e-08},
     ("winograd", "forward"): {"filters": 8.102e-10, "macs": 1.802e-11, "packed": 6.868e-10,
