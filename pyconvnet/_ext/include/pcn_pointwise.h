@@ -26,6 +26,26 @@
 #include "pcn_depthwise.h"   /* pcn_window_geom */
 #include "pcn_simd.h"
 
+/* Between a strip's n values o and the outputs y of one channel (P values
+   per image, images ``yn`` bytes apart) from position p of image img on,
+   image by image: into y where ``store``, else out of it. */
+static void pcn_pw_segments(void *o, void *y, Py_ssize_t yn, Py_ssize_t P, Py_ssize_t img,
+                            Py_ssize_t p, Py_ssize_t n, size_t size, int store) {
+    char *s = (char *)o, *row = (char *)y + img * yn;
+    Py_ssize_t j = 0, q = p;
+    while (j < n) {
+        Py_ssize_t len = P - q < n - j ? P - q : n - j;
+        char *at = row + q * size;
+        if (store)
+            memcpy(at, s + j * size, (size_t)len * size);
+        else
+            memcpy(s + j * size, at, (size_t)len * size);
+        j += len;
+        row += yn;
+        q = 0;
+    }
+}
+
 /* One strip of up to NV * VL positions of output channel blocks [kb0, kb1)
    of one group, from ``rows`` rows of the strip's columns x (rows x S,
    S >= NV * VL, aligned to the vector size) and the same rows of the
@@ -58,14 +78,8 @@ ATTR static void NAME(T *PCN_R y, Py_ssize_t yn, Py_ssize_t P, Py_ssize_t t,  \
                         memcpy(&acc[i][v], yk + img * yn + p + v * VL, sizeof(V)); \
                 } else {                                                     \
                     T o[NV * VL];                                            \
-                    Py_ssize_t j = 0, m = img, q = p;                        \
-                    while (j < n) {                                          \
-                        Py_ssize_t len = P - q < n - j ? P - q : n - j;      \
-                        memcpy(o + j, yk + m * yn + q, (size_t)len * sizeof(T)); \
-                        j += len;                                            \
-                        m++;                                                 \
-                        q = 0;                                               \
-                    }                                                        \
+                    pcn_pw_segments(o, yk, yn * sizeof(T), P, img, p, n,     \
+                                    sizeof(T), 0);                           \
                     for (v = 0; v < NV; v++)                                 \
                         memcpy(&acc[i][v], o + v * VL, sizeof(V));           \
                 }                                                            \
@@ -96,16 +110,10 @@ ATTR static void NAME(T *PCN_R y, Py_ssize_t yn, Py_ssize_t P, Py_ssize_t t,  \
             } else {                                                         \
                 /* the strip's positions, image by image */                  \
                 T o[NV * VL];                                                \
-                Py_ssize_t j = 0, m = img, q = p;                            \
                 for (v = 0; v < NV; v++)                                     \
                     memcpy(o + v * VL, &acc[i][v], sizeof(V));               \
-                while (j < n) {                                              \
-                    Py_ssize_t len = P - q < n - j ? P - q : n - j;          \
-                    memcpy(yk + m * yn + q, o + j, (size_t)len * sizeof(T)); \
-                    j += len;                                                \
-                    m++;                                                     \
-                    q = 0;                                                   \
-                }                                                            \
+                pcn_pw_segments(o, yk, yn * sizeof(T), P, img, p, n,         \
+                                sizeof(T), 1);                               \
             }                                                                \
         }                                                                    \
     }                                                                        \
