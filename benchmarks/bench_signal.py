@@ -21,7 +21,7 @@ alone: images of 512^2 to 4096^2 and templates of 8^2 to 128^2 (with
 table to files as well. ``--fit`` measures the two 2-D paths of
 ``similarity_map`` on one thread over a grid of sizes and prints the
 least-squares constants of their cost model (pyconvnet/signal.py:
-``_TILE_COSTS``, ``_BLOCK_DIRECT_COST``).
+``_TILE_COSTS``, ``_DIRECT_COSTS``).
 """
 import argparse
 import json
@@ -235,7 +235,8 @@ def fit_cost_model():
     """Measure the tiled transforms and the register-blocked direct loops on
     one thread (float32, the least of five runs of process time, which other
     programs on the machine disturb least) and fit the constants of
-    ``_tile_cost`` and ``_BLOCK_DIRECT_COST``."""
+    ``_tile_cost`` and ``_DIRECT_COSTS`` (for the vector loops this CPU
+    runs)."""
     def least(func, runs=5):
         func()
         times = []
@@ -246,15 +247,19 @@ def fit_cost_model():
         return min(times)
 
     rng = np.random.default_rng(0)
-    features, measured, direct = [], [], []
+    features, measured, direct_features, direct = [], [], [], []
     for n in (512, 1024, 2048):
         image = rng.random((n, n), dtype=np.float32)
-        for k in (8, 32, 128):
+        for k in (4, 8, 12, 16, 24, 32, 128):
             kernel = rng.random((1, k, k), dtype=np.float32)
-            if k <= 16:
+            if k <= 32:
+                outputs = (n - k + 1) ** 2
                 out = np.empty((n - k + 1,) * 2, dtype=np.float32)
                 direct.append(least(lambda: _correlate().correlate2d_valid(
-                    image, kernel[0], out, 1)) / ((n - k + 1) ** 2 * k * k))
+                    image, kernel[0], out, 1)))
+                direct_features.append([outputs * k * k, outputs * k])
+            if k not in (8, 32, 128):
+                continue
             for length in (64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048):
                 length = min(length, scipy.fft.next_fast_len(n, real=True))
                 if length - k + 1 < k:
@@ -273,7 +278,11 @@ def fit_cost_model():
     error = np.sqrt(np.mean(np.log(a @ coef / y) ** 2))
     print("_TILE_COSTS = (" + ", ".join(f"{c:.3g}" for c in coef) + ")"
           f"  # rms log error {error:.2f}")
-    print(f"_BLOCK_DIRECT_COST[4] = {np.median(direct):.3g}")
+    a, y = np.array(direct_features), np.array(direct)
+    coef = scipy.optimize.nnls(a / y[:, None], np.ones_like(y))[0]
+    error = np.sqrt(np.mean(np.log(a @ coef / y) ** 2))
+    print(f"_DIRECT_COSTS[{_correlate().simd()!r}][4] = (" + ", ".join(f"{c:.3g}" for c in coef)
+          + f")  # rms log error {error:.2f}")
 
 
 if __name__ == "__main__":

@@ -85,9 +85,14 @@ _TILE_TASK_POINTS = 1 << 19
 # beyond 17, per P log2 P of a single tile of everything; and the speed-up
 # of the threads on a single tile (they share the lines of each axis).
 _TILE_COSTS = (11.3e-11, 5.36e-9, 0.98e-11, 3.2e-10)
-# The register-blocked direct 2-D loops, seconds per multiply-add on one
-# thread, by item size (measured on the same machine).
-_BLOCK_DIRECT_COST = {4: 0.034e-9, 8: 0.063e-9}
+# The register-blocked direct 2-D loops' cost model: seconds on one thread
+# per multiply-add and per output and column of taps (the loads of the
+# input rows), float32, by the vector loops the CPU runs (bench_signal.py
+# --fit on the same machine, its loops limited to each level); float64
+# counts _DIRECT_DOUBLE times as much (half the lanes).
+_DIRECT_COSTS = {"avx512": (1.2e-11, 9.75e-11), "avx2": (2.76e-11, 5.97e-11),
+                 "baseline": (1.04e-10, 1.54e-10)}
+_DIRECT_DOUBLE = 1.9
 _WHOLE_SPEEDUP = 1.3
 
 
@@ -240,8 +245,9 @@ def _choose_tiled(shape, kernel_shape, count, dtype, n_threads):
     ``count`` kernels: the direct loops or the tiled transforms."""
     itemsize = np.dtype(dtype).itemsize
     outputs = math.prod(n - k + 1 for n, k in zip(shape, kernel_shape))
-    direct = (count * outputs * math.prod(kernel_shape) * _BLOCK_DIRECT_COST[itemsize]
-              / n_threads)
+    per_tap, per_column = _DIRECT_COSTS[_correlate.simd()]
+    direct = (count * outputs * (math.prod(kernel_shape) * per_tap + kernel_shape[-1] * per_column)
+              * (_DIRECT_DOUBLE if itemsize == 8 else 1.0) / n_threads)
     fft = _tile_plan(tuple(shape), tuple(kernel_shape), count, n_threads, itemsize)[0]
     return "direct" if direct <= fft else "fft"
 
@@ -586,6 +592,25 @@ def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
     return -(-tiles // n_threads) * tile
 
 
+def _kernel_spectra(kernels, lengths, n_threads):
+    """Conjugate spectra ``(T, Lh, Lw // 2 + 1)`` of the kernels ``(T, kh,
+    kw)`` zero-padded to ``lengths``, in the kernels' precision: the rows
+    transformed only where the kernel has any (a third to a half of the
+    time of transforming the padded array), the kernels shared among the
+    threads."""
+    Lh, Lw = lengths
+    spectrum_dtype = np.complex64 if kernels.dtype == np.float32 else np.complex128
+    spectra = np.empty((len(kernels), Lh, Lw // 2 + 1), dtype=spectrum_dtype)
+
+    def run(t):
+        rows = scipy.fft.rfft(kernels[t], Lw, axis=-1)
+        spectra[t] = scipy.fft.fft(rows, Lh, axis=0, overwrite_x=True)
+        np.conjugate(spectra[t], out=spectra[t])
+
+    _run_tasks(run, len(kernels), n_threads)
+    return spectra
+
+
 def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
     """'valid' correlation of a 2-D ``x - offset`` with every kernel of the
     stack ``(T, kh, kw)``, ``(T, *out_shape)``, by overlap-save over tiles
@@ -605,9 +630,7 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
     sh, sw = Lh - kh + 1, Lw - kw + 1
     oh, ow = H - kh + 1, W - kw + 1
     rows, cols = -(-oh // sh), -(-ow // sw)
-    spectrum_dtype = np.complex64 if x.dtype == np.float32 else np.complex128
-    spectra = np.conj(scipy.fft.rfft2(kernels, (Lh, Lw), workers=n_threads)).astype(
-        spectrum_dtype, copy=False)
+    spectra = _kernel_spectra(kernels, lengths, n_threads)
     out = np.empty((T, oh, ow), dtype=x.dtype)
     per_task = max(1, min(cols, _TILE_TASK_POINTS // (Lh * Lw)))
     # enough tasks for every thread where there are tiles enough

@@ -333,60 +333,51 @@ def test_tiled_correlation_with_any_tiles_matches_naive_loops(data, precision, t
         np.testing.assert_allclose(g, expected, **tolerance(precision))
 
 
+SIMD = ("baseline", "avx2", "avx512")[:("baseline", "avx2", "avx512").index(
+    signal._correlate.simd()) + 1]
+
+
 @given(data=st.data(), precision=st.sampled_from([np.float32, np.float64]),
-       threads=st.sampled_from([1, 2, 5]))
+       threads=st.sampled_from([1, 2, 5]), simd=st.sampled_from(SIMD),
+       bad=st.sampled_from([None, np.nan, np.inf]))
 @settings(deadline=None)
-def test_register_blocked_direct_correlation_matches_naive_loops(data, precision, threads):
-    # Output widths below, at and past one block of registers, row counts
-    # that leave partial blocks of rows.
-    shape = data.draw(st.tuples(st.integers(1, 23), st.integers(1, 60)), label="shape")
-    kernel_shape = data.draw(st.tuples(st.integers(1, shape[0]), st.integers(1, shape[1])),
-                             label="kernel_shape")
+def test_register_blocked_direct_correlation_matches_naive_loops(data, precision, threads, simd,
+                                                                 bad):
+    # Every version of the vector loops this CPU runs. Output widths below,
+    # at and past one and three blocks of registers, row counts that leave
+    # partial blocks of rows; a NaN or infinity reaches only the outputs
+    # whose windows hold it.
+    shape = data.draw(st.tuples(st.integers(1, 30), st.integers(1, 120)), label="shape")
+    kernel_shape = data.draw(st.tuples(st.integers(1, min(shape[0], 20)),
+                                       st.integers(1, min(shape[1], 20))), label="kernel_shape")
     a, k = random(shape, precision), random(kernel_shape, precision)
-    out = np.empty([n - m + 1 for n, m in zip(shape, kernel_shape)], dtype=precision)
-    signal._correlate.correlate2d_valid(a, k, out, threads)
-    expected = scipy.signal.correlate(a.astype(np.float64), k.astype(np.float64), "valid",
-                                      "direct")
-    np.testing.assert_allclose(out, expected, **tolerance(precision))
+    out_shape = [n - m + 1 for n, m in zip(shape, kernel_shape)]
+    hit = np.zeros(out_shape, dtype=bool)
+    if bad is not None:
+        i, j = data.draw(st.integers(0, shape[0] - 1)), data.draw(st.integers(0, shape[1] - 1))
+        a[i, j] = bad
+        hit[max(0, i - kernel_shape[0] + 1):i + 1, max(0, j - kernel_shape[1] + 1):j + 1] = True
+    out = np.full(out_shape, -7.0, dtype=precision)
+    previous = signal._correlate._limit_simd(simd)
+    try:
+        signal._correlate.correlate2d_valid(a, k, out, threads)
+    finally:
+        signal._correlate._limit_simd(previous)
+    clean = np.where(np.isfinite(a), a, 0).astype(np.float64)
+    expected = scipy.signal.correlate(clean, k.astype(np.float64), "valid", "direct")
+    np.testing.assert_allclose(out[~hit], expected[~hit], **tolerance(precision))
+    assert not np.isfinite(out[hit]).any()
 
 
-@pytest.mark.parametrize("method", ["direct", "fft"])
-def test_tile_plans_and_paths_agree_on_large_images(method, dtype):
-    # Sizes where the cost model picks tiles smaller than the image, both
-    # paths, a stack of templates, and the thread pool grown between calls.
-    a = random((120, 150), dtype)
-    t = random((4, 11, 13), dtype)
-    lengths = signal._tile_plan(a.shape, t.shape[1:], 4, 4, a.itemsize)[1]
-    assert lengths[0] < 120 or lengths[1] < 150
-    expected = np.stack([ref.similarity_map(a.astype(np.float64), k.astype(np.float64),
-                                            centered=True) for k in t])
-    for threads in (1, 2, 4):
-        got = similarity_map(a, t, centered=True, method=method, n_threads=threads)
-        np.testing.assert_allclose(got, expected, **tolerance(dtype))
-
-
-def test_tasks_run_once_each_and_errors_reach_the_caller():
-    seen = []
-    signal._run_tasks(seen.append, 50, 4)
-    assert sorted(seen) == list(range(50))
-
-    def fail(i):
-        if i == 7:
-            raise RuntimeError("task 7")
-
-    with pytest.raises(RuntimeError, match="task 7"):
-        signal._run_tasks(fail, 20, 3)
-
-
-def test_concurrent_tiled_similarity_from_python_threads():
-    # Calls from several threads share the kept pool of tile workers.
-    a, t = random((400, 380), np.float32), random((33, 30), np.float32)
-    expected = similarity_map(a, t, method="fft", n_threads=1)
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(
-            lambda n: similarity_map(a, t, method="fft", n_threads=1 + n % 3), range(8)))
-    for got in results:
-        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+def test_limit_simd_levels():
+    top = signal._correlate.simd()
+    try:
+        for level in SIMD:
+            signal._correlate._limit_simd(level)
+            assert signal._correlate.simd() == level
+    finally:
+        signal._correlate._limit_simd(None)
+    assert signal._correlate.simd() == top
 
 
 @pytest.mark.parametrize("method", ["direct", "fft"])

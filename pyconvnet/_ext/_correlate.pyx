@@ -13,7 +13,9 @@ from cython.parallel cimport parallel, prange
 from ._common cimport _max, _min
 from ._openmp cimport omp_get_thread_num
 from ._rowtaps cimport (
-    PCN_BLOCK_ROWS,
+    pcn_avx2,
+    pcn_avx512,
+    pcn_block_rows,
     pcn_block_taps_d,
     pcn_block_taps_f,
     pcn_row_taps_d,
@@ -41,8 +43,30 @@ cdef enum:
 
 
 # The row loops (include/pcn_rowtaps.h) come in baseline and AVX2/FMA
-# versions; pick the CPU's once.
+# versions, the register-blocked ones in AVX-512 too; pick the CPU's once.
 pcn_simd_init()
+_SUPPORTED = ("baseline", "avx2", "avx512")[pcn_avx2 + pcn_avx512]
+
+
+def simd():
+    """The instruction set of the vector loops: 'avx512', 'avx2' or
+    'baseline'."""
+    return ("baseline", "avx2", "avx512")[pcn_avx2 + pcn_avx512]
+
+
+def _limit_simd(level=None):
+    """Run this module's vector loops with at most the instruction set
+    ``level`` ('baseline', 'avx2', 'avx512'; None: all the CPU supports),
+    for tests of every version on one machine. Returns the previous level.
+    Not thread-safe: no kernel may be running."""
+    global pcn_avx2, pcn_avx512
+    levels = ("baseline", "avx2", "avx512")
+    previous = simd()
+    top = levels.index(_SUPPORTED)
+    wanted = top if level is None else min(top, levels.index(level))
+    pcn_avx2 = wanted >= 1
+    pcn_avx512 = wanted >= 2
+    return previous
 
 
 cdef inline void row_taps(floating *out, const floating *x, const floating *w,
@@ -112,19 +136,20 @@ def correlate2d_valid(const floating[:, ::1] x,     # IN  (H, W)
     rows go to the threads."""
     cdef:
         Py_ssize_t O0 = out.shape[0], O1 = out.shape[1]
-        Py_ssize_t n_blocks = (O0 + PCN_BLOCK_ROWS - 1) // PCN_BLOCK_ROWS
+        Py_ssize_t rows = pcn_block_rows()
+        Py_ssize_t n_blocks = (O0 + rows - 1) // rows
         Py_ssize_t blk, r
     # Blocks go to whichever thread is free: a thread slowed by another
     # program on its core holds up none of the others.
     with nogil:
         for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
-            r = blk * PCN_BLOCK_ROWS
+            r = blk * rows
             if floating is float:
                 pcn_block_taps_f(&x[r, 0], x.shape[1], &w[0, 0], w.shape[0], w.shape[1],
-                                 &out[r, 0], O1, _min(PCN_BLOCK_ROWS, O0 - r), O1)
+                                 &out[r, 0], O1, _min(rows, O0 - r), O1)
             else:
                 pcn_block_taps_d(&x[r, 0], x.shape[1], &w[0, 0], w.shape[0], w.shape[1],
-                                 &out[r, 0], O1, _min(PCN_BLOCK_ROWS, O0 - r), O1)
+                                 &out[r, 0], O1, _min(rows, O0 - r), O1)
 
 
 def normalize_by_window_norms(
@@ -176,11 +201,13 @@ def normalize_by_window_norms(
         floating *inv
 
     with nogil, parallel(num_threads=n_threads):
-        col1 = &work[omp_get_thread_num(), 0]
-        col2 = col1 + XW
-        s1 = col2 + XW
-        s2 = s1 + XW
+        col2 = &work[omp_get_thread_num(), 0]
+        s2 = col2 + XW
         inv = <floating *> (s2 + XW)
+        # the cosine needs the sums of squares alone (NULL: none of the
+        # plain sums; the spreads then read s2 in place of s1)
+        col1 = s2 + 2 * XW if centered else NULL
+        s1 = col1 + XW if centered else s2
         # bands to whichever thread is free (see correlate2d_valid)
         for task in prange(D * n_bands * n_parts, schedule="dynamic"):
             c0 = (task % n_parts) * part
@@ -192,8 +219,10 @@ def normalize_by_window_norms(
             for j in range(j0, j1):
                 if j == j0:
                     for k in range(width):
-                        col1[k] = 0
                         col2[k] = 0
+                    if centered:
+                        for k in range(width):
+                            col1[k] = 0
                     for a in range(kd):
                         for b in range(kh):
                             if floating is float:
@@ -209,7 +238,7 @@ def normalize_by_window_norms(
                         else:
                             pcn_column_slide_d(col1, col2, &x[i + a, j + kh - 1, c0],
                                                &x[i + a, j - 1, c0], offset, width)
-                pcn_window_sums(col1, col2, kw, c1 - c0, s1, s2)
+                pcn_window_sums(col1, col2, kw, c1 - c0, s1 if centered else NULL, s2)
                 nonfinite += pcn_count_nonfinite(s2, c1 - c0)
                 if floating is float:
                     pcn_inverse_norms_f(s1, s2, c1 - c0, inv_count, centered,

@@ -6,10 +6,12 @@ cdef extern from "pcn_rowtaps.h":
                         Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil
     void pcn_row_taps_d(double *out, const double *x, const double *w,
                         Py_ssize_t ntaps, Py_ssize_t n) noexcept nogil
-# Register-blocked 'valid' 2-D correlation of up to PCN_BLOCK_ROWS output
+# Register-blocked 'valid' 2-D correlation of up to pcn_block_rows() output
 # rows (include/pcn_blocktaps.h): out[r, k] = sum_{a, b} w[a, b] x[r + a, k + b].
 cdef extern from "pcn_blocktaps.h":
-    enum: PCN_BLOCK_ROWS
+    int pcn_avx2
+    int pcn_avx512
+    Py_ssize_t pcn_block_rows() noexcept nogil
     void pcn_block_taps_f(const float *x, Py_ssize_t xs, const float *w, Py_ssize_t kh,
                           Py_ssize_t kw, float *out, Py_ssize_t os, Py_ssize_t rows,
                           Py_ssize_t n) noexcept nogil

@@ -46,6 +46,23 @@
             c1[k] += v - u;                                                    \
             c2[k] += v * v - u * u;                                            \
         }                                                                      \
+    }                                                                          \
+    ATTR static void ADD##_squares(double *PCN_R c2, const T *PCN_R x,         \
+                                   double offset, ptrdiff_t n)                 \
+    {                                                                          \
+        for (ptrdiff_t k = 0; k < n; k++) {                                    \
+            const double v = x[k] - offset;                                    \
+            c2[k] += v * v;                                                    \
+        }                                                                      \
+    }                                                                          \
+    ATTR static void SLIDE##_squares(double *PCN_R c2, const T *PCN_R add,     \
+                                     const T *PCN_R sub, double offset,        \
+                                     ptrdiff_t n)                              \
+    {                                                                          \
+        for (ptrdiff_t k = 0; k < n; k++) {                                    \
+            const double v = add[k] - offset, u = sub[k] - offset;             \
+            c2[k] += v * v - u * u;                                            \
+        }                                                                      \
     }
 
 PCN_COLUMN_LOOPS(pcn_column_add_f0, pcn_column_slide_f0, float, )
@@ -55,72 +72,163 @@ PCN_COLUMN_LOOPS(pcn_column_add_f1, pcn_column_slide_f1, float, PCN_AVX2)
 PCN_COLUMN_LOOPS(pcn_column_add_d1, pcn_column_slide_d1, double, PCN_AVX2)
 #endif
 
+/* The public column loops; c1 == NULL: the sums of squares alone (the
+   cosine score needs no plain sums). */
 static void pcn_column_add_f(double *c1, double *c2, const float *x, double offset,
                              ptrdiff_t n) {
-    PCN_PICK(pcn_column_add_f0, pcn_column_add_f1)(c1, c2, x, offset, n); }
+    if (c1 == NULL)
+        PCN_PICK(pcn_column_add_f0_squares, pcn_column_add_f1_squares)(c2, x, offset, n);
+    else
+        PCN_PICK(pcn_column_add_f0, pcn_column_add_f1)(c1, c2, x, offset, n);
+}
 static void pcn_column_add_d(double *c1, double *c2, const double *x, double offset,
                              ptrdiff_t n) {
-    PCN_PICK(pcn_column_add_d0, pcn_column_add_d1)(c1, c2, x, offset, n); }
+    if (c1 == NULL)
+        PCN_PICK(pcn_column_add_d0_squares, pcn_column_add_d1_squares)(c2, x, offset, n);
+    else
+        PCN_PICK(pcn_column_add_d0, pcn_column_add_d1)(c1, c2, x, offset, n);
+}
 static void pcn_column_slide_f(double *c1, double *c2, const float *add, const float *sub,
                                double offset, ptrdiff_t n) {
-    PCN_PICK(pcn_column_slide_f0, pcn_column_slide_f1)(c1, c2, add, sub, offset, n); }
+    if (c1 == NULL)
+        PCN_PICK(pcn_column_slide_f0_squares, pcn_column_slide_f1_squares)(c2, add, sub,
+                                                                           offset, n);
+    else
+        PCN_PICK(pcn_column_slide_f0, pcn_column_slide_f1)(c1, c2, add, sub, offset, n);
+}
 static void pcn_column_slide_d(double *c1, double *c2, const double *add, const double *sub,
                                double offset, ptrdiff_t n) {
-    PCN_PICK(pcn_column_slide_d0, pcn_column_slide_d1)(c1, c2, add, sub, offset, n); }
+    if (c1 == NULL)
+        PCN_PICK(pcn_column_slide_d0_squares, pcn_column_slide_d1_squares)(c2, add, sub,
+                                                                           offset, n);
+    else
+        PCN_PICK(pcn_column_slide_d0, pcn_column_slide_d1)(c1, c2, add, sub, offset, n);
+}
 
 
-/* s1[k] = sum_{c < kw} c1[k + c] and s2 likewise, 0 <= k < n. */
-static void pcn_window_sums(const double *PCN_R c1, const double *PCN_R c2, ptrdiff_t kw,
-                            ptrdiff_t n, double *PCN_R s1, double *PCN_R s2)
+/* s[k] = sum_{c < kw} col[k + c], 0 <= k < n: four runs of up to
+   PCN_REFRESH positions side by side, each started from a direct sum. */
+static void pcn_window_sum0(const double *PCN_R col, ptrdiff_t kw, ptrdiff_t n,
+                            double *PCN_R s)
 {
     for (ptrdiff_t k0 = 0; k0 < n; k0 += 4 * PCN_REFRESH) {
         const ptrdiff_t len = n - k0 < 4 * PCN_REFRESH ? n - k0 : 4 * PCN_REFRESH;
         const ptrdiff_t q = (len + 3) / 4;
         ptrdiff_t start[4], stop[4], shortest = q;
-        double a[4], b[4];
+        double a[4];
         for (int r = 0; r < 4; r++) {
             start[r] = k0 + (r * q < len ? r * q : len);
             stop[r] = k0 + ((r + 1) * q < len ? (r + 1) * q : len);
             if (stop[r] - start[r] < shortest)
                 shortest = stop[r] - start[r];
             a[r] = 0;
-            b[r] = 0;
             if (start[r] < stop[r])
-                for (ptrdiff_t c = 0; c < kw; c++) {
-                    a[r] += c1[start[r] + c];
-                    b[r] += c2[start[r] + c];
-                }
+                for (ptrdiff_t c = 0; c < kw; c++)
+                    a[r] += col[start[r] + c];
         }
-        /* four runs side by side, then what is left of each (the last
+        /* the runs side by side, then what is left of each (the last
            position of a run reads nothing past it) */
         for (ptrdiff_t i = 0; i + 1 < shortest; i++)
             for (int r = 0; r < 4; r++) {
                 const ptrdiff_t k = start[r] + i;
-                s1[k] = a[r];
-                s2[k] = b[r];
-                a[r] += c1[k + kw] - c1[k];
-                b[r] += c2[k + kw] - c2[k];
+                s[k] = a[r];
+                a[r] += col[k + kw] - col[k];
             }
         for (int r = 0; r < 4; r++)
             for (ptrdiff_t k = start[r] + (shortest > 1 ? shortest - 1 : 0); k < stop[r]; k++) {
-                s1[k] = a[r];
-                s2[k] = b[r];
-                if (k + 1 < stop[r]) {
-                    a[r] += c1[k + kw] - c1[k];
-                    b[r] += c2[k + kw] - c2[k];
-                }
+                s[k] = a[r];
+                if (k + 1 < stop[r])
+                    a[r] += col[k + kw] - col[k];
             }
     }
 }
 
-/* How many of s[0..n) are NaN or infinite (s - s is 0 for the others). */
-static ptrdiff_t pcn_count_nonfinite(const double *PCN_R s, ptrdiff_t n)
+#if PCN_DISPATCH
+#include <immintrin.h>
+
+/* The same, four positions at a time: with d[k] = col[k + kw] - col[k],
+   s[k + i] = s[k] + d[k] + ... + d[k + i - 1], the partial sums of four d
+   taken within a register (two shifted additions). Four runs of up to
+   PCN_REFRESH positions side by side, so that none waits on its own
+   additions. */
+#define PCN_RUNS 4
+PCN_AVX2 static void pcn_window_sum1(const double *PCN_R col, ptrdiff_t kw, ptrdiff_t n,
+                                     double *PCN_R s)
 {
-    ptrdiff_t count = 0;
-    for (ptrdiff_t k = 0; k < n; k++)
-        count += !(s[k] - s[k] == 0);
-    return count;
+    const __m256d zero = _mm256_setzero_pd();
+    for (ptrdiff_t k0 = 0; k0 < n; k0 += PCN_RUNS * PCN_REFRESH) {
+        const ptrdiff_t len = n - k0 < PCN_RUNS * PCN_REFRESH ? n - k0 : PCN_RUNS * PCN_REFRESH;
+        const ptrdiff_t q = (len + PCN_RUNS - 1) / PCN_RUNS;
+        ptrdiff_t start[PCN_RUNS], stop[PCN_RUNS], shortest = q;
+        double base[PCN_RUNS];
+        __m256d b[PCN_RUNS];
+        for (int r = 0; r < PCN_RUNS; r++) {
+            start[r] = k0 + (r * q < len ? r * q : len);
+            stop[r] = k0 + ((r + 1) * q < len ? (r + 1) * q : len);
+            if (stop[r] - start[r] < shortest)
+                shortest = stop[r] - start[r];
+            base[r] = 0;
+            if (start[r] < stop[r])
+                for (ptrdiff_t c = 0; c < kw; c++)
+                    base[r] += col[start[r] + c];
+            b[r] = _mm256_set1_pd(base[r]);
+        }
+        /* whole groups of four that read nothing past their run's last
+           position (whose d is never needed) */
+        const ptrdiff_t steps = shortest > 0 ? (shortest - 1) / 4 : 0;
+        ptrdiff_t i = 0;
+        for (; i < 4 * steps; i += 4)
+            for (int r = 0; r < PCN_RUNS; r++) {
+                const double *p = col + start[r] + i;
+                const __m256d d = _mm256_sub_pd(_mm256_loadu_pd(p + kw), _mm256_loadu_pd(p));
+                __m256d x = _mm256_add_pd(d, _mm256_blend_pd(
+                    _mm256_permute4x64_pd(d, _MM_SHUFFLE(2, 1, 0, 0)), zero, 1));
+                x = _mm256_add_pd(x, _mm256_permute2f128_pd(x, x, 0x08));
+                _mm256_storeu_pd(s + start[r] + i, _mm256_add_pd(b[r], _mm256_sub_pd(x, d)));
+                b[r] = _mm256_add_pd(b[r], _mm256_permute4x64_pd(x, _MM_SHUFFLE(3, 3, 3, 3)));
+            }
+        /* what is left of each run, one position at a time */
+        for (int r = 0; r < PCN_RUNS; r++) {
+            base[r] = _mm256_cvtsd_f64(b[r]);
+            for (ptrdiff_t k = start[r] + i; k < stop[r]; k++) {
+                s[k] = base[r];
+                if (k + 1 < stop[r])
+                    base[r] += col[k + kw] - col[k];
+            }
+        }
+    }
 }
+#undef PCN_RUNS
+#endif
+
+static void pcn_window_sum(const double *col, ptrdiff_t kw, ptrdiff_t n, double *s) {
+    PCN_PICK(pcn_window_sum0, pcn_window_sum1)(col, kw, n, s); }
+
+/* The window sums of both column sums; c1 == NULL: of c2 alone. */
+static void pcn_window_sums(const double *c1, const double *c2, ptrdiff_t kw, ptrdiff_t n,
+                            double *s1, double *s2)
+{
+    if (c1 != NULL)
+        pcn_window_sum(c1, kw, n, s1);
+    pcn_window_sum(c2, kw, n, s2);
+}
+
+/* How many of s[0..n) are NaN or infinite (s - s is 0 for the others). */
+#define PCN_COUNT_NONFINITE(NAME, ATTR)                                        \
+    ATTR static ptrdiff_t NAME(const double *PCN_R s, ptrdiff_t n)             \
+    {                                                                          \
+        ptrdiff_t count = 0;                                                   \
+        for (ptrdiff_t k = 0; k < n; k++)                                      \
+            count += !(s[k] - s[k] == 0);                                      \
+        return count;                                                          \
+    }
+
+PCN_COUNT_NONFINITE(pcn_count_nonfinite0, )
+#if PCN_DISPATCH
+PCN_COUNT_NONFINITE(pcn_count_nonfinite1, PCN_AVX2)
+#endif
+static ptrdiff_t pcn_count_nonfinite(const double *s, ptrdiff_t n) {
+    return PCN_PICK(pcn_count_nonfinite0, pcn_count_nonfinite1)(s, n); }
 
 /* inv[k] = 1 / sqrt(spread), or 0 for a flat window (its spread taken as
    infinite). Returns how many live spreads lie beyond float's comfortable
