@@ -592,23 +592,22 @@ def _tile_cost(shape, kernel_shape, lengths, count, n_threads, itemsize):
     return -(-tiles // n_threads) * tile
 
 
-def _kernel_spectra(kernels, lengths, n_threads):
-    """Conjugate spectra ``(T, Lh, Lw // 2 + 1)`` of the kernels ``(T, kh,
-    kw)`` zero-padded to ``lengths``, in the kernels' precision: the rows
-    transformed only where the kernel has any (a third to a half of the
-    time of transforming the padded array), the kernels shared among the
-    threads."""
-    Lh, Lw = lengths
-    spectrum_dtype = np.complex64 if kernels.dtype == np.float32 else np.complex128
-    spectra = np.empty((len(kernels), Lh, Lw // 2 + 1), dtype=spectrum_dtype)
+def _kernel_spectra(kernels, lengths, spectra, n_threads):
+    """Conjugate spectra of the kernels ``(T, kh, kw)`` zero-padded to
+    ``lengths``, written into ``spectra`` ``(T, Lh, Lw // 2 + 1)`` (complex,
+    the kernels' precision): the rows transformed only where the kernel has
+    any (a third to a half of the time of transforming the padded array),
+    then the columns in place; the kernels shared among the threads."""
+    kh = kernels.shape[1]
+    Lw = lengths[1]
 
     def run(t):
-        rows = scipy.fft.rfft(kernels[t], Lw, axis=-1)
-        spectra[t] = scipy.fft.fft(rows, Lh, axis=0, overwrite_x=True)
-        np.conjugate(spectra[t], out=spectra[t])
+        np.fft.rfft(kernels[t], Lw, axis=-1, out=spectra[t, :kh])
+        spectra[t, kh:] = 0
+        columns = scipy.fft.fft(spectra[t], axis=0, overwrite_x=True)
+        np.conjugate(columns, out=spectra[t])
 
     _run_tasks(run, len(kernels), n_threads)
-    return spectra
 
 
 def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
@@ -620,17 +619,18 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
     the first ones of the circular correlation of the tile with the kernel,
     whose spectrum is the conjugate of the zero-padded kernel's, computed
     once per call. Runs of tiles along a row go to the threads as tasks;
-    each one gathers its tiles (zero beyond ``x``), transforms them forward
-    in one batch, multiplies by every kernel's spectrum and transforms back,
-    and writes its outputs. With a single task (one tile for all of ``x``)
-    the transforms use the threads instead.
+    each one transforms its tiles forward in one batch (read where they lie
+    in ``x`` when they lie wholly inside it and no offset is subtracted;
+    otherwise copied minus the offset, zero beyond ``x``), multiplies by
+    every kernel's spectrum, transforms back and writes its outputs. With a
+    single task (one tile for all of ``x``) the transforms use the threads
+    instead.
     """
     (H, W), (T, kh, kw) = x.shape, kernels.shape
     Lh, Lw = lengths
     sh, sw = Lh - kh + 1, Lw - kw + 1
     oh, ow = H - kh + 1, W - kw + 1
     rows, cols = -(-oh // sh), -(-ow // sw)
-    spectra = _kernel_spectra(kernels, lengths, n_threads)
     out = np.empty((T, oh, ow), dtype=x.dtype)
     per_task = max(1, min(cols, _TILE_TASK_POINTS // (Lh * Lw)))
     # enough tasks for every thread where there are tiles enough
@@ -640,7 +640,11 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
     workers = n_threads if n_tasks == 1 else 1
     item = x.itemsize
     shift = x.dtype.type(offset)
-    layout = [("tiles", x.dtype, per_task * Lh * Lw)]
+    spectrum_dtype = np.complex64 if x.dtype == np.float32 else np.complex128
+    # Every array of a size that recurs call after call comes from the
+    # workspace cache: fresh, each of their pages would fault on first
+    # touch (measured: as much as a third of a call's time).
+    layout = [("tiles", x.dtype, per_task * Lh * Lw), ("result", x.dtype, per_task * sh * Lw)]
 
     def run(task):
         # (NaN or infinity in x make NaN here quietly, as one transform does)
@@ -653,33 +657,55 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
         m = min(per_task, cols - first)
         top, height = r * sh, min(Lh, H - r * sh)
         n_rows = min(sh, oh - top)
+        # tiles that lie wholly inside x along the columns
+        whole = max(0, min(m, (W - Lw) // sw + 1 - first))
         with _workspace(layout) as work:
-            tiles = work["tiles"][:m * Lh * Lw].reshape(m, Lh, Lw)
-            # tiles that lie wholly inside x along the columns: one strided copy
-            whole = max(0, min(m, (W - Lw) // sw + 1 - first))
-            if whole:
+            if whole == m and height == Lh and shift == 0:
+                # transformed where they lie: the transforms gather their
+                # lines themselves, a copy would add a pass over the tiles
                 source = x[top:top + height, first * sw:]
-                np.subtract(np.lib.stride_tricks.as_strided(
-                    source, (whole, height, Lw), (sw * item, source.strides[0], item),
-                    writeable=False), shift, out=tiles[:whole, :height])
-                if height < Lh:
-                    tiles[:whole, height:] = 0
-            for j in range(whole, m):
-                left = (first + j) * sw
-                width = min(Lw, W - left)
-                np.subtract(x[top:top + height, left:left + width], shift,
-                            out=tiles[j, :height, :width])
-                tiles[j, height:] = 0
-                tiles[j, :height, width:] = 0
-            spectrum = scipy.fft.rfft2(tiles, workers=workers)
+                spectrum = scipy.fft.rfft2(np.lib.stride_tricks.as_strided(
+                    source, (m, Lh, Lw), (sw * item, source.strides[0], item),
+                    writeable=False), workers=workers)
+            else:
+                tiles = work["tiles"][:m * Lh * Lw].reshape(m, Lh, Lw)
+                spectrum = gathered(tiles, first, m, top, height, whole)
+            result = work["result"][:m * n_rows * Lw].reshape(m, n_rows, Lw)
+            multiply_back(spectrum, result, first, m, top, n_rows)
+
+    def gathered(tiles, first, m, top, height, whole):
+        """The spectra of ``m`` tiles copied minus the offset, zero beyond x."""
+        # tiles wholly inside x along the columns: one strided copy
+        if whole:
+            source = x[top:top + height, first * sw:]
+            np.subtract(np.lib.stride_tricks.as_strided(
+                source, (whole, height, Lw), (sw * item, source.strides[0], item),
+                writeable=False), shift, out=tiles[:whole, :height])
+            if height < Lh:
+                tiles[:whole, height:] = 0
+        for j in range(whole, m):
+            left = (first + j) * sw
+            width = min(Lw, W - left)
+            np.subtract(x[top:top + height, left:left + width], shift,
+                        out=tiles[j, :height, :width])
+            tiles[j, height:] = 0
+            tiles[j, :height, width:] = 0
+        return scipy.fft.rfft2(tiles, workers=workers)
+
+    def multiply_back(spectrum, result, first, m, top, n_rows):
+        """Every kernel's outputs of the tiles from their spectrum."""
         for t in range(T):
             product = spectrum if T == 1 else spectrum * spectra[t]
             if T == 1:
                 product *= spectra[t]
             # back along the columns, then along the rows that hold exact
-            # outputs only (measured: a third less than the whole inverse)
+            # outputs only (measured: a third less than the whole inverse),
+            # into a buffer of the cache (numpy's transforms take one)
             product = scipy.fft.ifft(product, axis=1, workers=workers, overwrite_x=True)
-            result = scipy.fft.irfft(product[:, :n_rows], Lw, axis=-1, workers=workers)
+            if workers == 1:
+                np.fft.irfft(product[:, :n_rows], Lw, axis=-1, out=result)
+            else:
+                result = scipy.fft.irfft(product[:, :n_rows], Lw, axis=-1, workers=workers)
             # tiles whose outputs lie wholly inside the output: one strided copy
             inner = max(0, min(m, ow // sw - first))
             if inner:
@@ -691,7 +717,10 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
                 width = min(sw, ow - left)
                 out[t, top:top + n_rows, left:left + width] = result[j, :n_rows, :width]
 
-    _run_tasks(run, n_tasks, n_threads)
+    with _workspace([("spectra", spectrum_dtype, T * Lh * (Lw // 2 + 1))]) as work:
+        spectra = work["spectra"].reshape(T, Lh, Lw // 2 + 1)
+        _kernel_spectra(kernels, lengths, spectra, n_threads)
+        _run_tasks(run, n_tasks, n_threads)
     return out
 
 
@@ -1038,12 +1067,16 @@ def _offset(x, where=None):
     ``x``'s dtype. Sums of products of ``x - offset`` then round relative to
     the spread of ``x``, not to its distance from zero; and the subtraction
     itself is exact where ``x`` lies within a factor 2 of the offset."""
-    if where is None and x.size > 1 << 18:
-        # a sample decides, and any offset keeps the scores exact: whole
-        # rows (read at the speed of memory), about 2**18 elements
-        x = x.reshape(-1, x.shape[-1])
-        x = x[::-(-x.size // (1 << 18))]
-    values = (x if where is None else x[where]).ravel()
+    if where is None and x.size > 1 << 14:
+        # a sample decides, and any offset keeps the scores exact: about
+        # 2**14 elements spread over the rows, copied once (small enough
+        # to come from memory already mapped: a larger copy's fresh pages
+        # cost more than the sums)
+        rows = x.reshape(-1, x.shape[-1])
+        values = np.ascontiguousarray(
+            rows[::-(-rows.shape[0] // 128), ::-(-rows.shape[1] // 128)]).ravel()
+    else:
+        values = (x if where is None else x[where]).ravel()
     if values.size == 0:
         return 0.0
     if values.size > 1 << 16:
