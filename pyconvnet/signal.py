@@ -610,7 +610,7 @@ def _kernel_spectra(kernels, lengths, spectra, n_threads):
     _run_tasks(run, len(kernels), n_threads)
 
 
-def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
+def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0, finish=None):
     """'valid' correlation of a 2-D ``x - offset`` with every kernel of the
     stack ``(T, kh, kw)``, ``(T, *out_shape)``, by overlap-save over tiles
     of ``lengths`` points.
@@ -624,7 +624,8 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
     otherwise copied minus the offset, zero beyond ``x``), multiplies by
     every kernel's spectrum, transforms back and writes its outputs. With a
     single task (one tile for all of ``x``) the transforms use the threads
-    instead.
+    instead. ``finish(out, rows, cols)``, if given, runs in each task on the
+    block of outputs it wrote (two slices), while they are in the cache.
     """
     (H, W), (T, kh, kw) = x.shape, kernels.shape
     Lh, Lw = lengths
@@ -672,6 +673,8 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0):
                 spectrum = gathered(tiles, first, m, top, height, whole)
             result = work["result"][:m * n_rows * Lw].reshape(m, n_rows, Lw)
             multiply_back(spectrum, result, first, m, top, n_rows)
+        if finish is not None:
+            finish(out, slice(top, top + n_rows), slice(first * sw, min(ow, (first + m) * sw)))
 
     def gathered(tiles, first, m, top, height, whole):
         """The spectra of ``m`` tiles copied minus the offset, zero beyond x."""
@@ -1140,19 +1143,39 @@ def _box_scores(windows, templates, energy, centered, tolerance, method, n_threa
     # cosine adds the shift's share back exactly, the centred score does
     # not depend on it (the template sums to zero).
     offset = _offset(windows)
-    numerators = _correlate_stack(windows, templates.astype(dtype), method, n_threads, offset)
+    shares = None
     if not centered and offset != 0:
-        sums = offset * np.sum(templates, axis=axes)
-        numerators += sums.reshape((-1,) + (1,) * (templates.ndim - 1)).astype(dtype)
-    work = np.empty((n_threads, 5 * windows.shape[-1]))
+        shares = (offset * np.sum(templates, axis=axes)).astype(dtype)
     kernel_shape3 = (1,) * (4 - templates.ndim) + templates.shape[1:]
-    # one pass of window sums for every template (centred: of a - offset,
-    # which leaves the spread alone)
-    finite = _correlate.normalize_by_window_norms(
-        _as3d(windows), *kernel_shape3,
-        numerators.reshape((len(templates),) + _as3d(numerators[0]).shape),
-        1 / np.sqrt(energy), centered, offset if centered else 0.0, tolerance, work, n_threads)
-    return numerators, finite
+    scales = 1 / np.sqrt(energy)
+
+    def normalize(numerators, values, threads, rows_per_band=0):
+        # one pass of window sums for every template (centred: of
+        # a - offset, which leaves the spread alone)
+        if shares is not None:
+            numerators += shares.reshape((-1,) + (1,) * (numerators.ndim - 1))
+        work = np.empty((threads, 5 * values.shape[-1]))
+        return _correlate.normalize_by_window_norms(
+            _as3d(values), *kernel_shape3,
+            numerators.reshape((len(templates),) + _as3d(numerators[0]).shape),
+            scales, centered, offset if centered else 0.0, tolerance, work, threads,
+            rows_per_band)
+
+    finished = []
+
+    def finish(out, rows, cols):
+        # the 2-D tiled transforms: each task's block of scores scaled
+        # while it is in the cache, on the task's thread
+        values = windows[rows.start:rows.stop + templates.shape[1] - 1,
+                         cols.start:cols.stop + templates.shape[2] - 1]
+        finished.append(normalize(out[:, np.newaxis, rows, cols], values, 1,
+                                  rows.stop - rows.start))
+
+    numerators = _correlate_stack(windows, templates.astype(dtype), method, n_threads, offset,
+                                  finish if windows.ndim == 2 else None)
+    if finished:
+        return numerators, all(finished)
+    return numerators, normalize(numerators, windows, n_threads)
 
 
 def _weighted_similarity(region, templates, weights, missing, nan_policy, centered, method,
@@ -1247,10 +1270,12 @@ def _shifted(x, offset, n_threads):
     return out
 
 
-def _correlate_stack(x, kernels, method, n_threads, offset=0.0):
+def _correlate_stack(x, kernels, method, n_threads, offset=0.0, finish=None):
     """'valid' correlation of ``x - offset`` (rounded to ``x``'s dtype) with
     every kernel of the stack ``(T, *kernel_shape)``, ``(T, *out_shape)``:
-    with FFTs, ``x`` is transformed once for all of them."""
+    with FFTs, ``x`` is transformed once for all of them. ``finish`` goes to
+    the 2-D tiled transforms (see :func:`_tiled_correlate`), the only path
+    that calls it."""
     kernel_shape = kernels.shape[1:]
     start, shape = _full_window(x.shape, kernel_shape, "valid")
     kernels = np.ascontiguousarray(kernels, dtype=x.dtype)
@@ -1262,7 +1287,7 @@ def _correlate_stack(x, kernels, method, n_threads, offset=0.0):
     if x.ndim == 2 and method == "fft":
         # the tiles subtract the offset as they gather x
         lengths = _tile_plan(x.shape, kernel_shape, len(kernels), n_threads, x.itemsize)[1]
-        return _tiled_correlate(x, kernels, lengths, n_threads, offset)
+        return _tiled_correlate(x, kernels, lengths, n_threads, offset, finish)
     if offset != 0:
         x = _shifted(x, offset, n_threads)
     if method == "direct":

@@ -153,13 +153,15 @@ def correlate2d_valid(const floating[:, ::1] x,     # IN  (H, W)
 
 
 def normalize_by_window_norms(
-        const floating[:, :, ::1] x,      # IN  (D, H, W) values under the windows
+        const floating[:, :, :] x,        # IN  (D, H, W) values under the windows
         Py_ssize_t kd, Py_ssize_t kh, Py_ssize_t kw,
-        floating[:, :, :, ::1] score,     # IN/OUT (T, ...) correlations -> similarities
+        floating[:, :, :, :] score,       # IN/OUT (T, ...) correlations -> similarities
+                                          # (both: the last axis contiguous)
         const double[::1] template_scale, # IN  (T,) 1 / norm of each template
         bint centered, double offset, double flat_tolerance,
         double[:, ::1] work,              # scratch, (n_threads, 5 * W of x)
-        int n_threads):
+        int n_threads,
+        Py_ssize_t rows_per_band=0):      # 0: chosen here
     """Divide each correlation by the norm of its window and the template's.
 
     ``score[t, i, j, k]`` belongs to the window ``x[i:i+kd, j:j+kh, k:k+kw]``
@@ -173,10 +175,16 @@ def normalize_by_window_norms(
     up. The window's spread is s2 (or s2 - s1**2 / n when centred); windows
     whose spread is at most ``flat_tolerance * s2`` score 0.
 
+    ``rows_per_band`` sets the bands (each band restarts its column sums,
+    so a caller normalising one block of rows on one thread passes the
+    block's height).
+
     Returns whether every window sum was finite: where ``x`` holds NaN or
     infinity, or squares beyond double's range, the scores are not right
     (the running sums carry them along) and the caller takes another way.
     """
+    if x.strides[2] != sizeof(floating) or score.strides[3] != sizeof(floating):
+        raise ValueError("x and score must be contiguous along their last axis")
     cdef:
         Py_ssize_t T = score.shape[0]
         Py_ssize_t D = score.shape[1], H = score.shape[2], W = score.shape[3]
@@ -184,8 +192,8 @@ def normalize_by_window_norms(
         # Bands of rows start their column sums from kd * kh rows: four
         # times kh rows each (measured: 64-row bands cost 1.4x at kh = 128),
         # few enough that every thread has eight.
-        Py_ssize_t band = _max(32, _min(_max(4 * kh, 64), (D * H + 8 * n_threads - 1)
-                                        // (8 * n_threads)))
+        Py_ssize_t band = rows_per_band if rows_per_band > 0 else _max(
+            32, _min(_max(4 * kh, 64), (D * H + 8 * n_threads - 1) // (8 * n_threads)))
         Py_ssize_t n_bands = (H + band - 1) // band
         # Few bands (1-D input, short images): split the rows into column
         # ranges too, so that every thread has work.
