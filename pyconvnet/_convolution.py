@@ -740,7 +740,10 @@ def _cost_terms(geom, algorithm, op, n_threads):
                 packed = tasks * (Kg * min(tile, P) + R * min(tile, P))
                 serial["reduced"] = min(n_threads, tasks) * K * R
                 copied = 0 if pointwise else N * G * R * P
-        work = {"macs": macs, "packed": packed, "copied": copied}
+        work = {"macs": macs, "packed": packed, "copied": copied,
+                # a strided column copy reads one element of every
+                # stride[-1]: as many more cache lines for the same values
+                "strided": copied * (geom.stride[2] - 1)}
         if op == "forward":
             # BLAS clears its output block, then adds each panel's product
             # to it: passes over the outputs that a short inner dimension
@@ -797,9 +800,12 @@ def _cost_terms(geom, algorithm, op, n_threads):
         kblocks = -(-Kg // block)
         kgroups = -(-kblocks // kgroup)
         tasks = G * -(-strips // band) * kgroups
+        gathered = kgroups * G * R * strips * strip
         work = {"macs": G * kblocks * block * R * strips * strip,
-                # the columns built once per group of blocks
-                "gathered": kgroups * G * R * strips * strip,
+                # the columns built once per group of blocks (strided: as
+                # for GEMM's copy)
+                "gathered": gathered,
+                "strided": gathered * (geom.stride[2] - 1),
                 "copied": N * K * P}
     elif algorithm == "depthwise":
         lanes = _conv.depthwise_lanes(geom.dtype)
@@ -845,35 +851,38 @@ def _predicted_time(geom, algorithm, op, n_threads):
 # benchmark's fourteen built-in networks at batch 1 and 8 (the 1x1 layers
 # also at batch 32) on 2 threads of an AVX-512 Xeon with 2 cores, fully
 # connected layers aside, each kernel timed in turn with the others that
-# apply (samples of a few milliseconds of calls): the model picks the
-# fastest kernel in 836 of 1001 cases, and its picks take 1.03x the time of
-# the fastest on average (the vector loops in their AVX-512 versions: the
+# apply (samples of a few milliseconds of calls; the layers where Winograd
+# applies timed again at batch 1 and 8 with the current kernels, ``--kernel
+# winograd --merge``): the model picks the fastest kernel in 856 of 1000
+# cases, and its picks take 1.03x the time of the fastest on average (the
+# vector loops in their AVX-512 versions: the
 # costs belong to the machine they were fitted on). Units: seconds per
 # call, per task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 3.859e-05, "copied": 3.299e-11, "macs": 1.591e-11,
-                          "packed": 4.175e-10, "tasks": 3.178e-07, "written": 2.994e-10},
-    ("gemm", "weight_grad"): {"call": 6.218e-05, "copied": 2.53e-10, "macs": 1.761e-11,
-                              "packed": 1.852e-10, "reduced": 1.233e-09, "tasks": 3.133e-08},
-    ("winograd", "forward"): {"filters": 8.102e-10, "macs": 1.802e-11, "packed": 6.868e-10,
-                              "tasks": 0.0001137, "transformed": 1.25e-09},
-    ("winograd", "weight_grad"): {"filters": 4.101e-09, "macs": 1.967e-11, "packed": 1.778e-10,
-                                  "tasks": 0.0001471, "transformed": 1.386e-09},
-    ("blocked", "forward"): {"call": 2.295e-05, "copied": 5.284e-10, "macs": 1.653e-11,
-                             "packed": 1.299e-09, "reread": 1.588e-10, "tasks": 3.855e-07},
+    ("gemm", "forward"): {"call": 4.109e-05, "macs": 1.635e-11, "packed": 3.399e-10,
+                          "strided": 3.759e-10, "tasks": 2.923e-07, "written": 3.096e-10},
+    ("gemm", "weight_grad"): {"call": 6.149e-05, "copied": 1.36e-10, "macs": 1.702e-11,
+                              "packed": 1.929e-10, "reduced": 1.425e-09, "strided": 4.108e-10,
+                              "tasks": 2.82e-08},
+    ("winograd", "forward"): {"filters": 2.254e-10, "macs": 1.57e-11, "packed": 8.093e-10,
+                              "tasks": 0.0001045, "transformed": 1.169e-09},
+    ("winograd", "weight_grad"): {"filters": 2.337e-09, "macs": 1.438e-11, "packed": 9.534e-10,
+                                  "tasks": 0.0001316, "transformed": 1.338e-09},
+    ("blocked", "forward"): {"call": 2.131e-05, "copied": 5.266e-10, "macs": 1.589e-11,
+                             "packed": 1.258e-09, "reread": 2.015e-10, "tasks": 3.683e-07},
     ("pointwise", "forward"): {"call": 1.837e-05, "copied": 3.233e-10, "macs": 1.29e-11},
-    ("implicit", "forward"): {"call": 1.821e-05, "copied": 3.609e-10, "gathered": 5.765e-10,
-                              "macs": 1.385e-11, "tasks": 2.504e-06},
-    ("padded", "forward"): {"call": 2.167e-05, "copied": 4.94e-10, "macs": 4.863e-11,
-                            "tasks": 3.148e-07},
-    ("padded", "weight_grad"): {"call": 4.136e-05, "copied": 4.065e-10, "macs": 4.007e-11,
-                                "tasks": 3.959e-07},
-    ("depthwise", "forward"): {"call": 2.27e-05, "copied": 4.201e-10, "macs": 2.577e-11,
-                               "tasks": 4.39e-07},
-    ("depthwise", "weight_grad"): {"call": 1.798e-05, "copied": 4.473e-10, "macs": 5.213e-11,
-                                   "tasks": 1.291e-06},
-    ("direct", "forward"): {"call": 1.753e-05, "macs": 1.89e-10, "tasks": 6.304e-07},
-    ("direct", "weight_grad"): {"call": 3.517e-05, "macs": 4.262e-10, "tasks": 8.456e-07},
+    ("implicit", "forward"): {"call": 1.937e-05, "copied": 2.201e-10, "gathered": 4.817e-10,
+                              "macs": 1.289e-11, "strided": 3.125e-10, "tasks": 1.638e-06},
+    ("padded", "forward"): {"call": 1.996e-05, "copied": 4.593e-10, "macs": 4.631e-11,
+                            "tasks": 2.845e-07},
+    ("padded", "weight_grad"): {"call": 3.821e-05, "copied": 3.932e-10, "macs": 3.678e-11,
+                                "tasks": 3.632e-07},
+    ("depthwise", "forward"): {"call": 2.004e-05, "copied": 4.058e-10, "macs": 2.561e-11,
+                               "tasks": 3.976e-07},
+    ("depthwise", "weight_grad"): {"call": 1.587e-05, "copied": 4.33e-10, "macs": 5.029e-11,
+                                   "tasks": 1.129e-06},
+    ("direct", "forward"): {"call": 1.724e-05, "macs": 1.893e-10, "tasks": 6.097e-07},
+    ("direct", "weight_grad"): {"call": 3.023e-05, "macs": 4.24e-10, "tasks": 9.093e-07},
 }
 
 
