@@ -48,11 +48,13 @@ def load_peer(name):
         return None
 
 
-def path_name(geom):
-    """Kernels for the forward pass, the input gradient, the weight gradient."""
-    dx = conv._algorithm(geom.transposed(), "forward") if geom.stride == (1, 1, 1) \
-        else conv._algorithm(geom, "input_grad")
-    return f"{conv._algorithm(geom, 'forward')} / {dx} / {conv._algorithm(geom, 'weight_grad')}"
+def path_name(geom, n_threads):
+    """Kernels for the forward pass, the input gradient, the weight gradient
+    on ``n_threads`` threads."""
+    dx = conv._algorithm(geom.transposed(), "forward", n_threads) \
+        if geom.stride == (1, 1, 1) else conv._algorithm(geom, "input_grad", n_threads)
+    forward = conv._algorithm(geom, "forward", n_threads)
+    return f"{forward} / {dx} / {conv._algorithm(geom, 'weight_grad', n_threads)}"
 
 
 def main(argv=None):
@@ -126,7 +128,7 @@ def main(argv=None):
         label = f"{name} ({','.join(map(str, xs))} -> {K}, {F}x{F}" + \
             (f"/{s}" if s != 1 else "") + (f", g{g}" if g != 1 else "") + \
             (f", d{d}" if d != 1 else "") + ")"
-        row = [label, path_name(geom), f"{tf[0] * 1e3:.2f}"]
+        row = [label, path_name(geom, nt), f"{tf[0] * 1e3:.2f}"]
         if torch is not None:
             fwd_ratios.append(tf[1] / tf[0])
             fb_ratios.append(tfb[1] / tfb[0])

@@ -179,7 +179,7 @@ class Case:
         self.dy = rng.standard_normal(y.shape, dtype=np.float32)
         self.n_threads = n_threads
         geom = conv._validate(2, x, w, b, *self.args)[3]
-        self.kernels = conv._algorithm(geom, "forward")
+        self.kernels = conv._algorithm(geom, "forward", n_threads)
         self.fwd = {"pyconvnet": self.ours_fwd}
         self.fb = {"pyconvnet": self.ours_fb}
         if torch is not None:
