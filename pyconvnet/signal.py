@@ -647,6 +647,21 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0, finish=None):
     # touch (measured: as much as a third of a call's time).
     layout = [("tiles", x.dtype, per_task * Lh * Lw), ("result", x.dtype, per_task * sh * Lw)]
 
+    ready = threading.Event()
+    spectrum_failed = []
+
+    def spectrum_first(task, spectra):
+        if task > 0:
+            run(task - 1)
+            return
+        try:
+            _kernel_spectra(kernels, lengths, spectra, 1)
+        except BaseException:
+            spectrum_failed.append(True)
+            raise
+        finally:
+            ready.set()
+
     def run(task):
         # (NaN or infinity in x make NaN here quietly, as one transform does)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -697,6 +712,9 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0, finish=None):
 
     def multiply_back(spectrum, result, first, m, top, n_rows):
         """Every kernel's outputs of the tiles from their spectrum."""
+        ready.wait()
+        if spectrum_failed:
+            raise RuntimeError("the kernel's spectrum could not be computed")
         for t in range(T):
             product = spectrum if T == 1 else spectrum * spectra[t]
             if T == 1:
@@ -722,8 +740,16 @@ def _tiled_correlate(x, kernels, lengths, n_threads, offset=0.0, finish=None):
 
     with _workspace([("spectra", spectrum_dtype, T * Lh * (Lw // 2 + 1))]) as work:
         spectra = work["spectra"].reshape(T, Lh, Lw // 2 + 1)
-        _kernel_spectra(kernels, lengths, spectra, n_threads)
-        _run_tasks(run, n_tasks, n_threads)
+        if T > 1 or n_tasks == 1:
+            _kernel_spectra(kernels, lengths, spectra, n_threads)
+            ready.set()
+            _run_tasks(run, n_tasks, n_threads)
+        else:
+            # One kernel: its spectrum is the first task, and the other
+            # threads transform tiles meanwhile, waiting for it only to
+            # multiply (task 0 goes to the first thread to ask, which never
+            # waits for it).
+            _run_tasks(lambda task: spectrum_first(task, spectra), n_tasks + 1, n_threads)
     return out
 
 

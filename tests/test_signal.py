@@ -381,6 +381,45 @@ def test_limit_simd_levels():
 
 
 @pytest.mark.parametrize("method", ["direct", "fft"])
+def test_tile_plans_and_paths_agree_on_large_images(method, dtype):
+    # Sizes where the cost model picks tiles smaller than the image, both
+    # paths, a stack of templates, and the thread pool grown between calls.
+    a = random((120, 150), dtype)
+    t = random((4, 11, 13), dtype)
+    lengths = signal._tile_plan(a.shape, t.shape[1:], 4, 4, a.itemsize)[1]
+    assert lengths[0] < 120 or lengths[1] < 150
+    expected = np.stack([ref.similarity_map(a.astype(np.float64), k.astype(np.float64),
+                                            centered=True) for k in t])
+    for threads in (1, 2, 4):
+        got = similarity_map(a, t, centered=True, method=method, n_threads=threads)
+        np.testing.assert_allclose(got, expected, **tolerance(dtype))
+
+
+def test_tasks_run_once_each_and_errors_reach_the_caller():
+    seen = []
+    signal._run_tasks(seen.append, 50, 4)
+    assert sorted(seen) == list(range(50))
+
+    def fail(i):
+        if i == 7:
+            raise RuntimeError("task 7")
+
+    with pytest.raises(RuntimeError, match="task 7"):
+        signal._run_tasks(fail, 20, 3)
+
+
+def test_concurrent_tiled_similarity_from_python_threads():
+    # Calls from several threads share the kept pool of tile workers.
+    a, t = random((400, 380), np.float32), random((33, 30), np.float32)
+    expected = similarity_map(a, t, method="fft", n_threads=1)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda n: similarity_map(a, t, method="fft", n_threads=1 + n % 3), range(8)))
+    for got in results:
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_values_found_by_the_window_sums(bad, method):
     # No separate pass looks for NaN or infinity: the window sums tell.
