@@ -408,6 +408,24 @@ def test_tasks_run_once_each_and_errors_reach_the_caller():
         signal._run_tasks(fail, 20, 3)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_failed_template_spectrum_reaches_the_caller(monkeypatch, threads):
+    # With one template its spectrum is a task beside the tiles' transforms,
+    # which wait for it: its failure must raise, not leave them waiting.
+    a, t = random((300, 280), np.float32), random((40, 30), np.float32)
+
+    def broken(*args):
+        raise MemoryError("no room for the spectrum")
+
+    monkeypatch.setattr(signal, "_kernel_spectra", broken)
+    with pytest.raises((MemoryError, RuntimeError)):
+        similarity_map(a, t, method="fft", n_threads=threads)
+    monkeypatch.undo()
+    expected = similarity_map(a, t, method="direct", n_threads=threads)
+    np.testing.assert_allclose(similarity_map(a, t, method="fft", n_threads=threads), expected,
+                               **tolerance(np.float32))
+
+
 def test_concurrent_tiled_similarity_from_python_threads():
     # Calls from several threads share the kept pool of tile workers.
     a, t = random((400, 380), np.float32), random((33, 30), np.float32)
