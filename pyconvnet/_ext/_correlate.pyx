@@ -45,28 +45,7 @@ cdef enum:
 # The row loops (include/pcn_rowtaps.h) come in baseline and AVX2/FMA
 # versions, the register-blocked ones in AVX-512 too; pick the CPU's once.
 pcn_simd_init()
-_SUPPORTED = ("baseline", "avx2", "avx512")[pcn_avx2 + pcn_avx512]
-
-
-def simd():
-    """The instruction set of the vector loops: 'avx512', 'avx2' or
-    'baseline'."""
-    return ("baseline", "avx2", "avx512")[pcn_avx2 + pcn_avx512]
-
-
-def _limit_simd(level=None):
-    """Run this module's vector loops with at most the instruction set
-    ``level`` ('baseline', 'avx2', 'avx512'; None: all the CPU supports),
-    for tests of every version on one machine. Returns the previous level.
-    Not thread-safe: no kernel may be running."""
-    global pcn_avx2, pcn_avx512
-    levels = ("baseline", "avx2", "avx512")
-    previous = simd()
-    top = levels.index(_SUPPORTED)
-    wanted = top if level is None else min(top, levels.index(level))
-    pcn_avx2 = wanted >= 1
-    pcn_avx512 = wanted >= 2
-    return previous
+include "_simd_levels.pxi"
 
 
 cdef inline void row_taps(floating *out, const floating *x, const floating *w,
