@@ -3,7 +3,7 @@
  *
  *   column sums   c1[k] = sum of v, c2[k] = sum of v*v down the window's
  *                 rows, v = x - offset (slid one row at a time: add the new
- *                 row, subtract the old one);
+ *                 row, subtract the old one); c2 alone for the cosine;
  *   window sums   s1[k] = sum_{c < kw} c1[k + c], s2 likewise, as running
  *                 sums along the row that restart from a direct sum every
  *                 PCN_REFRESH positions (rounding cannot build up), four
@@ -13,8 +13,8 @@
  *                 s2 - s1*s1/n (centred); 0 where the spread is within
  *                 rounding of s2 (a flat window); clipped to [-1, 1].
  *
- * The column and score loops are compiled for the baseline and for
- * AVX2/FMA, picked at run time (pcn_simd.h).
+ * The column, window-sum and score loops are compiled for the baseline and
+ * for AVX2/FMA, picked at run time (pcn_simd.h).
  */
 #ifndef PCN_WINDOW_H
 #define PCN_WINDOW_H
