@@ -106,6 +106,22 @@ static void pcn_column_slide_d(double *c1, double *c2, const double *add, const 
 }
 
 
+/* Split positions [k0, k0 + len) into `runs` consecutive runs of about
+   equal length, [start[r], stop[r]); returns the length of the shortest. */
+static ptrdiff_t pcn_split_runs(ptrdiff_t k0, ptrdiff_t len, int runs, ptrdiff_t *start,
+                                ptrdiff_t *stop)
+{
+    const ptrdiff_t q = (len + runs - 1) / runs;
+    ptrdiff_t shortest = q;
+    for (int r = 0; r < runs; r++) {
+        start[r] = k0 + (r * q < len ? r * q : len);
+        stop[r] = k0 + ((r + 1) * q < len ? (r + 1) * q : len);
+        if (stop[r] - start[r] < shortest)
+            shortest = stop[r] - start[r];
+    }
+    return shortest;
+}
+
 /* s[k] = sum_{c < kw} col[k + c], 0 <= k < n: four runs of up to
    PCN_REFRESH positions side by side, each started from a direct sum. */
 static void pcn_window_sum0(const double *PCN_R col, ptrdiff_t kw, ptrdiff_t n,
@@ -113,14 +129,10 @@ static void pcn_window_sum0(const double *PCN_R col, ptrdiff_t kw, ptrdiff_t n,
 {
     for (ptrdiff_t k0 = 0; k0 < n; k0 += 4 * PCN_REFRESH) {
         const ptrdiff_t len = n - k0 < 4 * PCN_REFRESH ? n - k0 : 4 * PCN_REFRESH;
-        const ptrdiff_t q = (len + 3) / 4;
-        ptrdiff_t start[4], stop[4], shortest = q;
+        ptrdiff_t start[4], stop[4];
+        const ptrdiff_t shortest = pcn_split_runs(k0, len, 4, start, stop);
         double a[4];
         for (int r = 0; r < 4; r++) {
-            start[r] = k0 + (r * q < len ? r * q : len);
-            stop[r] = k0 + ((r + 1) * q < len ? (r + 1) * q : len);
-            if (stop[r] - start[r] < shortest)
-                shortest = stop[r] - start[r];
             a[r] = 0;
             if (start[r] < stop[r])
                 for (ptrdiff_t c = 0; c < kw; c++)
@@ -158,15 +170,11 @@ PCN_AVX2 static void pcn_window_sum1(const double *PCN_R col, ptrdiff_t kw, ptrd
     const __m256d zero = _mm256_setzero_pd();
     for (ptrdiff_t k0 = 0; k0 < n; k0 += PCN_RUNS * PCN_REFRESH) {
         const ptrdiff_t len = n - k0 < PCN_RUNS * PCN_REFRESH ? n - k0 : PCN_RUNS * PCN_REFRESH;
-        const ptrdiff_t q = (len + PCN_RUNS - 1) / PCN_RUNS;
-        ptrdiff_t start[PCN_RUNS], stop[PCN_RUNS], shortest = q;
+        ptrdiff_t start[PCN_RUNS], stop[PCN_RUNS];
+        const ptrdiff_t shortest = pcn_split_runs(k0, len, PCN_RUNS, start, stop);
         double base[PCN_RUNS];
         __m256d b[PCN_RUNS];
         for (int r = 0; r < PCN_RUNS; r++) {
-            start[r] = k0 + (r * q < len ? r * q : len);
-            stop[r] = k0 + ((r + 1) * q < len ? (r + 1) * q : len);
-            if (stop[r] - start[r] < shortest)
-                shortest = stop[r] - start[r];
             base[r] = 0;
             if (start[r] < stop[r])
                 for (ptrdiff_t c = 0; c < kw; c++)
